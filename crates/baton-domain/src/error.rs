@@ -1,0 +1,104 @@
+use serde::Serialize;
+
+/// One rule broken by one field of the input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Where the problem is, as a dotted path (`tasks[2].input.url`).
+    pub field: String,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error, nested under `prefix` (`tasks[2]` + `input.url`).
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.field = if self.field.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
+        self
+    }
+}
+
+/// A rule of the domain was broken. Adapters never produce this; it comes from checking input
+/// and from state transitions.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DomainError {
+    /// The input is invalid; every broken rule is listed.
+    #[error("invalid input: {}", summary(.0))]
+    Invalid(Vec<FieldError>),
+    /// The entity is not in a state that allows the change.
+    #[error("{entity} is {from} and cannot become {to}")]
+    IllegalTransition {
+        entity: &'static str,
+        from: &'static str,
+        to: &'static str,
+    },
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    /// Prefix every field of an `Invalid` error (used when checking nested input).
+    pub fn under(self, prefix: &str) -> Self {
+        match self {
+            Self::Invalid(errors) => {
+                Self::Invalid(errors.into_iter().map(|e| e.under(prefix)).collect())
+            }
+            other => other,
+        }
+    }
+}
+
+fn summary(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Collects field errors while checking a whole input, so a client learns every problem at once.
+#[derive(Debug, Default)]
+pub(crate) struct Errors(Vec<FieldError>);
+
+impl Errors {
+    pub(crate) fn check<T>(&mut self, result: Result<T, DomainError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(err) => {
+                self.push(err);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn push(&mut self, err: DomainError) {
+        match err {
+            DomainError::Invalid(errors) => self.0.extend(errors),
+            other => self.0.push(FieldError::new("", other.to_string())),
+        }
+    }
+
+    pub(crate) fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    pub(crate) fn finish(self) -> Result<(), DomainError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Invalid(self.0))
+        }
+    }
+}

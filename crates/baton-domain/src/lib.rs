@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod ids;
+mod json;
+pub mod ports;
+mod retry;
+mod status;
+mod task;
+mod text;
+mod workflow;
+
+pub use error::{DomainError, FieldError};
+pub use ids::{TaskId, UserId, WorkflowId};
+pub use json::check_json;
+pub use retry::{RetryDraft, RetryPolicy};
+pub use status::{TaskStatus, WorkflowStatus};
+pub use task::{
+    DEFAULT_TASK_TIMEOUT_MS, MAX_TASK_TIMEOUT_MS, NewTask, Task, TaskDraft, TaskPatch, TaskType,
+};
+pub use text::{TaskKey, TaskTitle, WorkflowName};
+pub use workflow::{MAX_TASKS_PER_WORKFLOW, NewWorkflow, Workflow, WorkflowPatch};

@@ -1,0 +1,193 @@
+//! The ports: what Baton needs from the outside world, as traits adapters implement.
+//!
+//! Every method documents the [`StoreError`] variant an adapter returns for each expected failure;
+//! anything else is `Unknown` (or `Unavailable` when the backend cannot be reached).
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::{
+    DomainError, NewTask, NewWorkflow, Task, TaskId, TaskPatch, TaskStatus, UserId, Workflow,
+    WorkflowId, WorkflowPatch, WorkflowStatus,
+};
+
+/// Whose resources a call may see and change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (administrators, and the local admin when authentication is off).
+    All,
+    /// Only what this user owns; anything else is reported as not found.
+    Owner(UserId),
+}
+
+impl Scope {
+    pub fn allows(&self, owner: UserId) -> bool {
+        match self {
+            Self::All => true,
+            Self::Owner(id) => *id == owner,
+        }
+    }
+
+    /// The owner filter, `None` meaning no filter.
+    pub fn owner(&self) -> Option<UserId> {
+        match self {
+            Self::All => None,
+            Self::Owner(id) => Some(*id),
+        }
+    }
+}
+
+/// A page size between 1 and 100 (default 20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit(u32);
+
+impl PageLimit {
+    pub const MAX: u32 = 100;
+
+    pub fn new(limit: u32) -> Result<Self, DomainError> {
+        if (1..=Self::MAX).contains(&limit) {
+            Ok(Self(limit))
+        } else {
+            Err(DomainError::invalid("limit", "must be between 1 and 100"))
+        }
+    }
+
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for PageLimit {
+    fn default() -> Self {
+        Self(20)
+    }
+}
+
+/// Keyset pagination, newest first: at most `limit` items older than `after` (an item id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: PageLimit,
+    pub after: Option<Uuid>,
+}
+
+/// One page of a list; `next` is the id to continue after, when more items may follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkflowFilter {
+    pub status: Option<WorkflowStatus>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    pub workflow_id: Option<WorkflowId>,
+    pub status: Option<TaskStatus>,
+}
+
+/// What an adapter reports when a store operation fails.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The resource does not exist or is outside the caller's [`Scope`].
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The resource exists but its state forbids the change (e.g. editing a started workflow).
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller's expected version is not the current one.
+    #[error("version {expected} is not the current version {current}")]
+    VersionMismatch { expected: i32, current: i32 },
+    /// The change breaks a rule only the store can check (e.g. a task key already used).
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    /// The backend cannot be reached or did not answer in time.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else; the cause is for the logs, never for clients.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Persistence of workflows and their tasks.
+///
+/// Every method takes the caller's [`Scope`]: resources outside it behave as if they did not
+/// exist. Methods that change a resource take `expected_version`; when it is `Some` and differs,
+/// they return [`StoreError::VersionMismatch`] and change nothing. Each method is atomic.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync + 'static {
+    /// Stores a workflow and its tasks in one transaction and returns it as stored.
+    async fn create_workflow(&self, workflow: NewWorkflow) -> Result<Workflow, StoreError>;
+
+    /// One workflow with its tasks. `NotFound("workflow")` when absent.
+    async fn get_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError>;
+
+    /// Workflows newest first, each with its tasks, in a constant number of queries.
+    async fn list_workflows(
+        &self,
+        scope: Scope,
+        filter: WorkflowFilter,
+        page: PageRequest,
+    ) -> Result<Page<Workflow>, StoreError>;
+
+    /// Renames or changes the input of a pending workflow. `Conflict` when it is not pending.
+    async fn update_workflow(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        patch: WorkflowPatch,
+        expected_version: Option<i32>,
+    ) -> Result<Workflow, StoreError>;
+
+    /// Deletes a workflow with its tasks. `Conflict` while it is running.
+    async fn delete_workflow(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        expected_version: Option<i32>,
+    ) -> Result<(), StoreError>;
+
+    /// Tasks newest first.
+    async fn list_tasks(
+        &self,
+        scope: Scope,
+        filter: TaskFilter,
+        page: PageRequest,
+    ) -> Result<Page<Task>, StoreError>;
+
+    /// One task. `NotFound("task")` when absent.
+    async fn get_task(&self, scope: Scope, id: TaskId) -> Result<Task, StoreError>;
+
+    /// Adds a task to a pending workflow at `position` (0-based; the end when `None`), shifting
+    /// later tasks. `NotFound("workflow")`, `Conflict` when the workflow is not pending,
+    /// `Invalid` for a key already used in the workflow or a position past the end.
+    async fn add_task(
+        &self,
+        scope: Scope,
+        workflow_id: WorkflowId,
+        position: Option<i32>,
+        task: NewTask,
+    ) -> Result<Task, StoreError>;
+
+    /// Changes a task of a pending workflow (moving it when the patch has a position).
+    async fn update_task(
+        &self,
+        scope: Scope,
+        id: TaskId,
+        patch: TaskPatch,
+        expected_version: Option<i32>,
+    ) -> Result<Task, StoreError>;
+
+    /// Removes a task of a pending workflow, closing the gap in positions.
+    async fn delete_task(
+        &self,
+        scope: Scope,
+        id: TaskId,
+        expected_version: Option<i32>,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,225 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::DomainError;
+
+/// Where a workflow is in its life.
+///
+/// `pending` → `running` → `completed` | `failed` | `cancelled`; `failed` → `running` through
+/// retry; `pending` → `cancelled` too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// Where a task is in its life.
+///
+/// `pending` (not its turn) → `queued` (its turn, waiting for a worker or a retry time) →
+/// `running` → `completed` | `failed` | `cancelled`; `running` → `queued` on a retryable error or
+/// an expired lease; `failed` → `queued` when its workflow is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl WorkflowStatus {
+    pub const ALL: [WorkflowStatus; 5] = [
+        Self::Pending,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Completed, failed and cancelled workflows do nothing more unless retried.
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+
+    pub const fn can_become(self, next: Self) -> bool {
+        use WorkflowStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Running)
+                | (Pending, Cancelled)
+                | (Running, Completed)
+                | (Running, Failed)
+                | (Running, Cancelled)
+                | (Failed, Running)
+                | (Failed, Cancelled)
+        )
+    }
+
+    /// The next status, or [`DomainError::IllegalTransition`].
+    pub fn transition(self, next: Self) -> Result<Self, DomainError> {
+        if self.can_become(next) {
+            Ok(next)
+        } else {
+            Err(DomainError::IllegalTransition {
+                entity: "workflow",
+                from: self.as_str(),
+                to: next.as_str(),
+            })
+        }
+    }
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 6] = [
+        Self::Pending,
+        Self::Queued,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+
+    pub const fn can_become(self, next: Self) -> bool {
+        use TaskStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Queued)
+                | (Pending, Cancelled)
+                | (Queued, Running)
+                | (Queued, Cancelled)
+                | (Running, Completed)
+                | (Running, Failed)
+                | (Running, Queued)
+                | (Running, Cancelled)
+                | (Failed, Queued)
+        )
+    }
+
+    /// The next status, or [`DomainError::IllegalTransition`].
+    pub fn transition(self, next: Self) -> Result<Self, DomainError> {
+        if self.can_become(next) {
+            Ok(next)
+        } else {
+            Err(DomainError::IllegalTransition {
+                entity: "task",
+                from: self.as_str(),
+                to: next.as_str(),
+            })
+        }
+    }
+}
+
+macro_rules! text_enum {
+    ($ty:ident, $what:literal) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = DomainError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| {
+                        let names: Vec<_> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                        DomainError::invalid(
+                            "status",
+                            format!(
+                                "unknown {} status {s:?}; expected one of {}",
+                                $what,
+                                names.join(", ")
+                            ),
+                        )
+                    })
+            }
+        }
+    };
+}
+
+text_enum!(WorkflowStatus, "workflow");
+text_enum!(TaskStatus, "task");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_lifecycle() {
+        use WorkflowStatus::*;
+        assert_eq!(Pending.transition(Running), Ok(Running));
+        assert_eq!(Running.transition(Completed), Ok(Completed));
+        assert_eq!(Failed.transition(Running), Ok(Running));
+        assert!(Completed.transition(Running).is_err());
+        assert!(Running.transition(Pending).is_err());
+        assert!(Cancelled.transition(Running).is_err());
+        assert!(Completed.is_terminal() && Failed.is_terminal() && !Running.is_terminal());
+    }
+
+    #[test]
+    fn task_lifecycle() {
+        use TaskStatus::*;
+        assert!(Pending.can_become(Queued));
+        assert!(Queued.can_become(Running));
+        assert!(Running.can_become(Queued), "retry or expired lease");
+        assert!(Failed.can_become(Queued), "workflow retry");
+        assert!(
+            !Completed.can_become(Queued),
+            "completed tasks never run again"
+        );
+        assert!(!Pending.can_become(Running));
+        let err = Completed.transition(Running).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "task is completed and cannot become running"
+        );
+    }
+
+    #[test]
+    fn parse_round_trips_and_names_the_choices() {
+        for s in WorkflowStatus::ALL {
+            assert_eq!(s.as_str().parse::<WorkflowStatus>(), Ok(s));
+        }
+        for s in TaskStatus::ALL {
+            assert_eq!(s.as_str().parse::<TaskStatus>(), Ok(s));
+        }
+        let err = "done".parse::<WorkflowStatus>().unwrap_err().to_string();
+        assert!(err.contains("pending, running"), "{err}");
+    }
+}

@@ -1,0 +1,402 @@
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Errors;
+use crate::{
+    DomainError, RetryDraft, RetryPolicy, TaskId, TaskKey, TaskStatus, TaskTitle, UserId,
+    WorkflowId, check_json,
+};
+
+/// What a task does when it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskType {
+    /// Call an HTTP API.
+    Fetch,
+    /// Reshape JSON with a jq program.
+    Transform,
+    /// Call a language model.
+    Llm,
+    /// Save a JSON document.
+    Store,
+}
+
+const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+impl TaskType {
+    pub const ALL: [TaskType; 4] = [Self::Fetch, Self::Transform, Self::Llm, Self::Store];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Fetch => "fetch",
+            Self::Transform => "transform",
+            Self::Llm => "llm",
+            Self::Store => "store",
+        }
+    }
+
+    /// Checks that `input` has the shape this type needs. Strings may hold `{{ }}` templates,
+    /// so values that are templated are checked when the task runs instead.
+    pub fn check_input(self, input: &Value) -> Result<(), DomainError> {
+        let Some(object) = input.as_object() else {
+            return Err(DomainError::invalid("input", "must be a JSON object"));
+        };
+        let mut errors = Errors::default();
+        let field = |name: &str| object.get(name).filter(|v| !v.is_null());
+        let required_string = |errors: &mut Errors, name: &str| match field(name) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(Value::String(_)) => {
+                errors.add(format!("input.{name}"), "must not be empty");
+                None
+            }
+            Some(_) => {
+                errors.add(format!("input.{name}"), "must be a string");
+                None
+            }
+            None => {
+                errors.add(format!("input.{name}"), "is required");
+                None
+            }
+        };
+        match self {
+            Self::Fetch => {
+                if let Some(url) = required_string(&mut errors, "url") {
+                    let templated = url.contains("{{");
+                    let lower = url.to_ascii_lowercase();
+                    if !(templated || lower.starts_with("http://") || lower.starts_with("https://"))
+                    {
+                        errors.add("input.url", "must be an http:// or https:// URL");
+                    }
+                }
+                match field("method") {
+                    None => {}
+                    Some(Value::String(m))
+                        if m.contains("{{")
+                            || HTTP_METHODS.contains(&m.to_ascii_uppercase().as_str()) => {}
+                    Some(_) => errors.add(
+                        "input.method",
+                        format!("must be one of {}", HTTP_METHODS.join(", ")),
+                    ),
+                }
+                match field("headers") {
+                    None => {}
+                    Some(Value::Object(h)) => {
+                        for (name, value) in h {
+                            if !value.is_string() {
+                                errors.add(format!("input.headers.{name}"), "must be a string");
+                            }
+                        }
+                    }
+                    Some(_) => errors.add("input.headers", "must be an object of strings"),
+                }
+                match field("timeout_ms") {
+                    None => {}
+                    Some(v) if v.as_u64().is_some_and(|ms| (1..=3_600_000).contains(&ms)) => {}
+                    Some(_) => errors.add("input.timeout_ms", "must be between 1 and 3600000"),
+                }
+            }
+            Self::Transform => {
+                required_string(&mut errors, "jq");
+            }
+            Self::Store => {
+                if let Some(collection) = required_string(&mut errors, "collection")
+                    && collection.chars().count() > 100
+                {
+                    errors.add("input.collection", "must be at most 100 characters");
+                }
+                if field("document").is_none() {
+                    errors.add("input.document", "is required");
+                }
+            }
+            Self::Llm => errors.add(
+                "type",
+                "llm tasks are not available in this version of Baton yet; use fetch, transform or store",
+            ),
+        }
+        errors.finish()
+    }
+}
+
+impl fmt::Display for TaskType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskType {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "type",
+                    format!(
+                        "unknown task type {s:?}; expected one of fetch, transform, llm, store"
+                    ),
+                )
+            })
+    }
+}
+
+/// The longest a single attempt of a task may run before it counts as timed out (1 hour).
+pub const MAX_TASK_TIMEOUT_MS: u64 = 3_600_000;
+/// The default time limit of one attempt (5 minutes).
+pub const DEFAULT_TASK_TIMEOUT_MS: u64 = 300_000;
+
+/// A task as a client describes it, checked. Built by [`NewTask::new`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub key: Option<TaskKey>,
+    pub title: TaskTitle,
+    pub task_type: TaskType,
+    pub input: Value,
+    pub retry: RetryPolicy,
+    pub timeout_ms: u64,
+}
+
+/// A task as a client sent it, unchecked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskDraft {
+    pub key: Option<String>,
+    pub title: Option<String>,
+    pub task_type: String,
+    pub input: Option<Value>,
+    pub retry: Option<RetryDraft>,
+    pub timeout_ms: Option<u64>,
+}
+
+fn check_timeout(timeout_ms: u64) -> Result<u64, DomainError> {
+    if (1..=MAX_TASK_TIMEOUT_MS).contains(&timeout_ms) {
+        Ok(timeout_ms)
+    } else {
+        Err(DomainError::invalid(
+            "timeout_ms",
+            "must be between 1 and 3600000",
+        ))
+    }
+}
+
+impl NewTask {
+    /// Checks every field of `draft`, reporting all broken rules at once.
+    pub fn new(draft: TaskDraft) -> Result<Self, DomainError> {
+        let mut errors = Errors::default();
+        let key = draft
+            .key
+            .map(|k| errors.check(TaskKey::new(k)))
+            .map(|k| k.ok_or(()));
+        let title = errors.check(TaskTitle::new(draft.title.unwrap_or_default()));
+        let task_type = errors.check(draft.task_type.parse::<TaskType>());
+        let input = draft
+            .input
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        errors.check(check_json("input", &input));
+        if let Some(t) = task_type {
+            errors.check(t.check_input(&input));
+        }
+        let retry = errors.check(RetryPolicy::from_draft(draft.retry.unwrap_or_default()));
+        let timeout_ms = errors.check(check_timeout(
+            draft.timeout_ms.unwrap_or(DEFAULT_TASK_TIMEOUT_MS),
+        ));
+        errors.finish()?;
+        match (key.transpose(), title, task_type, retry, timeout_ms) {
+            (Ok(key), Some(title), Some(task_type), Some(retry), Some(timeout_ms)) => Ok(Self {
+                key,
+                title,
+                task_type,
+                input,
+                retry,
+                timeout_ms,
+            }),
+            _ => Err(DomainError::invalid("", "invalid task")),
+        }
+    }
+}
+
+/// A partial change to a task. `None` leaves a field as it is; `key: Some(None)` removes the key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskPatch {
+    pub key: Option<Option<String>>,
+    pub title: Option<String>,
+    pub task_type: Option<String>,
+    pub input: Option<Value>,
+    pub retry: Option<RetryDraft>,
+    pub timeout_ms: Option<u64>,
+    pub position: Option<i32>,
+}
+
+impl TaskPatch {
+    /// A patch that replaces every editable field, as `PUT` does; omitted fields take defaults.
+    pub fn replace(draft: TaskDraft, position: Option<i32>) -> Self {
+        Self {
+            key: Some(draft.key),
+            title: Some(draft.title.unwrap_or_default()),
+            task_type: Some(draft.task_type),
+            input: Some(
+                draft
+                    .input
+                    .unwrap_or_else(|| Value::Object(Default::default())),
+            ),
+            retry: Some(draft.retry.unwrap_or_default()),
+            timeout_ms: Some(draft.timeout_ms.unwrap_or(DEFAULT_TASK_TIMEOUT_MS)),
+            position,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A step of a workflow, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub workflow_id: WorkflowId,
+    pub owner_id: UserId,
+    pub position: i32,
+    pub key: Option<String>,
+    pub title: String,
+    pub task_type: TaskType,
+    /// The input as written, templates included.
+    pub input: Value,
+    /// The input of the latest attempt, templates resolved.
+    pub resolved_input: Option<Value>,
+    pub status: TaskStatus,
+    pub attempt: i32,
+    pub retry: RetryPolicy,
+    pub timeout_ms: i64,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    pub available_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Task {
+    /// Applies `patch` to the editable fields, checking the result as a whole (a new type is
+    /// checked against the input it ends up with). The position is left to the store.
+    pub fn apply(&mut self, patch: &TaskPatch) -> Result<(), DomainError> {
+        let draft = TaskDraft {
+            key: patch.key.clone().unwrap_or_else(|| self.key.clone()),
+            title: Some(patch.title.clone().unwrap_or_else(|| self.title.clone())),
+            task_type: patch
+                .task_type
+                .clone()
+                .unwrap_or_else(|| self.task_type.as_str().to_owned()),
+            input: Some(patch.input.clone().unwrap_or_else(|| self.input.clone())),
+            retry: Some(patch.retry.unwrap_or(RetryDraft {
+                max_attempts: Some(self.retry.max_attempts()),
+                initial_ms: Some(self.retry.initial_ms()),
+                max_ms: Some(self.retry.max_ms()),
+                multiplier: Some(self.retry.multiplier()),
+            })),
+            timeout_ms: Some(patch.timeout_ms.unwrap_or(self.timeout_ms.max(0) as u64)),
+        };
+        let new = NewTask::new(draft)?;
+        self.key = new.key.map(TaskKey::into_inner);
+        self.title = new.title.into_inner();
+        self.task_type = new.task_type;
+        self.input = new.input;
+        self.retry = new.retry;
+        self.timeout_ms = i64::try_from(new.timeout_ms).unwrap_or(i64::MAX);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn draft(task_type: &str, input: Value) -> TaskDraft {
+        TaskDraft {
+            task_type: task_type.into(),
+            input: Some(input),
+            ..TaskDraft::default()
+        }
+    }
+
+    #[test]
+    fn fetch_needs_an_http_url_unless_templated() {
+        assert!(NewTask::new(draft("fetch", json!({"url": "https://example.test/x"}))).is_ok());
+        assert!(NewTask::new(draft("fetch", json!({"url": "{{ input.url }}"}))).is_ok());
+        let err = NewTask::new(draft("fetch", json!({"url": "ftp://x"}))).unwrap_err();
+        assert!(err.to_string().contains("input.url"), "{err}");
+        assert!(NewTask::new(draft("fetch", json!({}))).is_err());
+        assert!(
+            NewTask::new(draft("fetch", json!({"url": "http://a", "method": "BREW"}))).is_err()
+        );
+        assert!(
+            NewTask::new(draft(
+                "fetch",
+                json!({"url": "http://a", "headers": {"x": 1}})
+            ))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn transform_and_store_shapes() {
+        assert!(NewTask::new(draft("transform", json!({"jq": ".a"}))).is_ok());
+        assert!(NewTask::new(draft("transform", json!({"jq": 3}))).is_err());
+        assert!(
+            NewTask::new(draft(
+                "store",
+                json!({"collection": "c", "document": {"a": 1}})
+            ))
+            .is_ok()
+        );
+        let err = NewTask::new(draft("store", json!({"collection": ""}))).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("input.collection") && text.contains("input.document"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn llm_is_refused_with_a_clear_message() {
+        let err = NewTask::new(draft("llm", json!({"prompt": "hi"}))).unwrap_err();
+        assert!(
+            err.to_string().contains("llm tasks are not available"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let err = NewTask::new(TaskDraft {
+            key: Some("1bad".into()),
+            title: Some("x".repeat(300)),
+            task_type: "teleport".into(),
+            input: Some(json!([])),
+            retry: None,
+            timeout_ms: Some(0),
+        })
+        .unwrap_err();
+        let DomainError::Invalid(errors) = err else {
+            panic!("expected Invalid")
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["key", "title", "type", "timeout_ms"]);
+    }
+
+    #[test]
+    fn input_must_be_an_object_without_nul() {
+        assert!(NewTask::new(draft("transform", json!("."))).is_err());
+        assert!(NewTask::new(draft("transform", json!({"jq": ".\u{0}"}))).is_err());
+    }
+}

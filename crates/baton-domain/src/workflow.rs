@@ -1,0 +1,170 @@
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Errors;
+use crate::{
+    DomainError, NewTask, Task, TaskDraft, UserId, WorkflowId, WorkflowName, WorkflowStatus,
+    check_json,
+};
+
+/// At most this many tasks in one workflow.
+pub const MAX_TASKS_PER_WORKFLOW: usize = 1_000;
+
+/// A workflow as a client describes it, checked: a name, an input and its ordered tasks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWorkflow {
+    pub owner_id: UserId,
+    pub name: WorkflowName,
+    pub input: Value,
+    pub tasks: Vec<NewTask>,
+}
+
+impl NewWorkflow {
+    /// Checks the whole workflow, reporting every broken rule at once (task errors are
+    /// prefixed `tasks[i]`).
+    pub fn new(
+        owner_id: UserId,
+        name: String,
+        input: Option<Value>,
+        tasks: Vec<TaskDraft>,
+    ) -> Result<Self, DomainError> {
+        let mut errors = Errors::default();
+        let name = errors.check(WorkflowName::new(name));
+        let input = input.unwrap_or_else(|| Value::Object(Default::default()));
+        errors.check(check_json("input", &input));
+        if tasks.len() > MAX_TASKS_PER_WORKFLOW {
+            errors.add(
+                "tasks",
+                format!("a workflow has at most {MAX_TASKS_PER_WORKFLOW} tasks"),
+            );
+            return errors
+                .finish()
+                .and(Err(DomainError::invalid("tasks", "too many tasks")));
+        }
+        let mut checked = Vec::with_capacity(tasks.len());
+        let mut keys = HashSet::new();
+        for (i, draft) in tasks.into_iter().enumerate() {
+            match NewTask::new(draft) {
+                Ok(task) => {
+                    if let Some(key) = &task.key
+                        && !keys.insert(key.clone())
+                    {
+                        errors.add(
+                            format!("tasks[{i}].key"),
+                            format!("{key:?} is used by an earlier task of this workflow"),
+                        );
+                    }
+                    checked.push(task);
+                }
+                Err(err) => errors.push(err.under(&format!("tasks[{i}]"))),
+            }
+        }
+        errors.finish()?;
+        match name {
+            Some(name) => Ok(Self {
+                owner_id,
+                name,
+                input,
+                tasks: checked,
+            }),
+            None => Err(DomainError::invalid("name", "is invalid")),
+        }
+    }
+}
+
+/// A change to a pending workflow; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkflowPatch {
+    pub name: Option<WorkflowName>,
+    pub input: Option<Value>,
+}
+
+impl WorkflowPatch {
+    pub fn new(name: Option<String>, input: Option<Value>) -> Result<Self, DomainError> {
+        let mut errors = Errors::default();
+        let name = name.and_then(|n| errors.check(WorkflowName::new(n)));
+        if let Some(input) = &input {
+            errors.check(check_json("input", input));
+        }
+        errors.finish()?;
+        Ok(Self { name, input })
+    }
+}
+
+/// A workflow as stored, with its tasks in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workflow {
+    pub id: WorkflowId,
+    pub owner_id: UserId,
+    pub name: String,
+    pub status: WorkflowStatus,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    pub current_position: i32,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub tasks: Vec<Task>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn transform(key: Option<&str>) -> TaskDraft {
+        TaskDraft {
+            key: key.map(Into::into),
+            task_type: "transform".into(),
+            input: Some(json!({"jq": "."})),
+            ..TaskDraft::default()
+        }
+    }
+
+    #[test]
+    fn accepts_a_valid_workflow() {
+        let wf = NewWorkflow::new(
+            UserId::LOCAL_ADMIN,
+            "digest".into(),
+            None,
+            vec![transform(Some("a")), transform(None), transform(None)],
+        )
+        .unwrap();
+        assert_eq!(wf.tasks.len(), 3);
+        assert_eq!(wf.input, json!({}));
+    }
+
+    #[test]
+    fn duplicate_keys_and_task_errors_are_located() {
+        let mut bad = transform(None);
+        bad.task_type = "nope".into();
+        let err = NewWorkflow::new(
+            UserId::LOCAL_ADMIN,
+            "".into(),
+            None,
+            vec![transform(Some("a")), transform(Some("a")), bad],
+        )
+        .unwrap_err();
+        let DomainError::Invalid(errors) = err else {
+            panic!("expected Invalid")
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "tasks[1].key", "tasks[2].type"]);
+    }
+
+    #[test]
+    fn too_many_tasks() {
+        let tasks = vec![transform(None); MAX_TASKS_PER_WORKFLOW + 1];
+        let err = NewWorkflow::new(UserId::LOCAL_ADMIN, "x".into(), None, tasks).unwrap_err();
+        assert!(err.to_string().contains("at most 1000"), "{err}");
+        let tasks = vec![transform(None); MAX_TASKS_PER_WORKFLOW];
+        assert!(NewWorkflow::new(UserId::LOCAL_ADMIN, "x".into(), None, tasks).is_ok());
+    }
+}

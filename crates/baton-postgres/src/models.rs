@@ -1,0 +1,227 @@
+//! Rows as diesel reads and writes them, and their conversion to and from the domain.
+
+use anyhow::Context;
+use baton_domain::{
+    NewTask, RetryPolicy, Task, TaskId, TaskStatus, TaskType, UserId, Workflow, WorkflowId,
+    WorkflowStatus,
+};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::schema::{tasks, workflows};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = workflows, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct WorkflowRow {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub name: String,
+    pub status: String,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    pub current_position: i32,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = workflows)]
+pub(crate) struct NewWorkflowRow<'a> {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub name: &'a str,
+    pub status: &'a str,
+    pub input: &'a Value,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct TaskRow {
+    pub id: Uuid,
+    pub workflow_id: Uuid,
+    pub owner_id: Uuid,
+    pub position: i32,
+    pub key: Option<String>,
+    pub title: String,
+    pub task_type: String,
+    pub input: Value,
+    pub resolved_input: Option<Value>,
+    pub status: String,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub backoff_initial_ms: i64,
+    pub backoff_max_ms: i64,
+    pub backoff_multiplier: f64,
+    pub timeout_ms: i64,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    pub available_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The editable columns of a task, for inserts and replacing updates.
+#[derive(Debug, Insertable, AsChangeset)]
+#[diesel(table_name = tasks, treat_none_as_null = true)]
+pub(crate) struct TaskFieldsRow<'a> {
+    pub key: Option<&'a str>,
+    pub title: &'a str,
+    pub task_type: &'a str,
+    pub input: &'a Value,
+    pub max_attempts: i32,
+    pub backoff_initial_ms: i64,
+    pub backoff_max_ms: i64,
+    pub backoff_multiplier: f64,
+    pub timeout_ms: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = tasks)]
+pub(crate) struct NewTaskRow<'a> {
+    pub id: Uuid,
+    pub workflow_id: Uuid,
+    pub owner_id: Uuid,
+    pub position: i32,
+    pub status: &'a str,
+    #[diesel(embed)]
+    pub fields: TaskFieldsRow<'a>,
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn clamp_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl<'a> TaskFieldsRow<'a> {
+    pub fn from_new(task: &'a NewTask) -> Self {
+        Self::new(
+            task.key.as_ref().map(|k| k.as_str()),
+            task.title.as_str(),
+            task.task_type,
+            &task.input,
+            &task.retry,
+            clamp_i64(task.timeout_ms),
+        )
+    }
+
+    pub fn from_task(task: &'a Task) -> Self {
+        Self::new(
+            task.key.as_deref(),
+            &task.title,
+            task.task_type,
+            &task.input,
+            &task.retry,
+            task.timeout_ms,
+        )
+    }
+
+    fn new(
+        key: Option<&'a str>,
+        title: &'a str,
+        task_type: TaskType,
+        input: &'a Value,
+        retry: &RetryPolicy,
+        timeout_ms: i64,
+    ) -> Self {
+        Self {
+            key,
+            title,
+            task_type: task_type.as_str(),
+            input,
+            max_attempts: clamp_i32(retry.max_attempts()),
+            backoff_initial_ms: clamp_i64(retry.initial_ms()),
+            backoff_max_ms: clamp_i64(retry.max_ms()),
+            backoff_multiplier: retry.multiplier(),
+            timeout_ms,
+        }
+    }
+}
+
+impl TryFrom<TaskRow> for Task {
+    type Error = anyhow::Error;
+
+    fn try_from(row: TaskRow) -> anyhow::Result<Self> {
+        let retry = RetryPolicy::new(
+            u32::try_from(row.max_attempts).context("max_attempts")?,
+            u64::try_from(row.backoff_initial_ms).context("backoff_initial_ms")?,
+            u64::try_from(row.backoff_max_ms).context("backoff_max_ms")?,
+            row.backoff_multiplier,
+        )
+        .with_context(|| format!("stored retry policy of task {}", row.id))?;
+        Ok(Task {
+            id: TaskId::from_uuid(row.id),
+            workflow_id: WorkflowId::from_uuid(row.workflow_id),
+            owner_id: UserId::from_uuid(row.owner_id),
+            position: row.position,
+            key: row.key,
+            title: row.title,
+            task_type: row
+                .task_type
+                .parse::<TaskType>()
+                .context("stored task type")?,
+            input: row.input,
+            resolved_input: row.resolved_input,
+            status: row
+                .status
+                .parse::<TaskStatus>()
+                .context("stored task status")?,
+            attempt: row.attempt,
+            retry,
+            timeout_ms: row.timeout_ms,
+            output: row.output,
+            error: row.error,
+            available_at: row.available_at,
+            lease_owner: row.lease_owner,
+            lease_expires_at: row.lease_expires_at,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        })
+    }
+}
+
+impl WorkflowRow {
+    pub fn into_workflow(self, tasks: Vec<Task>) -> anyhow::Result<Workflow> {
+        Ok(Workflow {
+            id: WorkflowId::from_uuid(self.id),
+            owner_id: UserId::from_uuid(self.owner_id),
+            name: self.name,
+            status: self
+                .status
+                .parse::<WorkflowStatus>()
+                .context("stored workflow status")?,
+            input: self.input,
+            output: self.output,
+            error: self.error,
+            current_position: self.current_position,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            tasks,
+        })
+    }
+
+    pub fn status(&self) -> anyhow::Result<WorkflowStatus> {
+        self.status
+            .parse::<WorkflowStatus>()
+            .context("stored workflow status")
+    }
+}

@@ -1,0 +1,76 @@
+// The tables of migrations/postgres, for diesel's query builder.
+
+diesel::table! {
+    workflows (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        name -> Text,
+        status -> Text,
+        input -> Jsonb,
+        output -> Nullable<Jsonb>,
+        error -> Nullable<Jsonb>,
+        current_position -> Int4,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Uuid,
+        workflow_id -> Uuid,
+        owner_id -> Uuid,
+        position -> Int4,
+        key -> Nullable<Text>,
+        title -> Text,
+        #[sql_name = "type"]
+        task_type -> Text,
+        input -> Jsonb,
+        resolved_input -> Nullable<Jsonb>,
+        status -> Text,
+        attempt -> Int4,
+        max_attempts -> Int4,
+        backoff_initial_ms -> Int8,
+        backoff_max_ms -> Int8,
+        backoff_multiplier -> Float8,
+        timeout_ms -> Int8,
+        output -> Nullable<Jsonb>,
+        error -> Nullable<Jsonb>,
+        available_at -> Nullable<Timestamptz>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Int8,
+        workflow_id -> Uuid,
+        task_id -> Nullable<Uuid>,
+        attempt -> Nullable<Int4>,
+        #[sql_name = "type"]
+        event_type -> Text,
+        data -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    documents (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        collection -> Text,
+        workflow_id -> Uuid,
+        task_id -> Uuid,
+        data -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}

@@ -1,0 +1,318 @@
+//! The JSON shapes of the HTTP API: requests as clients send them, responses as they receive them.
+
+use baton_domain::{RetryDraft, RetryPolicy, Task, TaskDraft, Workflow};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A retry policy; missing fields take the defaults (3 attempts, 1 s initial delay, 60 s at most,
+/// doubling).
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in all, 1 to 100.
+    pub max_attempts: Option<u32>,
+    /// Largest delay before the second attempt, in milliseconds.
+    pub initial_ms: Option<u64>,
+    /// Cap on the delay, in milliseconds.
+    pub max_ms: Option<u64>,
+    /// Growth of the delay per attempt, 1 to 10.
+    pub multiplier: Option<f64>,
+}
+
+impl From<RetrySpec> for RetryDraft {
+    fn from(spec: RetrySpec) -> Self {
+        RetryDraft {
+            max_attempts: spec.max_attempts,
+            initial_ms: spec.initial_ms,
+            max_ms: spec.max_ms,
+            multiplier: spec.multiplier,
+        }
+    }
+}
+
+/// A task inside a workflow to create.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Unique within the workflow; templates reach the task's result as `steps.<key>`.
+    pub key: Option<String>,
+    pub title: Option<String>,
+    /// `fetch`, `transform` or `store`.
+    #[serde(rename = "type")]
+    pub task_type: String,
+    /// The task's parameters; strings may hold `{{ }}` templates.
+    #[schema(value_type = Object)]
+    pub input: Option<Value>,
+    pub retry: Option<RetrySpec>,
+    /// Time limit of one attempt, in milliseconds (default 300000).
+    pub timeout_ms: Option<u64>,
+}
+
+impl From<TaskSpec> for TaskDraft {
+    fn from(spec: TaskSpec) -> Self {
+        TaskDraft {
+            key: spec.key,
+            title: spec.title,
+            task_type: spec.task_type,
+            input: spec.input,
+            retry: spec.retry.map(Into::into),
+            timeout_ms: spec.timeout_ms,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWorkflow {
+    pub name: String,
+    /// The workflow's input, reachable in templates as `input`.
+    #[schema(value_type = Object)]
+    pub input: Option<Value>,
+    #[serde(default)]
+    pub tasks: Vec<TaskSpec>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchWorkflow {
+    pub name: Option<String>,
+    #[schema(value_type = Object)]
+    pub input: Option<Value>,
+    /// When present, the change applies only if this is the current version (else 409).
+    pub version: Option<i32>,
+}
+
+/// Adds a task to a pending workflow.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    pub workflow_id: Uuid,
+    /// 0-based; at the end when absent. Later tasks move down.
+    pub position: Option<i32>,
+    pub key: Option<String>,
+    pub title: Option<String>,
+    #[serde(rename = "type")]
+    pub task_type: String,
+    #[schema(value_type = Object)]
+    pub input: Option<Value>,
+    pub retry: Option<RetrySpec>,
+    pub timeout_ms: Option<u64>,
+}
+
+impl CreateTask {
+    pub fn into_parts(self) -> (Uuid, Option<i32>, TaskDraft) {
+        let draft = TaskDraft {
+            key: self.key,
+            title: self.title,
+            task_type: self.task_type,
+            input: self.input,
+            retry: self.retry.map(Into::into),
+            timeout_ms: self.timeout_ms,
+        };
+        (self.workflow_id, self.position, draft)
+    }
+}
+
+/// Replaces a task's editable fields; omitted ones take their defaults.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutTask {
+    pub position: Option<i32>,
+    pub key: Option<String>,
+    pub title: Option<String>,
+    #[serde(rename = "type")]
+    pub task_type: String,
+    #[schema(value_type = Object)]
+    pub input: Option<Value>,
+    pub retry: Option<RetrySpec>,
+    pub timeout_ms: Option<u64>,
+    pub version: Option<i32>,
+}
+
+/// Changes some of a task's fields; `"key": null` removes the key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTask {
+    pub position: Option<i32>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub key: Option<Option<String>>,
+    pub title: Option<String>,
+    #[serde(rename = "type")]
+    pub task_type: Option<String>,
+    #[schema(value_type = Object)]
+    pub input: Option<Value>,
+    pub retry: Option<RetrySpec>,
+    pub timeout_ms: Option<u64>,
+    pub version: Option<i32>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from a missing one (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetryView {
+    pub max_attempts: u32,
+    pub initial_ms: u64,
+    pub max_ms: u64,
+    pub multiplier: f64,
+}
+
+impl From<&RetryPolicy> for RetryView {
+    fn from(p: &RetryPolicy) -> Self {
+        Self {
+            max_attempts: p.max_attempts(),
+            initial_ms: p.initial_ms(),
+            max_ms: p.max_ms(),
+            multiplier: p.multiplier(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskView {
+    pub id: Uuid,
+    pub workflow_id: Uuid,
+    pub owner_id: Uuid,
+    pub position: i32,
+    pub key: Option<String>,
+    pub title: String,
+    #[serde(rename = "type")]
+    pub task_type: String,
+    /// As written, templates included.
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// The input of the latest attempt, templates resolved.
+    #[schema(value_type = Option<Object>)]
+    pub resolved_input: Option<Value>,
+    /// pending, queued, running, completed, failed or cancelled.
+    pub status: String,
+    pub attempt: i32,
+    pub retry: RetryView,
+    pub timeout_ms: i64,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    pub available_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<Task> for TaskView {
+    fn from(t: Task) -> Self {
+        Self {
+            id: t.id.into(),
+            workflow_id: t.workflow_id.into(),
+            owner_id: t.owner_id.into(),
+            position: t.position,
+            key: t.key,
+            title: t.title,
+            task_type: t.task_type.as_str().to_owned(),
+            input: t.input,
+            resolved_input: t.resolved_input,
+            status: t.status.as_str().to_owned(),
+            attempt: t.attempt,
+            retry: RetryView::from(&t.retry),
+            timeout_ms: t.timeout_ms,
+            output: t.output,
+            error: t.error,
+            available_at: t.available_at,
+            lease_owner: t.lease_owner,
+            lease_expires_at: t.lease_expires_at,
+            version: t.version,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            started_at: t.started_at,
+            finished_at: t.finished_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkflowView {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub name: String,
+    /// pending, running, completed, failed or cancelled.
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub input: Value,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    pub current_position: i32,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub tasks: Vec<TaskView>,
+}
+
+impl From<Workflow> for WorkflowView {
+    fn from(w: Workflow) -> Self {
+        Self {
+            id: w.id.into(),
+            owner_id: w.owner_id.into(),
+            name: w.name,
+            status: w.status.as_str().to_owned(),
+            input: w.input,
+            output: w.output,
+            error: w.error,
+            current_position: w.current_position,
+            version: w.version,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+            started_at: w.started_at,
+            finished_at: w.finished_at,
+            tasks: w.tasks.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A page of a list, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkflowPage {
+    pub data: Vec<WorkflowView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskPage {
+    pub data: Vec<TaskView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A workflow's tasks by position.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskList {
+    pub data: Vec<TaskView>,
+}
+
+/// The error format of every failure.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// For people.
+    pub error: String,
+    /// For programs: VALIDATION_ERROR, NOT_FOUND, CONFLICT, PRECONDITION_FAILED, …
+    pub code: String,
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+}

@@ -1,0 +1,180 @@
+//! `/api/workflows`: create, list, read, edit and delete workflows.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use baton_domain::ports::WorkflowFilter;
+use baton_domain::{NewWorkflow, WorkflowId, WorkflowPatch, WorkflowStatus};
+use uuid::Uuid;
+
+use super::dto::{CreateWorkflow, ErrorBody, PatchWorkflow, TaskList, WorkflowPage, WorkflowView};
+use super::paging::{CursorKind, ListParams, encode_cursor};
+use super::preconditions::{etag, expected_version, if_match, none_match};
+use super::{AppState, Caller};
+use crate::error::{ApiError, VersionSource};
+
+#[utoipa::path(
+    post, path = "/api/workflows", tag = "workflows",
+    request_body = CreateWorkflow,
+    responses(
+        (status = 201, description = "Created; `Location` names it", body = WorkflowView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+    )
+)]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<CreateWorkflow>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let new = NewWorkflow::new(
+        caller.user,
+        body.name,
+        body.input,
+        body.tasks.into_iter().map(Into::into).collect(),
+    )?;
+    let workflow = state.store.create_workflow(new).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/workflows/{}", workflow.id)))
+        .insert_header(etag(workflow.version))
+        .json(WorkflowView::from(workflow)))
+}
+
+#[utoipa::path(
+    get, path = "/api/workflows", tag = "workflows",
+    params(
+        ("status" = Option<String>, Query, description = "pending, running, completed, failed or cancelled"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Newest first, each with its tasks", body = WorkflowPage),
+        (status = 400, description = "Bad status, limit or cursor", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let page = params.page(CursorKind::Workflows)?;
+    let filter = WorkflowFilter {
+        status: params.status::<WorkflowStatus>()?,
+    };
+    let page = state
+        .store
+        .list_workflows(caller.scope, filter, page)
+        .await?;
+    Ok(HttpResponse::Ok().json(WorkflowPage {
+        data: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next.map(|id| encode_cursor(CursorKind::Workflows, id)),
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/workflows/{id}", tag = "workflows",
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "The workflow with its tasks; `ETag` holds its version", body = WorkflowView),
+        (status = 304, description = "`If-None-Match` holds the current version"),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+    )
+)]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let workflow = state
+        .store
+        .get_workflow(caller.scope, WorkflowId::from_uuid(*id))
+        .await?;
+    if none_match(&req, workflow.version) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header(etag(workflow.version))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(workflow.version))
+        .json(WorkflowView::from(workflow)))
+}
+
+#[utoipa::path(
+    patch, path = "/api/workflows/{id}", tag = "workflows",
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    request_body = PatchWorkflow,
+    responses(
+        (status = 200, description = "Changed", body = WorkflowView),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 409, description = "Not pending, or `version` out of date", body = ErrorBody),
+        (status = 412, description = "`If-Match` out of date", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+    )
+)]
+pub async fn patch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Json<PatchWorkflow>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let (expected, source) = expected_version(&req, body.version)?;
+    let patch = WorkflowPatch::new(body.name, body.input)?;
+    let workflow = state
+        .store
+        .update_workflow(caller.scope, WorkflowId::from_uuid(*id), patch, expected)
+        .await
+        .map_err(|e| ApiError::from_store(e, source))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(workflow.version))
+        .json(WorkflowView::from(workflow)))
+}
+
+#[utoipa::path(
+    delete, path = "/api/workflows/{id}", tag = "workflows",
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 204, description = "Deleted with its tasks"),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 409, description = "Running", body = ErrorBody),
+        (status = 412, description = "`If-Match` out of date", body = ErrorBody),
+    )
+)]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = if_match(&req)?;
+    state
+        .store
+        .delete_workflow(caller.scope, WorkflowId::from_uuid(*id), expected)
+        .await
+        .map_err(|e| ApiError::from_store(e, VersionSource::IfMatch))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    get, path = "/api/workflows/{id}/tasks", tag = "workflows",
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "Its tasks by position", body = TaskList),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+    )
+)]
+pub async fn tasks(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let workflow = state
+        .store
+        .get_workflow(caller.scope, WorkflowId::from_uuid(*id))
+        .await?;
+    Ok(HttpResponse::Ok().json(TaskList {
+        data: workflow.tasks.into_iter().map(Into::into).collect(),
+    }))
+}

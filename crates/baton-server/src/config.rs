@@ -1,0 +1,204 @@
+//! Typed configuration, read once from the environment (and `.env`) at startup.
+//!
+//! Every variable is parsed and checked here; a bad value stops the process with a message that
+//! names the variable and says what is wrong. Secrets are held in `secrecy` types and never logged.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// A variable that is set but wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration variable {name} is invalid: {message} (got {value:?})")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub message: String,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "pretty" => Ok(Self::Pretty),
+            "json" => Ok(Self::Json),
+            _ => Err("must be pretty or json".into()),
+        }
+    }
+}
+
+/// Everything Baton reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: the Postgres database (created when missing).
+    pub database_url: SecretString,
+    /// `BATON_DB_POOL_SIZE`: most connections held to Postgres.
+    pub db_pool_size: usize,
+    /// `BATON_BIND`: the address the HTTP API listens on.
+    pub bind: SocketAddr,
+    /// `BATON_HTTP_WORKERS`: threads serving HTTP (default: one per CPU).
+    pub http_workers: usize,
+    /// `BATON_MAX_BODY_BYTES`: the largest request body accepted.
+    pub max_body_bytes: usize,
+    /// `BATON_LOG_FORMAT`: pretty or json.
+    pub log_format: LogFormat,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/baton";
+
+impl Config {
+    /// Reads the process environment (after `.env`, when present).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (a variable name → its value, if set).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&lookup);
+        let database_url = vars.get("DATABASE_URL", DEFAULT_DATABASE_URL.to_owned(), |v| {
+            if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+                Ok(v.to_owned())
+            } else {
+                Err("must be a postgres:// URL".into())
+            }
+        })?;
+        Ok(Self {
+            database_url: SecretString::from(database_url),
+            db_pool_size: vars.get("BATON_DB_POOL_SIZE", 16, |v| in_range(v, 1, 1_000))?,
+            bind: vars.get(
+                "BATON_BIND",
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+                |v| {
+                    v.parse()
+                        .map_err(|_| "must be an address and port like 127.0.0.1:8080".into())
+                },
+            )?,
+            http_workers: vars.get("BATON_HTTP_WORKERS", default_workers(), |v| {
+                in_range(v, 1, 256)
+            })?,
+            max_body_bytes: vars.get("BATON_MAX_BODY_BYTES", 1_048_576, |v| {
+                in_range(v, 1_024, 1_073_741_824)
+            })?,
+            log_format: vars.get("BATON_LOG_FORMAT", LogFormat::Pretty, |v| v.parse())?,
+        })
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+    fn get<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match (self.0)(name) {
+            None => Ok(default),
+            Some(value) if value.trim().is_empty() => Ok(default),
+            Some(value) => parse(value.trim()).map_err(|message| ConfigError {
+                name,
+                value: if name == "DATABASE_URL" {
+                    redact_url(&value)
+                } else {
+                    value.clone()
+                },
+                message,
+            }),
+        }
+    }
+}
+
+fn in_range<T>(value: &str, min: T, max: T) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match value.parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(format!("must be a whole number between {min} and {max}")),
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database_url(), DEFAULT_DATABASE_URL);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.max_body_bytes, 1_048_576);
+        assert_eq!(c.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (name, value) in [
+            ("BATON_BIND", "localhost"),
+            ("BATON_MAX_BODY_BYTES", "-3"),
+            ("BATON_LOG_FORMAT", "xml"),
+            ("DATABASE_URL", "mysql://x"),
+            ("BATON_DB_POOL_SIZE", "0"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.name, name);
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_not_repeated_in_errors() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

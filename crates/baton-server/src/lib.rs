@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod middleware;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,124 @@
+//! Building and running the application: `Application::build(config)` binds the port (0 picks a
+//! free one) and wires the concrete adapters; `run_until_stopped` serves until a signal.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use baton_postgres::{PgConfig, PgStore};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::{self, ApiDoc, AppState};
+use crate::config::Config;
+use crate::error;
+use crate::middleware::request_context;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: PgStore,
+}
+
+/// Creates the database when missing and runs pending migrations (under an advisory lock).
+pub async fn prepare_database(config: &Config) -> anyhow::Result<()> {
+    baton_postgres::create_database_if_missing(config.database_url()).await?;
+    baton_postgres::run_migrations(config.database_url()).await?;
+    Ok(())
+}
+
+impl Application {
+    /// Prepares the database and binds `config.bind`; does not serve yet.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        prepare_database(&config).await?;
+        let store = PgStore::connect(&PgConfig {
+            max_connections: config.db_pool_size,
+            ..PgConfig::new(config.database_url())
+        })?;
+        let listener = TcpListener::bind(config.bind)
+            .with_context(|| format!("cannot listen on {} (BATON_BIND)", config.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            store: Arc::new(store.clone()),
+        });
+        let max_body = config.max_body_bytes;
+        let openapi = ApiDoc::openapi();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max_body)
+                        .error_handler(error::json_error),
+                )
+                .app_data(web::PayloadConfig::default().limit(max_body))
+                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .wrap(Compress::default())
+                .wrap(from_fn(request_context))
+                .configure(api::routes)
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", openapi.clone()))
+                .default_service(web::to(api::not_found))
+        })
+        .workers(config.http_workers)
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(30)
+        .run();
+        Ok(Self {
+            port,
+            server,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The store this application uses (tests count its statements).
+    pub fn store(&self) -> &PgStore {
+        &self.store
+    }
+
+    /// Serves until the server is stopped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops gracefully.
+    pub async fn run_until_signalled(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        shutdown_signal().await;
+        tracing::info!("stopping: finishing requests in flight");
+        handle.stop(true).await;
+        server.await??;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,11 @@
+//! Baton's HTTP API end to end: the real app on a random port, a real Postgres database per test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod concurrency;
+mod config;
+mod errors;
+mod health;
+mod helpers;
+mod queries;
+mod tasks;
+mod workflows;

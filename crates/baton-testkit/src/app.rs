@@ -1,0 +1,143 @@
+use baton_postgres::PgStore;
+use baton_server::{Application, Config, telemetry};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+
+use crate::database::{self, TestDatabase};
+
+/// The real application on a random port, over a database of its own.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub port: u16,
+    pub client: Client,
+    pub config: Config,
+    store: PgStore,
+    // Dropped last: the database outlives everything that uses it.
+    pub database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts the app with extra environment variables on top of the test defaults.
+    pub async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
+        telemetry::init_for_test();
+        let database = TestDatabase::new();
+        let mut env: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), database.url.clone()),
+            ("BATON_BIND".into(), "127.0.0.1:0".into()),
+            ("BATON_HTTP_WORKERS".into(), "1".into()),
+            ("BATON_DB_POOL_SIZE".into(), "8".into()),
+        ];
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_lookup(|name| {
+            env.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .expect("test configuration");
+        let app = Application::build(config.clone())
+            .await
+            .expect("build the application");
+        let port = app.port();
+        let store = app.store().clone();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            config,
+            store,
+            database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path)
+            .send()
+            .await
+            .expect("GET request")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path)
+            .send()
+            .await
+            .expect("DELETE request")
+    }
+
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
+        self.request(method, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request with a JSON body")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::PATCH, path, body).await
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::PUT, path, body).await
+    }
+
+    /// Creates a workflow and returns its JSON, failing the test unless it answers 201.
+    pub async fn create_workflow(&self, body: &Value) -> Value {
+        let response = self.post_json("/api/workflows", body).await;
+        expect_status(response, StatusCode::CREATED).await
+    }
+
+    /// How many SQL statements the app has sent so far.
+    pub fn statements(&self) -> u64 {
+        self.store.statements_executed()
+    }
+
+    /// A digest of every row: equal before and after means the request changed nothing.
+    pub async fn snapshot(&self) -> String {
+        database::snapshot(&mut self.database.connect().await).await
+    }
+
+    /// Puts a workflow in `status` directly in the database, as if a run had moved it there.
+    pub async fn force_workflow_status(&self, workflow_id: &str, status: &str) {
+        database::force_workflow_status(&mut self.database.connect().await, workflow_id, status)
+            .await;
+    }
+
+    /// Rows in `workflows`, `tasks`, `events` or `documents`.
+    pub async fn count(&self, table: &str) -> i64 {
+        database::count(&mut self.database.connect().await, table).await
+    }
+}
+
+/// The body of `response` as JSON after checking its status (the body is shown when it differs).
+pub async fn expect_status(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("response body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}

@@ -1,0 +1,113 @@
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+/// The server part of the test database URL (no database name).
+pub fn server_url() -> String {
+    std::env::var("BATON_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// A database of its own for one test, dropped (with its connections) on `Drop`.
+pub struct TestDatabase {
+    pub url: String,
+    pub name: String,
+}
+
+impl TestDatabase {
+    /// Names a new database; the application creates it at startup, as in production.
+    pub fn new() -> Self {
+        let name = format!("baton_test_{}", Uuid::new_v4().simple());
+        Self {
+            url: format!("{}/{name}", server_url()),
+            name,
+        }
+    }
+
+    pub async fn connect(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Default for TestDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        // Drop may run inside or outside a runtime: use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(baton_postgres::drop_database(&url)))
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(Ok(())))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Snapshot {
+    #[diesel(sql_type = Text)]
+    snapshot: String,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// A digest of every row of Baton's tables: equal snapshots mean nothing changed.
+pub async fn snapshot(conn: &mut AsyncPgConnection) -> String {
+    let row: Snapshot = diesel::sql_query(
+        "SELECT concat_ws('|',
+            (SELECT md5(coalesce(string_agg(w::text, ',' ORDER BY w.id), '')) FROM workflows w),
+            (SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t.id), '')) FROM tasks t),
+            (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY e.id), '')) FROM events e),
+            (SELECT md5(coalesce(string_agg(d::text, ',' ORDER BY d.id), '')) FROM documents d)
+         ) AS snapshot",
+    )
+    .get_result(conn)
+    .await
+    .expect("snapshot the database");
+    row.snapshot
+}
+
+/// Rows in one of Baton's tables.
+pub async fn count(conn: &mut AsyncPgConnection, table: &str) -> i64 {
+    let sql = match table {
+        "workflows" => "SELECT count(*) AS count FROM workflows",
+        "tasks" => "SELECT count(*) AS count FROM tasks",
+        "events" => "SELECT count(*) AS count FROM events",
+        "documents" => "SELECT count(*) AS count FROM documents",
+        other => panic!("no table {other}"),
+    };
+    let row: Count = diesel::sql_query(sql)
+        .get_result(conn)
+        .await
+        .expect("count rows");
+    row.count
+}
+
+pub async fn force_workflow_status(conn: &mut AsyncPgConnection, workflow_id: &str, status: &str) {
+    let id: Uuid = workflow_id.parse().expect("a workflow id");
+    let updated = diesel::sql_query("UPDATE workflows SET status = $1 WHERE id = $2")
+        .bind::<Text, _>(status)
+        .bind::<diesel::sql_types::Uuid, _>(id)
+        .execute(conn)
+        .await
+        .expect("update the workflow's status");
+    assert_eq!(updated, 1, "workflow {workflow_id} exists");
+}
