@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod engine;
 mod error;
 mod ids;
 mod json;
@@ -10,6 +11,9 @@ mod task;
 mod text;
 mod workflow;
 
+pub use engine::{
+    Claim, Completed, Failed, FetchRequest, FetchResponse, NewDocument, StepResult, TaskError,
+};
 pub use error::{DomainError, FieldError};
 pub use ids::{TaskId, UserId, WorkflowId};
 pub use json::check_json;

@@ -3,11 +3,15 @@
 //! Every method documents the [`StoreError`] variant an adapter returns for each expected failure;
 //! anything else is `Unknown` (or `Unavailable` when the backend cannot be reached).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    DomainError, NewTask, NewWorkflow, Task, TaskId, TaskPatch, TaskStatus, UserId, Workflow,
+    Claim, Completed, DomainError, Failed, FetchRequest, FetchResponse, NewDocument, NewTask,
+    NewWorkflow, StepResult, Task, TaskError, TaskId, TaskPatch, TaskStatus, UserId, Workflow,
     WorkflowId, WorkflowPatch, WorkflowStatus,
 };
 
@@ -118,8 +122,25 @@ pub enum StoreError {
 /// they return [`StoreError::VersionMismatch`] and change nothing. Each method is atomic.
 #[async_trait]
 pub trait WorkflowStore: Send + Sync + 'static {
-    /// Stores a workflow and its tasks in one transaction and returns it as stored.
-    async fn create_workflow(&self, workflow: NewWorkflow) -> Result<Workflow, StoreError>;
+    /// Stores a workflow and its tasks in one transaction and returns it as stored; with
+    /// `start`, it is started in that same transaction.
+    async fn create_workflow(
+        &self,
+        workflow: NewWorkflow,
+        start: bool,
+    ) -> Result<Workflow, StoreError>;
+
+    /// Starts a pending workflow: its first task is queued. `Conflict` unless pending, or when it
+    /// has no tasks.
+    async fn start_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError>;
+
+    /// Cancels a pending or running workflow and its unfinished tasks; a running task's result
+    /// will be refused. `Conflict` when it has finished.
+    async fn cancel_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError>;
+
+    /// Resumes a failed workflow from its failed task, with a fresh attempt budget; completed
+    /// tasks are not run again. `Conflict` unless failed.
+    async fn retry_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError>;
 
     /// One workflow with its tasks. `NotFound("workflow")` when absent.
     async fn get_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError>;
@@ -190,4 +211,70 @@ pub trait WorkflowStore: Send + Sync + 'static {
 
     /// Whether the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The executor's side of the store: claiming tasks under a lease and recording their results.
+///
+/// Every write about a claimed task is fenced by its lease token ([`Claim::token`]): when the
+/// lease was lost (expired and taken over, or the workflow was cancelled) the write changes
+/// nothing and the method answers `Ok(None)` (or `false`).
+#[async_trait]
+pub trait TaskQueue: Send + Sync + 'static {
+    /// Claims up to `limit` queued tasks whose time has come, oldest first, setting them
+    /// `running` with a new attempt and a lease of `lease`.
+    async fn claim(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError>;
+
+    /// The tasks before `position` in a workflow, for templates.
+    async fn steps_before(
+        &self,
+        workflow_id: WorkflowId,
+        position: i32,
+    ) -> Result<Vec<StepResult>, StoreError>;
+
+    /// Extends a lease. `false` when it was lost or the task was cancelled: stop working on it.
+    async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<bool, StoreError>;
+
+    /// Completes a claimed task in one transaction with its events, its document (for `store`),
+    /// and the queueing of the next task — claimed right away under `continue_lease` when given —
+    /// or the completion of the workflow.
+    async fn complete(
+        &self,
+        claim: &Claim,
+        resolved_input: &Value,
+        output: Value,
+        document: Option<NewDocument>,
+        continue_lease: Option<Duration>,
+    ) -> Result<Option<Completed>, StoreError>;
+
+    /// Records a failed attempt: queued again after `retry_in`, or (when `None`) failed for
+    /// good with its workflow. With `only_if_expired`, only while the lease has expired (the
+    /// reaper's case).
+    async fn fail(
+        &self,
+        claim: &Claim,
+        resolved_input: Option<&Value>,
+        error: &TaskError,
+        retry_in: Option<Duration>,
+        only_if_expired: bool,
+    ) -> Result<Option<Failed>, StoreError>;
+
+    /// Hands a claimed task back without counting the attempt (the worker is shutting down):
+    /// queued again at once. `false` when the lease was already lost.
+    async fn release(&self, claim: &Claim) -> Result<bool, StoreError>;
+
+    /// Running tasks whose lease has expired (their worker is gone), at most `limit`.
+    async fn expired(&self, limit: u32) -> Result<Vec<Claim>, StoreError>;
+}
+
+/// Makes the HTTP calls of fetch tasks.
+#[async_trait]
+pub trait HttpFetcher: Send + Sync + 'static {
+    /// Any answer, whatever its status, is `Ok`; `Err` means no answer (refused, timed out,
+    /// invalid request): its `retryable` says whether trying again may help.
+    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, TaskError>;
 }

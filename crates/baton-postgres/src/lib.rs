@@ -1,12 +1,18 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+mod events;
+mod lifecycle;
+mod listener;
 mod models;
 mod pool;
+mod queue;
 mod schema;
 mod store;
 mod tasks;
 mod workflows;
 
+pub use events::{CANCEL_CHANNEL, WORK_CHANNEL};
+pub use listener::spawn_listener;
 pub use pool::{MIGRATIONS, PgConfig, create_database_if_missing, drop_database, run_migrations};
 pub use store::PgStore;

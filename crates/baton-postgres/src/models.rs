@@ -40,7 +40,7 @@ pub(crate) struct NewWorkflowRow<'a> {
     pub input: &'a Value,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct TaskRow {
     pub id: Uuid,
@@ -223,5 +223,66 @@ impl WorkflowRow {
         self.status
             .parse::<WorkflowStatus>()
             .context("stored workflow status")
+    }
+}
+
+/// A claimed task with what its templates need from its workflow.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct ClaimRow {
+    #[diesel(embed)]
+    pub task: TaskRow,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub workflow_name: String,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    pub workflow_input: Value,
+}
+
+impl TryFrom<ClaimRow> for baton_domain::Claim {
+    type Error = anyhow::Error;
+
+    fn try_from(row: ClaimRow) -> anyhow::Result<Self> {
+        Ok(baton_domain::Claim {
+            task: Task::try_from(row.task)?,
+            workflow_name: row.workflow_name,
+            workflow_input: row.workflow_input,
+        })
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = crate::schema::events)]
+pub(crate) struct NewEventRow {
+    pub workflow_id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub attempt: Option<i32>,
+    pub event_type: &'static str,
+    pub data: Value,
+}
+
+impl NewEventRow {
+    pub fn workflow(workflow_id: Uuid, event_type: &'static str, data: Value) -> Self {
+        Self {
+            workflow_id,
+            task_id: None,
+            attempt: None,
+            event_type,
+            data,
+        }
+    }
+
+    pub fn task(
+        workflow_id: Uuid,
+        task_id: Uuid,
+        attempt: i32,
+        event_type: &'static str,
+        data: Value,
+    ) -> Self {
+        Self {
+            workflow_id,
+            task_id: Some(task_id),
+            attempt: Some(attempt),
+            event_type,
+            data,
+        }
     }
 }

@@ -2,18 +2,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use std::time::Duration;
+
 use baton_domain::ports::{
-    Page, PageRequest, Scope, StoreError, TaskFilter, WorkflowFilter, WorkflowStore,
+    Page, PageRequest, Scope, StoreError, TaskFilter, TaskQueue, WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
-    NewTask, NewWorkflow, Task, TaskId, TaskPatch, Workflow, WorkflowId, WorkflowPatch,
+    Claim, Completed, Failed, NewDocument, NewTask, NewWorkflow, StepResult, Task, TaskError,
+    TaskId, TaskPatch, Workflow, WorkflowId, WorkflowPatch,
 };
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use serde_json::Value;
 
 use crate::error::from_pool;
 use crate::pool::{PgConfig, build_pool};
-use crate::{tasks, workflows};
+use crate::{lifecycle, queue, tasks, workflows};
 
 /// The Postgres `WorkflowStore`. Cheap to clone: clones share one pool.
 #[derive(Clone)]
@@ -44,8 +48,24 @@ impl PgStore {
 
 #[async_trait]
 impl WorkflowStore for PgStore {
-    async fn create_workflow(&self, workflow: NewWorkflow) -> Result<Workflow, StoreError> {
-        workflows::create(&mut *self.conn().await?, &workflow).await
+    async fn create_workflow(
+        &self,
+        workflow: NewWorkflow,
+        start: bool,
+    ) -> Result<Workflow, StoreError> {
+        workflows::create(&mut *self.conn().await?, &workflow, start).await
+    }
+
+    async fn start_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
+        lifecycle::start(&mut *self.conn().await?, scope, id).await
+    }
+
+    async fn cancel_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
+        lifecycle::cancel(&mut *self.conn().await?, scope, id).await
+    }
+
+    async fn retry_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
+        lifecycle::retry(&mut *self.conn().await?, scope, id).await
     }
 
     async fn get_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
@@ -151,5 +171,75 @@ impl WorkflowStore for PgStore {
             .await
             .map(|_| ())
             .map_err(|err| StoreError::Unavailable(err.into()))
+    }
+}
+
+#[async_trait]
+impl TaskQueue for PgStore {
+    async fn claim(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        queue::claim(&mut *self.conn().await?, worker, limit, lease).await
+    }
+
+    async fn steps_before(
+        &self,
+        workflow_id: WorkflowId,
+        position: i32,
+    ) -> Result<Vec<StepResult>, StoreError> {
+        queue::steps_before(&mut *self.conn().await?, workflow_id, position).await
+    }
+
+    async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<bool, StoreError> {
+        queue::heartbeat(&mut *self.conn().await?, claim, lease).await
+    }
+
+    async fn complete(
+        &self,
+        claim: &Claim,
+        resolved_input: &Value,
+        output: Value,
+        document: Option<NewDocument>,
+        continue_lease: Option<Duration>,
+    ) -> Result<Option<Completed>, StoreError> {
+        queue::complete(
+            &mut *self.conn().await?,
+            claim,
+            resolved_input,
+            output,
+            document,
+            continue_lease,
+        )
+        .await
+    }
+
+    async fn fail(
+        &self,
+        claim: &Claim,
+        resolved_input: Option<&Value>,
+        error: &TaskError,
+        retry_in: Option<Duration>,
+        only_if_expired: bool,
+    ) -> Result<Option<Failed>, StoreError> {
+        queue::fail(
+            &mut *self.conn().await?,
+            claim,
+            resolved_input,
+            error,
+            retry_in,
+            only_if_expired,
+        )
+        .await
+    }
+
+    async fn release(&self, claim: &Claim) -> Result<bool, StoreError> {
+        queue::release(&mut *self.conn().await?, claim).await
+    }
+
+    async fn expired(&self, limit: u32) -> Result<Vec<Claim>, StoreError> {
+        queue::expired(&mut *self.conn().await?, limit).await
     }
 }

@@ -18,6 +18,7 @@ use crate::schema::{tasks, workflows};
 pub(crate) async fn create(
     conn: &mut AsyncPgConnection,
     new: &NewWorkflow,
+    start: bool,
 ) -> Result<Workflow, StoreError> {
     let workflow_id = Uuid::now_v7();
     let owner_id = *new.owner_id.as_uuid();
@@ -56,6 +57,10 @@ pub(crate) async fn create(
                     .get_results(conn)
                     .await?
             };
+            if start {
+                crate::lifecycle::start_locked(conn, &row).await?;
+                return load(conn, Scope::All, workflow_id).await;
+            }
             task_rows.sort_by_key(|t| t.position);
             Ok(row.into_workflow(into_tasks(task_rows)?)?)
         })
@@ -106,7 +111,11 @@ pub(crate) async fn get(
     Ok(load(conn, scope, *id.as_uuid()).await?)
 }
 
-async fn load(conn: &mut AsyncPgConnection, scope: Scope, id: Uuid) -> PgResult<Workflow> {
+pub(crate) async fn load(
+    conn: &mut AsyncPgConnection,
+    scope: Scope,
+    id: Uuid,
+) -> PgResult<Workflow> {
     let row: WorkflowRow = scoped(scope)
         .filter(workflows::id.eq(id))
         .select(WorkflowRow::as_select())

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -45,6 +46,14 @@ pub struct Config {
     pub db_pool_size: usize,
     /// `BATON_BIND`: the address the HTTP API listens on.
     pub bind: SocketAddr,
+    /// `BATON_WORKERS`: tasks this process runs at once (0: serve the API only).
+    pub workers: usize,
+    /// `BATON_LEASE_MS`: how long a worker holds a task without a heartbeat.
+    pub lease: Duration,
+    /// `BATON_POLL_MS`: how often idle workers look for work without a notification.
+    pub poll: Duration,
+    /// `BATON_SHUTDOWN_GRACE_MS`: how long running tasks may finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
     /// `BATON_HTTP_WORKERS`: threads serving HTTP (default: one per CPU).
     pub http_workers: usize,
     /// `BATON_MAX_BODY_BYTES`: the largest request body accepted.
@@ -82,6 +91,16 @@ impl Config {
                         .map_err(|_| "must be an address and port like 127.0.0.1:8080".into())
                 },
             )?,
+            workers: vars.get("BATON_WORKERS", 16, |v| in_range(v, 0, 1_024))?,
+            lease: vars.get("BATON_LEASE_MS", Duration::from_secs(30), |v| {
+                in_range(v, 1_000, 3_600_000).map(Duration::from_millis)
+            })?,
+            poll: vars.get("BATON_POLL_MS", Duration::from_millis(500), |v| {
+                in_range(v, 10, 60_000).map(Duration::from_millis)
+            })?,
+            shutdown_grace: vars.get("BATON_SHUTDOWN_GRACE_MS", Duration::from_secs(30), |v| {
+                in_range(v, 0, 3_600_000).map(Duration::from_millis)
+            })?,
             http_workers: vars.get("BATON_HTTP_WORKERS", default_workers(), |v| {
                 in_range(v, 1, 256)
             })?,
@@ -186,6 +205,9 @@ mod tests {
             ("BATON_LOG_FORMAT", "xml"),
             ("DATABASE_URL", "mysql://x"),
             ("BATON_DB_POOL_SIZE", "0"),
+            ("BATON_WORKERS", "many"),
+            ("BATON_LEASE_MS", "10"),
+            ("BATON_POLL_MS", "0"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

@@ -3,14 +3,20 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use baton_postgres::{PgConfig, PgStore};
+use baton_domain::WorkflowId;
+use baton_engine::{Engine, EngineConfig, EngineHandle};
+use baton_fetch::ReqwestFetcher;
+use baton_postgres::{CANCEL_CHANNEL, PgConfig, PgStore, WORK_CHANNEL};
+use tokio::task::JoinHandle;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
+use uuid::Uuid;
 
 use crate::api::{self, ApiDoc, AppState};
 use crate::config::Config;
@@ -21,6 +27,8 @@ pub struct Application {
     port: u16,
     server: Server,
     store: PgStore,
+    engine: Option<(EngineHandle, JoinHandle<()>)>,
+    shutdown_grace: Duration,
 }
 
 /// Creates the database when missing and runs pending migrations (under an advisory lock).
@@ -38,6 +46,11 @@ impl Application {
             max_connections: config.db_pool_size,
             ..PgConfig::new(config.database_url())
         })?;
+        let engine = if config.workers > 0 {
+            Some(start_engine(&config, &store)?)
+        } else {
+            None
+        };
         let listener = TcpListener::bind(config.bind)
             .with_context(|| format!("cannot listen on {} (BATON_BIND)", config.bind))?;
         let port = listener.local_addr()?.port();
@@ -72,6 +85,8 @@ impl Application {
             port,
             server,
             store,
+            engine,
+            shutdown_grace: config.shutdown_grace,
         })
     }
 
@@ -84,21 +99,70 @@ impl Application {
         &self.store
     }
 
-    /// Serves until the server is stopped.
+    /// Serves (and runs tasks) until the server is stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let _engine = self.engine;
         self.server.await
     }
 
-    /// Serves until SIGINT or SIGTERM, then stops gracefully.
+    /// Serves until SIGINT or SIGTERM, then stops gracefully: no new requests or claims,
+    /// running tasks get the grace period, the leases of the rest are handed back.
     pub async fn run_until_signalled(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
         shutdown_signal().await;
-        tracing::info!("stopping: finishing requests in flight");
-        handle.stop(true).await;
+        tracing::info!("stopping: finishing requests and tasks in flight");
+        let engine = async {
+            if let Some((engine, listener)) = self.engine {
+                engine.shutdown(self.shutdown_grace).await;
+                listener.abort();
+            }
+        };
+        tokio::join!(handle.stop(true), engine);
         server.await??;
+        tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The executor, woken by Postgres notifications (polling as the fallback).
+fn start_engine(
+    config: &Config,
+    store: &PgStore,
+) -> anyhow::Result<(EngineHandle, JoinHandle<()>)> {
+    let fetcher = ReqwestFetcher::new().context("cannot build the HTTP client of fetch tasks")?;
+    let engine = Engine::new(
+        Arc::new(store.clone()),
+        Arc::new(fetcher),
+        EngineConfig {
+            worker_id: worker_id(),
+            workers: config.workers,
+            lease: config.lease,
+            poll: config.poll,
+        },
+    );
+    let handle = engine.start();
+    let listener = baton_postgres::spawn_listener(
+        config.database_url().to_owned(),
+        &[WORK_CHANNEL, CANCEL_CHANNEL],
+        Arc::new(move |channel: &str, payload: &str| {
+            if channel == CANCEL_CHANNEL {
+                if let Ok(id) = payload.parse::<Uuid>() {
+                    engine.workflow_cancelled(WorkflowId::from_uuid(id));
+                }
+            } else {
+                engine.wake();
+            }
+        }),
+    );
+    Ok((handle, listener))
+}
+
+/// `<host>-<pid>-<random>`: unique per process, readable in `lease_owner`.
+fn worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "baton".to_owned());
+    let random = Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &random[..6])
 }
 
 async fn shutdown_signal() {

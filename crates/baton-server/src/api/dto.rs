@@ -73,6 +73,9 @@ pub struct CreateWorkflow {
     pub input: Option<Value>,
     #[serde(default)]
     pub tasks: Vec<TaskSpec>,
+    /// Start it at once (its first task is queued in the same transaction).
+    #[serde(default)]
+    pub start: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

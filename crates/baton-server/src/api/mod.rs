@@ -52,6 +52,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             resource("/api/workflows/{id}/tasks", "GET").route(web::get().to(workflows::tasks)),
         )
         .service(
+            resource("/api/workflows/{id}/start", "POST").route(web::post().to(workflows::start)),
+        )
+        .service(
+            resource("/api/workflows/{id}/cancel", "POST").route(web::post().to(workflows::cancel)),
+        )
+        .service(
+            resource("/api/workflows/{id}/retry", "POST").route(web::post().to(workflows::retry)),
+        )
+        .service(
             resource("/api/tasks", "GET, POST")
                 .route(web::get().to(tasks::list))
                 .route(web::post().to(tasks::create)),
@@ -90,6 +99,9 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         workflows::patch,
         workflows::delete,
         workflows::tasks,
+        workflows::start,
+        workflows::cancel,
+        workflows::retry,
         tasks::list,
         tasks::get,
         tasks::create,

@@ -27,13 +27,14 @@ pub async fn create(
     body: web::Json<CreateWorkflow>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    let start = body.start;
     let new = NewWorkflow::new(
         caller.user,
         body.name,
         body.input,
         body.tasks.into_iter().map(Into::into).collect(),
     )?;
-    let workflow = state.store.create_workflow(new).await?;
+    let workflow = state.store.create_workflow(new, start).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/workflows/{}", workflow.id)))
         .insert_header(etag(workflow.version))
@@ -177,4 +178,74 @@ pub async fn tasks(
     Ok(HttpResponse::Ok().json(TaskList {
         data: workflow.tasks.into_iter().map(Into::into).collect(),
     }))
+}
+
+#[utoipa::path(
+    post, path = "/api/workflows/{id}/start", tag = "workflows",
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 202, description = "Started: its first task is queued", body = WorkflowView),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 409, description = "Not pending (already started), or no tasks", body = ErrorBody),
+    )
+)]
+pub async fn start(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let workflow = state
+        .store
+        .start_workflow(caller.scope, WorkflowId::from_uuid(*id))
+        .await?;
+    Ok(accepted(workflow))
+}
+
+#[utoipa::path(
+    post, path = "/api/workflows/{id}/cancel", tag = "workflows",
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 202, description = "Cancelled; a running task's late result is discarded", body = WorkflowView),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 409, description = "Already finished", body = ErrorBody),
+    )
+)]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let workflow = state
+        .store
+        .cancel_workflow(caller.scope, WorkflowId::from_uuid(*id))
+        .await?;
+    Ok(accepted(workflow))
+}
+
+#[utoipa::path(
+    post, path = "/api/workflows/{id}/retry", tag = "workflows",
+    params(("id" = Uuid, Path, description = "Workflow id")),
+    responses(
+        (status = 202, description = "Resumed from its failed task; completed tasks are not run again", body = WorkflowView),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 409, description = "Not failed", body = ErrorBody),
+    )
+)]
+pub async fn retry(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let workflow = state
+        .store
+        .retry_workflow(caller.scope, WorkflowId::from_uuid(*id))
+        .await?;
+    Ok(accepted(workflow))
+}
+
+fn accepted(workflow: baton_domain::Workflow) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header(("Location", format!("/api/workflows/{}", workflow.id)))
+        .insert_header(etag(workflow.version))
+        .json(WorkflowView::from(workflow))
 }

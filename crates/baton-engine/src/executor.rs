@@ -1,0 +1,469 @@
+//! Workers: claim, run under a lease, record, continue with the next task of the same workflow.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baton_domain::ports::{HttpFetcher, TaskQueue};
+use baton_domain::{Claim, Completed, Failed, StepResult, TaskError, TaskStatus, WorkflowId};
+use serde_json::Value;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::tasks;
+use crate::templates::{self, StepContext};
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Names this process in leases (`<worker>/<claim uuid>`).
+    pub worker_id: String,
+    /// Tasks run at once by this process.
+    pub workers: usize,
+    /// How long a claim holds a task without a heartbeat.
+    pub lease: Duration,
+    /// How often idle workers look for work when no notification arrives.
+    pub poll: Duration,
+}
+
+/// The executor of one process. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: Arc<dyn TaskQueue>,
+    fetcher: Arc<dyn HttpFetcher>,
+    config: EngineConfig,
+    wake: Notify,
+    slots: Arc<Semaphore>,
+    /// `true` once shutting down: claim nothing more, continue no chain.
+    stopping: watch::Sender<bool>,
+    /// `true` when the grace period is over: abandon running tasks, releasing their leases.
+    abort: watch::Sender<bool>,
+    /// Runners by workflow, to stop at once when their workflow is cancelled.
+    cancels: Mutex<HashMap<WorkflowId, Arc<Notify>>>,
+}
+
+/// The running loops of an [`Engine`]; `shutdown` stops them gracefully.
+pub struct EngineHandle {
+    engine: Engine,
+    loops: Vec<JoinHandle<()>>,
+}
+
+enum StepOutcome {
+    Done(tasks::Success),
+    Failed(TaskError),
+    /// The lease was lost or the workflow cancelled: the result would be refused.
+    Abandoned,
+    /// Shutting down: the lease was handed back.
+    Released,
+}
+
+impl Engine {
+    pub fn new(
+        queue: Arc<dyn TaskQueue>,
+        fetcher: Arc<dyn HttpFetcher>,
+        config: EngineConfig,
+    ) -> Self {
+        let workers = config.workers.max(1);
+        Self {
+            inner: Arc::new(Inner {
+                queue,
+                fetcher,
+                slots: Arc::new(Semaphore::new(workers)),
+                config: EngineConfig { workers, ..config },
+                wake: Notify::new(),
+                stopping: watch::channel(false).0,
+                abort: watch::channel(false).0,
+                cancels: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Work may be waiting: look now rather than at the next poll.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// A workflow was cancelled: stop its running task now.
+    pub fn workflow_cancelled(&self, workflow_id: WorkflowId) {
+        let notify = self
+            .inner
+            .cancels
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&workflow_id).cloned());
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Starts claiming and running tasks, and the reaper of expired leases.
+    pub fn start(&self) -> EngineHandle {
+        let claimer = tokio::spawn(self.clone().claim_loop());
+        let reaper = tokio::spawn(self.clone().reap_loop());
+        EngineHandle {
+            engine: self.clone(),
+            loops: vec![claimer, reaper],
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.inner.stopping.borrow()
+    }
+
+    async fn claim_loop(self) {
+        let inner = &self.inner;
+        let mut stopping = inner.stopping.subscribe();
+        loop {
+            if self.stopping() {
+                return;
+            }
+            let free = inner.slots.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = inner.wake.notified() => {}
+                    _ = stopping.changed() => {}
+                }
+                continue;
+            }
+            let claimed = inner
+                .queue
+                .claim(
+                    &inner.config.worker_id,
+                    u32::try_from(free).unwrap_or(u32::MAX),
+                    inner.config.lease,
+                )
+                .await;
+            match claimed {
+                Ok(claims) if !claims.is_empty() => {
+                    for claim in claims {
+                        let Ok(permit) = inner.slots.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        let engine = self.clone();
+                        let span = tracing::info_span!(
+                            "task",
+                            workflow_id = %claim.task.workflow_id,
+                            task_id = %claim.task.id,
+                        );
+                        tokio::spawn(
+                            async move {
+                                engine.run_chain(claim).await;
+                                drop(permit);
+                                engine.inner.wake.notify_one();
+                            }
+                            .instrument(span),
+                        );
+                    }
+                }
+                Ok(_) => {
+                    tokio::select! {
+                        _ = inner.wake.notified() => {}
+                        _ = tokio::time::sleep(inner.config.poll) => {}
+                        _ = stopping.changed() => {}
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot claim tasks; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(inner.config.poll) => {}
+                        _ = stopping.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Re-queues (or fails, when out of attempts) tasks whose worker stopped heartbeating.
+    async fn reap_loop(self) {
+        let inner = &self.inner;
+        let mut stopping = inner.stopping.subscribe();
+        let every = (inner.config.lease / 2).max(inner.config.poll);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stopping.changed() => return,
+            }
+            let expired = match inner.queue.expired(100).await {
+                Ok(expired) => expired,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot look for expired leases");
+                    continue;
+                }
+            };
+            for claim in expired {
+                let error = TaskError::retryable(
+                    "lease_expired",
+                    "the worker running this task stopped answering (its lease expired)",
+                );
+                let retry_in = retry_delay(&claim, &error);
+                match inner.queue.fail(&claim, None, &error, retry_in, true).await {
+                    Ok(Some(_)) => tracing::warn!(
+                        task_id = %claim.task.id,
+                        lease = claim.token(),
+                        "re-queued a task whose lease expired"
+                    ),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(error = %err, "cannot re-queue an expired task"),
+                }
+            }
+            self.wake();
+        }
+    }
+
+    /// Runs a claimed task, then the tasks after it while they are handed over in the same
+    /// transaction.
+    async fn run_chain(&self, mut claim: Claim) {
+        let mut context = match self.load_context(&claim).await {
+            Ok(context) => context,
+            Err(err) => {
+                // The lease expires and the task runs again elsewhere.
+                tracing::warn!(error = %err, "cannot load the task's context");
+                return;
+            }
+        };
+        loop {
+            let workflow_id = claim.task.workflow_id;
+            let cancel = self.register(workflow_id);
+            let resolved = render_input(&claim, &context).await;
+            let outcome = match &resolved {
+                Ok(resolved) => self.attempt(&claim, resolved, &context, &cancel).await,
+                Err(err) => StepOutcome::Failed(err.clone()),
+            };
+            self.unregister(workflow_id, &cancel);
+            let resolved = resolved.ok();
+            match outcome {
+                StepOutcome::Done(success) => {
+                    let Some(resolved) = resolved else { return };
+                    let output = success.output.clone();
+                    let continue_lease = (!self.stopping()).then_some(self.inner.config.lease);
+                    let completed = self
+                        .inner
+                        .queue
+                        .complete(
+                            &claim,
+                            &resolved,
+                            success.output,
+                            success.document,
+                            continue_lease,
+                        )
+                        .await;
+                    match completed {
+                        Ok(Some(Completed::Next(next))) => {
+                            context.push(&StepResult {
+                                position: claim.task.position,
+                                key: claim.task.key.clone(),
+                                status: TaskStatus::Completed,
+                                output: Some(output),
+                            });
+                            claim = *next;
+                        }
+                        Ok(Some(_)) => return,
+                        Ok(None) => {
+                            tracing::info!(
+                                "result discarded: the lease was lost or the workflow cancelled"
+                            );
+                            return;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "cannot record the result; the task will run again");
+                            return;
+                        }
+                    }
+                }
+                StepOutcome::Failed(error) => {
+                    let retry_in = retry_delay(&claim, &error);
+                    match self
+                        .inner
+                        .queue
+                        .fail(&claim, resolved.as_ref(), &error, retry_in, false)
+                        .await
+                    {
+                        Ok(Some(Failed::Retrying)) => {
+                            tracing::info!(error = %error.message, ?retry_in, "attempt failed; retrying");
+                        }
+                        Ok(Some(Failed::WorkflowFailed)) => {
+                            tracing::info!(error = %error.message, "task failed");
+                        }
+                        Ok(None) => tracing::info!("failure discarded: the lease was lost"),
+                        Err(err) => tracing::warn!(error = %err, "cannot record the failure"),
+                    }
+                    return;
+                }
+                StepOutcome::Abandoned | StepOutcome::Released => return,
+            }
+        }
+    }
+
+    async fn load_context(
+        &self,
+        claim: &Claim,
+    ) -> Result<StepContext, baton_domain::ports::StoreError> {
+        let mut context = StepContext::new(
+            claim.task.workflow_id.to_string(),
+            claim.workflow_name.clone(),
+            claim.workflow_input.clone(),
+        );
+        if claim.task.position > 0 {
+            for step in self
+                .inner
+                .queue
+                .steps_before(claim.task.workflow_id, claim.task.position)
+                .await?
+            {
+                context.push(&step);
+            }
+        }
+        Ok(context)
+    }
+
+    /// One attempt, raced against its time limit, lease loss, cancellation and shutdown.
+    async fn attempt(
+        &self,
+        claim: &Claim,
+        resolved: &Value,
+        context: &StepContext,
+        cancel: &Notify,
+    ) -> StepOutcome {
+        let limit = Duration::from_millis(u64::try_from(claim.task.timeout_ms).unwrap_or(1));
+        let run = tasks::run(
+            self.inner.fetcher.as_ref(),
+            claim,
+            resolved,
+            context.to_json(),
+            limit,
+        );
+        let abort = self.inner.abort.subscribe();
+        tokio::select! {
+            result = tokio::time::timeout(limit, run) => match result {
+                Ok(Ok(success)) => StepOutcome::Done(success),
+                Ok(Err(error)) => StepOutcome::Failed(error),
+                Err(_) => StepOutcome::Failed(TaskError::retryable(
+                    "timeout",
+                    format!("the task did not finish within its timeout of {} ms", limit.as_millis()),
+                )),
+            },
+            () = self.keep_lease(claim) => StepOutcome::Abandoned,
+            () = cancel.notified() => {
+                tracing::info!("workflow cancelled; stopping its running task");
+                StepOutcome::Abandoned
+            }
+            () = until_true(abort) => {
+                match self.inner.queue.release(claim).await {
+                    Ok(_) => tracing::info!("shutting down: handed the task back"),
+                    Err(err) => tracing::warn!(error = %err, "cannot hand the task back; its lease will expire"),
+                }
+                StepOutcome::Released
+            }
+        }
+    }
+
+    /// Heartbeats until the lease is lost (returns) — never returns while it is held.
+    async fn keep_lease(&self, claim: &Claim) {
+        let lease = self.inner.config.lease;
+        let every = lease / 3;
+        let mut last_ok = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(every).await;
+            match self.inner.queue.heartbeat(claim, lease).await {
+                Ok(true) => last_ok = tokio::time::Instant::now(),
+                Ok(false) => {
+                    tracing::info!("lease lost or task cancelled; abandoning the attempt");
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "heartbeat failed");
+                    if last_ok.elapsed() >= lease {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn register(&self, workflow_id: WorkflowId) -> Arc<Notify> {
+        let notify = Arc::new(Notify::new());
+        if let Ok(mut map) = self.inner.cancels.lock() {
+            map.insert(workflow_id, notify.clone());
+        }
+        notify
+    }
+
+    fn unregister(&self, workflow_id: WorkflowId, notify: &Arc<Notify>) {
+        if let Ok(mut map) = self.inner.cancels.lock()
+            && map
+                .get(&workflow_id)
+                .is_some_and(|n| Arc::ptr_eq(n, notify))
+        {
+            map.remove(&workflow_id);
+        }
+    }
+}
+
+impl EngineHandle {
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Stops claiming, lets running tasks finish within `grace`, then hands the leases of the
+    /// rest back to the queue.
+    pub async fn shutdown(self, grace: Duration) {
+        let inner = &self.engine.inner;
+        inner.stopping.send_replace(true);
+        let workers = u32::try_from(inner.config.workers).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(grace, inner.slots.acquire_many(workers)).await;
+        if drained.is_err() {
+            tracing::warn!("grace period over: handing running tasks back");
+            inner.abort.send_replace(true);
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), inner.slots.acquire_many(workers))
+                    .await;
+        }
+        for handle in self.loops {
+            handle.abort();
+        }
+    }
+}
+
+/// Resolves when the watched flag becomes `true` (never, if its sender is gone).
+async fn until_true(mut flag: watch::Receiver<bool>) {
+    loop {
+        if *flag.borrow_and_update() {
+            return;
+        }
+        if flag.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Templates are rendered on the blocking pool: inputs may be large.
+async fn render_input(claim: &Claim, context: &StepContext) -> Result<Value, TaskError> {
+    let input = claim.task.input.clone();
+    let context = context.to_json();
+    tokio::task::spawn_blocking(move || templates::render(&input, &context))
+        .await
+        .unwrap_or_else(|e| {
+            Err(TaskError::permanent(
+                "template",
+                format!("rendering crashed: {e}"),
+            ))
+        })
+}
+
+/// When to try again after `error`, or `None` when the task has failed for good.
+fn retry_delay(claim: &Claim, error: &TaskError) -> Option<Duration> {
+    let attempt = claim.attempt();
+    if !error.retryable || !claim.task.retry.allows_another(attempt) {
+        return None;
+    }
+    let backoff = claim.task.retry.backoff(attempt, rand::random::<f64>());
+    Some(
+        error
+            .retry_after
+            .map_or(backoff, |after| after.max(backoff)),
+    )
+}

@@ -1,0 +1,158 @@
+#![doc = include_str!("../README.md")]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use baton_domain::ports::HttpFetcher;
+use baton_domain::{FetchRequest, FetchResponse, TaskError};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::{Client, Method};
+use serde_json::Value;
+
+/// The most of a response body that is read.
+pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
+
+/// Makes fetch tasks' HTTP calls with one shared connection pool.
+#[derive(Clone)]
+pub struct ReqwestFetcher {
+    client: Client,
+}
+
+impl ReqwestFetcher {
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let client = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client })
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = date.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    wait.to_std().ok()
+}
+
+fn flatten(headers: &HeaderMap) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        out.entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    out
+}
+
+fn network_error(url: &str, err: &reqwest::Error) -> TaskError {
+    if err.is_timeout() {
+        TaskError::retryable("timeout", format!("{url} did not answer in time"))
+    } else if err.is_builder() {
+        TaskError::permanent("invalid_input", format!("cannot call {url}: {err}"))
+    } else {
+        let mut message = format!("cannot reach {url}: {err}");
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        TaskError::retryable("network", message)
+    }
+}
+
+#[async_trait]
+impl HttpFetcher for ReqwestFetcher {
+    async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, TaskError> {
+        let method = Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+            TaskError::permanent(
+                "invalid_input",
+                format!("{:?} is not an HTTP method", request.method),
+            )
+        })?;
+        let mut builder = self
+            .client
+            .request(method, &request.url)
+            .timeout(request.timeout)
+            .header("Idempotency-Key", &request.idempotency_key);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        builder = match request.body {
+            None => builder,
+            Some(Value::String(text)) => builder.body(text),
+            Some(json) => builder.json(&json),
+        };
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|e| network_error(&request.url, &e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| network_error(&request.url, &e))?
+        {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(TaskError::permanent(
+                    "http",
+                    format!(
+                        "{} answered more than {MAX_RESPONSE_BYTES} bytes",
+                        request.url
+                    ),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let is_json = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"));
+        let body = if is_json {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        } else {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        Ok(FetchResponse {
+            status,
+            retry_after: retry_after(&headers),
+            headers: flatten(&headers),
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+}

@@ -1,0 +1,485 @@
+//! The executor's side of the store: claims, heartbeats, completions and failures, all fenced by
+//! the lease token (`lease_owner`, unique per claim).
+
+use std::time::Duration;
+
+use baton_domain::ports::StoreError;
+use baton_domain::{
+    Claim, Completed, Failed, NewDocument, StepResult, TaskError, TaskStatus, WorkflowId,
+    WorkflowStatus,
+};
+use diesel::dsl::now;
+use diesel::prelude::*;
+use diesel::sql_types::{Double, Integer, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+
+use crate::error::{PgError, PgResult};
+use crate::events::{self, WORK_CHANNEL};
+use crate::models::{ClaimRow, NewEventRow};
+use crate::schema::{documents, tasks, workflows};
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}
+
+/// Claims queued tasks: running, next attempt, a unique lease token, and `task.started`, in one
+/// statement.
+const CLAIM_SQL: &str = "
+WITH claimed AS (
+    UPDATE tasks
+       SET status = 'running',
+           attempt = attempt + 1,
+           lease_owner = $1 || '/' || gen_random_uuid()::text,
+           lease_expires_at = now() + $2 * interval '1 millisecond',
+           started_at = coalesce(started_at, now()),
+           updated_at = now(),
+           version = version + 1
+     WHERE id IN (SELECT id FROM tasks
+                   WHERE status = 'queued' AND available_at <= now()
+                   ORDER BY available_at
+                   LIMIT $3
+                   FOR UPDATE SKIP LOCKED)
+ RETURNING tasks.*
+), started AS (
+    INSERT INTO events (workflow_id, task_id, attempt, type, data)
+    SELECT workflow_id, id, attempt, 'task.started',
+           jsonb_build_object('task_id', id, 'attempt', attempt)
+      FROM claimed
+)
+SELECT claimed.*, claimed.type AS task_type, w.name AS workflow_name, w.input AS workflow_input
+  FROM claimed JOIN workflows w ON w.id = claimed.workflow_id
+ ORDER BY claimed.available_at";
+
+/// Claims the next task of a workflow in the completing transaction (the hot path).
+const CLAIM_NEXT_SQL: &str = "
+WITH claimed AS (
+    UPDATE tasks
+       SET status = 'running',
+           attempt = attempt + 1,
+           lease_owner = $1 || '/' || gen_random_uuid()::text,
+           lease_expires_at = now() + $2 * interval '1 millisecond',
+           available_at = now(),
+           started_at = coalesce(started_at, now()),
+           updated_at = now(),
+           version = version + 1
+     WHERE workflow_id = $3 AND position = $4 AND status = 'pending'
+ RETURNING tasks.*
+), started AS (
+    INSERT INTO events (workflow_id, task_id, attempt, type, data)
+    SELECT workflow_id, id, attempt, 'task.started',
+           jsonb_build_object('task_id', id, 'attempt', attempt)
+      FROM claimed
+)
+SELECT claimed.*, claimed.type AS task_type, w.name AS workflow_name, w.input AS workflow_input
+  FROM claimed JOIN workflows w ON w.id = claimed.workflow_id";
+
+const EXPIRED_SQL: &str = "
+SELECT t.*, t.type AS task_type, w.name AS workflow_name, w.input AS workflow_input
+  FROM tasks t JOIN workflows w ON w.id = t.workflow_id
+ WHERE t.status = 'running' AND t.lease_expires_at < now()
+ ORDER BY t.lease_expires_at
+ LIMIT $1";
+
+fn into_claims(rows: Vec<ClaimRow>) -> Result<Vec<Claim>, StoreError> {
+    rows.into_iter()
+        .map(|row| Claim::try_from(row).map_err(StoreError::Unknown))
+        .collect()
+}
+
+fn worker_of(claim: &Claim) -> &str {
+    claim.token().split('/').next().unwrap_or_default()
+}
+
+pub(crate) async fn claim(
+    conn: &mut AsyncPgConnection,
+    worker: &str,
+    limit: u32,
+    lease: Duration,
+) -> Result<Vec<Claim>, StoreError> {
+    let rows: Vec<ClaimRow> = diesel::sql_query(CLAIM_SQL)
+        .bind::<Text, _>(worker)
+        .bind::<Double, _>(millis(lease))
+        .bind::<Integer, _>(i32::try_from(limit).unwrap_or(i32::MAX))
+        .load(conn)
+        .await
+        .map_err(PgError::from)?;
+    into_claims(rows)
+}
+
+pub(crate) async fn steps_before(
+    conn: &mut AsyncPgConnection,
+    workflow_id: WorkflowId,
+    position: i32,
+) -> Result<Vec<StepResult>, StoreError> {
+    let rows: Vec<(i32, Option<String>, String, Option<Value>)> = tasks::table
+        .filter(tasks::workflow_id.eq(*workflow_id.as_uuid()))
+        .filter(tasks::position.lt(position))
+        .order(tasks::position)
+        .select((tasks::position, tasks::key, tasks::status, tasks::output))
+        .load(conn)
+        .await
+        .map_err(PgError::from)?;
+    rows.into_iter()
+        .map(|(position, key, status, output)| {
+            Ok(StepResult {
+                position,
+                key,
+                status: status
+                    .parse::<TaskStatus>()
+                    .map_err(|e| StoreError::Unknown(e.into()))?,
+                output,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn heartbeat(
+    conn: &mut AsyncPgConnection,
+    claim: &Claim,
+    lease: Duration,
+) -> Result<bool, StoreError> {
+    let updated = diesel::sql_query(
+        "UPDATE tasks SET lease_expires_at = now() + $1 * interval '1 millisecond'
+          WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+    )
+    .bind::<Double, _>(millis(lease))
+    .bind::<SqlUuid, _>(*claim.task.id.as_uuid())
+    .bind::<Text, _>(claim.token())
+    .execute(conn)
+    .await
+    .map_err(PgError::from)?;
+    Ok(updated == 1)
+}
+
+/// The row of a claimed task, only while this claim still holds its lease.
+macro_rules! fenced {
+    ($claim:expr) => {
+        tasks::table
+            .filter(tasks::id.eq(*$claim.task.id.as_uuid()))
+            .filter(tasks::lease_owner.eq($claim.token().to_owned()))
+            .filter(tasks::status.eq(TaskStatus::Running.as_str()))
+    };
+}
+
+pub(crate) async fn complete(
+    conn: &mut AsyncPgConnection,
+    claim: &Claim,
+    resolved_input: &Value,
+    output: Value,
+    document: Option<NewDocument>,
+    continue_lease: Option<Duration>,
+) -> Result<Option<Completed>, StoreError> {
+    let task = &claim.task;
+    let task_id = *task.id.as_uuid();
+    let workflow_id = *task.workflow_id.as_uuid();
+    let result: PgResult<Option<Completed>> = conn
+        .transaction(async |conn| {
+            let done = diesel::update(fenced!(claim))
+                .set((
+                    tasks::status.eq(TaskStatus::Completed.as_str()),
+                    tasks::output.eq(&output),
+                    tasks::resolved_input.eq(resolved_input),
+                    tasks::error.eq(None::<Value>),
+                    tasks::lease_owner.eq(None::<String>),
+                    tasks::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                    tasks::finished_at.eq(now),
+                    tasks::updated_at.eq(now),
+                    tasks::version.eq(tasks::version + 1),
+                ))
+                .execute(conn)
+                .await?;
+            if done == 0 {
+                return Ok(None);
+            }
+            if let Some(doc) = &document {
+                diesel::insert_into(documents::table)
+                    .values((
+                        documents::id.eq(doc.id),
+                        documents::owner_id.eq(*task.owner_id.as_uuid()),
+                        documents::collection.eq(&doc.collection),
+                        documents::workflow_id.eq(workflow_id),
+                        documents::task_id.eq(task_id),
+                        documents::data.eq(&doc.data),
+                    ))
+                    .on_conflict(documents::task_id)
+                    .do_nothing()
+                    .execute(conn)
+                    .await?;
+            }
+            // Before the next task's `task.started`, which its claim appends.
+            events::append(
+                conn,
+                vec![NewEventRow::task(
+                    workflow_id,
+                    task_id,
+                    task.attempt,
+                    "task.completed",
+                    json!({"task_id": task_id, "output": output}),
+                )],
+            )
+            .await?;
+            let next_position = task.position + 1;
+            let outcome = match continue_lease {
+                Some(lease) => {
+                    let rows: Vec<ClaimRow> = diesel::sql_query(CLAIM_NEXT_SQL)
+                        .bind::<Text, _>(worker_of(claim))
+                        .bind::<Double, _>(millis(lease))
+                        .bind::<SqlUuid, _>(workflow_id)
+                        .bind::<Integer, _>(next_position)
+                        .load(conn)
+                        .await?;
+                    into_claims(rows)?
+                        .pop()
+                        .map(|next| Completed::Next(Box::new(next)))
+                }
+                None => {
+                    let queued = diesel::update(
+                        tasks::table
+                            .filter(tasks::workflow_id.eq(workflow_id))
+                            .filter(tasks::position.eq(next_position))
+                            .filter(tasks::status.eq(TaskStatus::Pending.as_str())),
+                    )
+                    .set((
+                        tasks::status.eq(TaskStatus::Queued.as_str()),
+                        tasks::available_at.eq(now),
+                        tasks::updated_at.eq(now),
+                        tasks::version.eq(tasks::version + 1),
+                    ))
+                    .execute(conn)
+                    .await?;
+                    if queued == 1 {
+                        events::notify(conn, WORK_CHANNEL, "").await?;
+                        Some(Completed::Queued)
+                    } else {
+                        None
+                    }
+                }
+            };
+            match outcome {
+                Some(outcome) => {
+                    diesel::update(workflows::table.find(workflow_id))
+                        .set((
+                            workflows::current_position.eq(next_position),
+                            workflows::updated_at.eq(now),
+                            workflows::version.eq(workflows::version + 1),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    Ok(Some(outcome))
+                }
+                None => {
+                    diesel::update(
+                        workflows::table
+                            .find(workflow_id)
+                            .filter(workflows::status.eq(WorkflowStatus::Running.as_str())),
+                    )
+                    .set((
+                        workflows::status.eq(WorkflowStatus::Completed.as_str()),
+                        workflows::output.eq(&output),
+                        workflows::finished_at.eq(now),
+                        workflows::updated_at.eq(now),
+                        workflows::version.eq(workflows::version + 1),
+                    ))
+                    .execute(conn)
+                    .await?;
+                    events::append(
+                        conn,
+                        vec![NewEventRow::workflow(
+                            workflow_id,
+                            "workflow.completed",
+                            json!({"output": output}),
+                        )],
+                    )
+                    .await?;
+                    Ok(Some(Completed::WorkflowCompleted))
+                }
+            }
+        })
+        .await;
+    Ok(result?)
+}
+
+pub(crate) async fn fail(
+    conn: &mut AsyncPgConnection,
+    claim: &Claim,
+    resolved_input: Option<&Value>,
+    error: &TaskError,
+    retry_in: Option<Duration>,
+    only_if_expired: bool,
+) -> Result<Option<Failed>, StoreError> {
+    let task = &claim.task;
+    let task_id = *task.id.as_uuid();
+    let workflow_id = *task.workflow_id.as_uuid();
+    let error_json = error.to_json(claim.attempt());
+    let result: PgResult<Option<Failed>> = conn
+        .transaction(async |conn| {
+            let resolved = resolved_input.cloned();
+            match retry_in {
+                Some(delay) => {
+                    let sql = if only_if_expired {
+                        RETRY_EXPIRED_SQL
+                    } else {
+                        RETRY_SQL
+                    };
+                    let rows: Vec<RetryRow> = diesel::sql_query(sql)
+                        .bind::<Double, _>(millis(delay))
+                        .bind::<diesel::sql_types::Jsonb, _>(&error_json)
+                        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Jsonb>, _>(
+                            resolved.as_ref(),
+                        )
+                        .bind::<SqlUuid, _>(task_id)
+                        .bind::<Text, _>(claim.token())
+                        .load(conn)
+                        .await?;
+                    let Some(row) = rows.into_iter().next() else {
+                        return Ok(None);
+                    };
+                    events::append(
+                        conn,
+                        vec![NewEventRow::task(
+                            workflow_id,
+                            task_id,
+                            task.attempt,
+                            "task.retrying",
+                            json!({
+                                "task_id": task_id,
+                                "attempt": task.attempt,
+                                "error": error_json,
+                                "retry_at": row.available_at,
+                            }),
+                        )],
+                    )
+                    .await?;
+                    Ok(Some(Failed::Retrying))
+                }
+                None => {
+                    let mut update = diesel::update(fenced!(claim)).into_boxed();
+                    if only_if_expired {
+                        update = update.filter(tasks::lease_expires_at.lt(now));
+                    }
+                    let done = update
+                        .set((
+                            tasks::status.eq(TaskStatus::Failed.as_str()),
+                            tasks::error.eq(&error_json),
+                            tasks::resolved_input.eq(resolved.as_ref()),
+                            tasks::lease_owner.eq(None::<String>),
+                            tasks::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                            tasks::finished_at.eq(now),
+                            tasks::updated_at.eq(now),
+                            tasks::version.eq(tasks::version + 1),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    if done == 0 {
+                        return Ok(None);
+                    }
+                    let workflow_error = json!({
+                        "task_id": task_id,
+                        "position": task.position,
+                        "key": task.key,
+                        "kind": error.kind,
+                        "message": error.message,
+                    });
+                    diesel::update(
+                        workflows::table
+                            .find(workflow_id)
+                            .filter(workflows::status.eq(WorkflowStatus::Running.as_str())),
+                    )
+                    .set((
+                        workflows::status.eq(WorkflowStatus::Failed.as_str()),
+                        workflows::error.eq(&workflow_error),
+                        workflows::finished_at.eq(now),
+                        workflows::updated_at.eq(now),
+                        workflows::version.eq(workflows::version + 1),
+                    ))
+                    .execute(conn)
+                    .await?;
+                    events::append(
+                        conn,
+                        vec![
+                            NewEventRow::task(
+                                workflow_id,
+                                task_id,
+                                task.attempt,
+                                "task.failed",
+                                json!({"task_id": task_id, "error": error_json}),
+                            ),
+                            NewEventRow::workflow(
+                                workflow_id,
+                                "workflow.failed",
+                                json!({"error": workflow_error}),
+                            ),
+                        ],
+                    )
+                    .await?;
+                    Ok(Some(Failed::WorkflowFailed))
+                }
+            }
+        })
+        .await;
+    Ok(result?)
+}
+
+#[derive(QueryableByName)]
+struct RetryRow {
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    available_at: chrono::DateTime<chrono::Utc>,
+}
+
+const RETRY_SQL: &str = "
+UPDATE tasks
+   SET status = 'queued',
+       available_at = now() + $1 * interval '1 millisecond',
+       error = $2,
+       resolved_input = coalesce($3, resolved_input),
+       lease_owner = NULL,
+       lease_expires_at = NULL,
+       updated_at = now(),
+       version = version + 1
+ WHERE id = $4 AND lease_owner = $5 AND status = 'running'
+RETURNING available_at";
+
+const RETRY_EXPIRED_SQL: &str = "
+UPDATE tasks
+   SET status = 'queued',
+       available_at = now() + $1 * interval '1 millisecond',
+       error = $2,
+       resolved_input = coalesce($3, resolved_input),
+       lease_owner = NULL,
+       lease_expires_at = NULL,
+       updated_at = now(),
+       version = version + 1
+ WHERE id = $4 AND lease_owner = $5 AND status = 'running' AND lease_expires_at < now()
+RETURNING available_at";
+
+pub(crate) async fn expired(
+    conn: &mut AsyncPgConnection,
+    limit: u32,
+) -> Result<Vec<Claim>, StoreError> {
+    let rows: Vec<ClaimRow> = diesel::sql_query(EXPIRED_SQL)
+        .bind::<Integer, _>(i32::try_from(limit).unwrap_or(i32::MAX))
+        .load(conn)
+        .await
+        .map_err(PgError::from)?;
+    into_claims(rows)
+}
+
+pub(crate) async fn release(
+    conn: &mut AsyncPgConnection,
+    claim: &Claim,
+) -> Result<bool, StoreError> {
+    let released = diesel::sql_query(
+        "UPDATE tasks
+            SET status = 'queued', attempt = greatest(attempt - 1, 0), available_at = now(),
+                lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+                version = version + 1
+          WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+    )
+    .bind::<SqlUuid, _>(*claim.task.id.as_uuid())
+    .bind::<Text, _>(claim.token())
+    .execute(conn)
+    .await
+    .map_err(PgError::from)?;
+    Ok(released == 1)
+}
