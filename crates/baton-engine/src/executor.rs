@@ -337,8 +337,10 @@ impl Engine {
             limit,
         );
         let abort = self.inner.abort.subscribe();
+        // Each task type enforces `limit` itself and says how it ran out; this is a backstop.
+        let backstop = limit + Duration::from_secs(2);
         tokio::select! {
-            result = tokio::time::timeout(limit, run) => match result {
+            result = tokio::time::timeout(backstop, run) => match result {
                 Ok(Ok(success)) => StepOutcome::Done(success),
                 Ok(Err(error)) => StepOutcome::Failed(error),
                 Err(_) => StepOutcome::Failed(TaskError::retryable(

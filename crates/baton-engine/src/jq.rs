@@ -1,36 +1,104 @@
-//! jq programs (via jaq) run off the async runtime, with a time limit.
+//! jq programs (via jaq) run off the async runtime, with a time limit and a recursion guard.
 //!
-//! A program runs on a thread of its own; its results are collected there, checking the deadline
-//! between results. A program that computes forever without producing a result cannot be
-//! interrupted inside jaq: the task fails with a timeout at the deadline and the thread is left
-//! to finish on its own (counted in [`runaway_programs`]).
+//! A program runs on a thread of its own with a large stack. Every call of a jq definition goes
+//! through a guard that stops the program (by unwinding its thread) once its deadline has passed
+//! or its recursion nears the end of the stack, so endless loops and runaway recursion fail the
+//! task instead of spinning forever or overflowing the stack. Loops entirely inside one native
+//! builtin (`last(range(1e18))`) never reach the guard: such a program fails at the deadline and
+//! its thread is left to finish on its own (counted in [`runaway_programs`]).
 
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use baton_domain::TaskError;
+use jaq_core::data::{DataT, HasLut};
 use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
+use jaq_core::{Compiler, Ctx, Lut, Vars, unwrap_valr};
 use jaq_json::Val;
 use serde_json::Value;
 
 static RUNAWAY: AtomicUsize = AtomicUsize::new(0);
+
+/// Stack of a jq thread: reserved, not committed, until used.
+const STACK_BYTES: usize = 256 * 1024 * 1024;
+/// Stack a program may use before it is stopped, leaving room for native code below the guard.
+const STACK_LIMIT: usize = STACK_BYTES - 16 * 1024 * 1024;
 
 /// jq threads still running past their deadline.
 pub fn runaway_programs() -> usize {
     RUNAWAY.load(Ordering::Relaxed)
 }
 
+/// Why the guard stopped a program.
+enum Stop {
+    Deadline,
+    TooDeep,
+}
+
+struct Guard {
+    deadline: Instant,
+    stack_base: usize,
+}
+
+fn stack_position() -> usize {
+    let marker = 0u8;
+    std::ptr::addr_of!(marker) as usize
+}
+
+impl Guard {
+    fn check(&self) {
+        if self.stack_base.abs_diff(stack_position()) > STACK_LIMIT {
+            resume_unwind(Box::new(Stop::TooDeep));
+        }
+        if Instant::now() > self.deadline {
+            resume_unwind(Box::new(Stop::Deadline));
+        }
+    }
+}
+
+/// jaq's data for our programs: JSON values, and the guard consulted on every definition call.
+struct Guarded;
+
+#[derive(Clone)]
+struct GuardedData<'a> {
+    lut: &'a Lut<Guarded>,
+    guard: &'a Guard,
+}
+
+impl DataT for Guarded {
+    type V<'a> = Val;
+    type Data<'a> = GuardedData<'a>;
+}
+
+impl<'a> HasLut<'a, Guarded> for GuardedData<'a> {
+    fn lut(&self) -> &'a Lut<Guarded> {
+        self.guard.check();
+        self.lut
+    }
+}
+
 /// Runs `program` against `input`: one result → that value; several → an array; none → null.
 pub async fn run(program: &str, input: Value, limit: Duration) -> Result<Value, TaskError> {
     let program = program.to_owned();
-    let deadline = Instant::now() + limit;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("baton-jq".into())
-        .stack_size(16 * 1024 * 1024)
+        .stack_size(STACK_BYTES)
         .spawn(move || {
-            let result = evaluate(&program, input, deadline);
+            let guard = Guard {
+                deadline: Instant::now() + limit,
+                stack_base: stack_position(),
+            };
+            let result = catch_unwind(AssertUnwindSafe(|| evaluate(&program, input, &guard)))
+                .unwrap_or_else(|payload| match payload.downcast_ref::<Stop>() {
+                    Some(Stop::Deadline) => Err(timed_out(limit)),
+                    Some(Stop::TooDeep) => Err(TaskError::permanent(
+                        "jq",
+                        "the jq program recursed too deeply",
+                    )),
+                    None => Err(TaskError::permanent("jq", "the jq program crashed")),
+                });
             if tx.send(result).is_err() {
                 RUNAWAY.fetch_sub(1, Ordering::Relaxed);
             }
@@ -41,7 +109,8 @@ pub async fn run(program: &str, input: Value, limit: Duration) -> Result<Value, 
             format!("cannot start the jq program: {err}"),
         ));
     }
-    match tokio::time::timeout(limit, rx).await {
+    // The guard stops the program at the deadline; wait a little longer for it to say so.
+    match tokio::time::timeout(limit + Duration::from_secs(1), rx).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(TaskError::permanent("jq", "the jq program crashed")),
         Err(_) => {
@@ -61,7 +130,7 @@ fn timed_out(limit: Duration) -> TaskError {
     )
 }
 
-fn evaluate(program: &str, input: Value, deadline: Instant) -> Result<Value, TaskError> {
+fn evaluate(program: &str, input: Value, guard: &Guard) -> Result<Value, TaskError> {
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());
@@ -89,24 +158,40 @@ fn evaluate(program: &str, input: Value, deadline: Instant) -> Result<Value, Tas
         })?;
     let input: Val = serde_json::from_value(input)
         .map_err(|e| TaskError::permanent("jq", format!("input is not JSON: {e}")))?;
-    let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
+    let data = GuardedData {
+        lut: &filter.lut,
+        guard,
+    };
+    let ctx = Ctx::<Guarded>::new(data, Vars::new([]));
     let mut results = Vec::new();
     for result in filter.id.run((ctx, input)).map(unwrap_valr) {
-        if Instant::now() > deadline {
-            return Err(timed_out(
-                deadline.saturating_duration_since(Instant::now()),
-            ));
-        }
+        guard.check();
         let value = result.map_err(|e| TaskError::permanent("jq", format!("jq error: {e}")))?;
         let json: Value = serde_json::from_str(&value.to_string())
             .map_err(|e| TaskError::permanent("jq", format!("the jq result is not JSON: {e}")))?;
-        results.push(json);
+        results.push(whole_numbers_as_integers(json));
     }
     Ok(match results.len() {
         0 => Value::Null,
         1 => results.pop().unwrap_or(Value::Null),
         _ => Value::Array(results),
     })
+}
+
+/// jq prints `68`, not `68.0`, for a whole float: so do we.
+fn whole_numbers_as_integers(value: Value) -> Value {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => items.into_iter().map(whole_numbers_as_integers).collect(),
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| (k, whole_numbers_as_integers(v)))
+            .collect(),
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -150,12 +235,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn endless_programs_time_out() {
-        let started = Instant::now();
-        let err = run("repeat(1)", json!(null), Duration::from_millis(200))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind, "timeout");
-        assert!(started.elapsed() < Duration::from_secs(5));
+    async fn endless_programs_stop_at_the_deadline() {
+        for program in [
+            "repeat(1)",
+            "def f: f; f",
+            "[repeat(1)] | length",
+            "until(false; .)",
+            "reduce range(1e18) as $x (0; . + 1)",
+        ] {
+            let started = Instant::now();
+            let err = run(program, json!(null), Duration::from_millis(200))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind, "timeout", "{program}: {}", err.message);
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{program} stopped promptly"
+            );
+        }
+        assert_eq!(runaway_programs(), 0, "every program thread stopped");
+    }
+
+    #[tokio::test]
+    async fn runaway_recursion_fails_instead_of_overflowing_the_stack() {
+        for program in ["def f: 1 + f; f", "def f: [f]; f"] {
+            let err = run(program, json!(null), Duration::from_secs(20))
+                .await
+                .unwrap_err();
+            assert!(
+                err.message.contains("too deeply"),
+                "{program}: {}",
+                err.message
+            );
+        }
     }
 }

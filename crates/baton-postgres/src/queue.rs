@@ -44,7 +44,7 @@ WITH claimed AS (
 ), started AS (
     INSERT INTO events (workflow_id, task_id, attempt, type, data)
     SELECT workflow_id, id, attempt, 'task.started',
-           jsonb_build_object('task_id', id, 'attempt', attempt)
+           jsonb_build_object('task_id', id, 'attempt', attempt, 'worker', $1::text)
       FROM claimed
 )
 SELECT claimed.*, claimed.type AS task_type, w.name AS workflow_name, w.input AS workflow_input
@@ -68,7 +68,7 @@ WITH claimed AS (
 ), started AS (
     INSERT INTO events (workflow_id, task_id, attempt, type, data)
     SELECT workflow_id, id, attempt, 'task.started',
-           jsonb_build_object('task_id', id, 'attempt', attempt)
+           jsonb_build_object('task_id', id, 'attempt', attempt, 'worker', $1::text)
       FROM claimed
 )
 SELECT claimed.*, claimed.type AS task_type, w.name AS workflow_name, w.input AS workflow_input

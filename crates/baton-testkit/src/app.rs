@@ -124,9 +124,34 @@ impl TestApp {
             .await;
     }
 
+    /// A workflow's events in order, as `(type, data)`.
+    pub async fn events(&self, workflow_id: &str) -> Vec<(String, Value)> {
+        database::events(&mut self.database.connect().await, workflow_id).await
+    }
+
+    /// The data of every event of `event_type`.
+    pub async fn events_of_type(&self, event_type: &str) -> Vec<Value> {
+        database::events_of_type(&mut self.database.connect().await, event_type).await
+    }
+
+    /// Polls the workflow until its status is one of `statuses` (failing after `timeout`).
+    pub async fn wait_for_workflow(
+        &self,
+        workflow_id: &str,
+        statuses: &[&str],
+        timeout: std::time::Duration,
+    ) -> Value {
+        wait_for_workflow(&self.client, &self.address, workflow_id, statuses, timeout).await
+    }
+
     /// Rows in `workflows`, `tasks`, `events` or `documents`.
     pub async fn count(&self, table: &str) -> i64 {
-        database::count(&mut self.database.connect().await, table).await
+        Self::count_in(&self.database, table).await
+    }
+
+    /// Rows of a table of `database` (for tests that run `baton` as a process).
+    pub async fn count_in(database: &TestDatabase, table: &str) -> i64 {
+        database::count(&mut database.connect().await, table).await
     }
 }
 
@@ -139,5 +164,33 @@ pub async fn expect_status(response: Response, status: StatusCode) -> Value {
         Value::Null
     } else {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// Polls `GET /api/workflows/{id}` on `address` until its status is one of `statuses`.
+pub async fn wait_for_workflow(
+    client: &Client,
+    address: &str,
+    workflow_id: &str,
+    statuses: &[&str],
+    timeout: std::time::Duration,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let response = client
+            .get(format!("{address}/api/workflows/{workflow_id}"))
+            .send()
+            .await
+            .expect("GET the workflow");
+        let workflow: Value = response.json().await.expect("workflow JSON");
+        let status = workflow["status"].as_str().unwrap_or_default();
+        if statuses.contains(&status) {
+            return workflow;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "workflow {workflow_id} still {status} after {timeout:?}: {workflow}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -111,3 +111,42 @@ pub async fn force_workflow_status(conn: &mut AsyncPgConnection, workflow_id: &s
         .expect("update the workflow's status");
     assert_eq!(updated, 1, "workflow {workflow_id} exists");
 }
+
+#[derive(QueryableByName)]
+struct EventRow {
+    #[diesel(sql_type = Text)]
+    event_type: String,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    data: serde_json::Value,
+}
+
+/// A workflow's events in order, as `(type, data)`.
+pub async fn events(
+    conn: &mut AsyncPgConnection,
+    workflow_id: &str,
+) -> Vec<(String, serde_json::Value)> {
+    let id: Uuid = workflow_id.parse().expect("a workflow id");
+    let rows: Vec<EventRow> = diesel::sql_query(
+        "SELECT type AS event_type, data FROM events WHERE workflow_id = $1 ORDER BY id",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .load(conn)
+    .await
+    .expect("read events");
+    rows.into_iter().map(|r| (r.event_type, r.data)).collect()
+}
+
+/// Every event of one type across all workflows (data only).
+pub async fn events_of_type(
+    conn: &mut AsyncPgConnection,
+    event_type: &str,
+) -> Vec<serde_json::Value> {
+    let rows: Vec<EventRow> = diesel::sql_query(
+        "SELECT type AS event_type, data FROM events WHERE type = $1 ORDER BY id",
+    )
+    .bind::<Text, _>(event_type)
+    .load(conn)
+    .await
+    .expect("read events");
+    rows.into_iter().map(|r| r.data).collect()
+}

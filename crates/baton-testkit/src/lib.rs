@@ -4,6 +4,8 @@
 
 mod app;
 mod database;
+mod process;
 
-pub use app::{TestApp, expect_status};
-pub use database::TestDatabase;
+pub use app::{TestApp, expect_status, wait_for_workflow};
+pub use database::{TestDatabase, events_of_type as events_of_type_in};
+pub use process::BatonProcess;

@@ -1,0 +1,104 @@
+//! The real `baton` binary as a child process, for crash and multi-instance tests.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::Client;
+
+/// A `baton serve` child process on a port of its own; killed on drop.
+pub struct BatonProcess {
+    child: Child,
+    pub address: String,
+    pub client: Client,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl BatonProcess {
+    /// Starts `binary serve` against `database_url` with `vars` added, and waits until ready.
+    pub async fn start(binary: &str, database_url: &str, vars: &[(&str, &str)]) -> BatonProcess {
+        let port = free_port();
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .current_dir(std::env::temp_dir())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database_url)
+            .env("BATON_BIND", format!("127.0.0.1:{port}"))
+            .env("BATON_HTTP_WORKERS", "1")
+            .env("BATON_LOG_FORMAT", "json")
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").map_or("warn", |_| "info"),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        if std::env::var_os("TEST_LOG").is_none() {
+            command.stderr(Stdio::null());
+        }
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("start baton");
+        let process = BatonProcess {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            client: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+        };
+        process.wait_ready().await;
+        process
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..300 {
+            if let Ok(response) = self
+                .client
+                .get(format!("{}/readyz", self.address))
+                .send()
+                .await
+                && response.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("baton at {} did not become ready", self.address);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// SIGKILL: no shutdown, no cleanup — a crash.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("kill baton");
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM (graceful stop), then waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("send SIGTERM");
+        self.child.wait().expect("wait for baton")
+    }
+}
+
+impl Drop for BatonProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
