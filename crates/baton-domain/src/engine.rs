@@ -135,3 +135,23 @@ pub struct FetchResponse {
     pub body: Value,
     pub retry_after: Option<Duration>,
 }
+
+/// A recorded event of a workflow's run (DESIGN.md §4), as clients receive them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub workflow_id: crate::WorkflowId,
+    pub event_type: String,
+    pub data: Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Event {
+    /// The events after which a workflow's stream ends.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self.event_type.as_str(),
+            "workflow.completed" | "workflow.failed" | "workflow.cancelled"
+        )
+    }
+}

@@ -2,8 +2,10 @@
 
 mod engine;
 mod error;
+mod hints;
 mod ids;
 mod json;
+mod llm;
 pub mod ports;
 mod retry;
 mod status;
@@ -12,11 +14,14 @@ mod text;
 mod workflow;
 
 pub use engine::{
-    Claim, Completed, Failed, FetchRequest, FetchResponse, NewDocument, StepResult, TaskError,
+    Claim, Completed, Event, Failed, FetchRequest, FetchResponse, NewDocument, StepResult,
+    TaskError,
 };
 pub use error::{DomainError, FieldError};
+pub use hints::{parse_reset_duration, parse_retry_after};
 pub use ids::{TaskId, UserId, WorkflowId};
 pub use json::check_json;
+pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, Usage};
 pub use retry::{RetryDraft, RetryPolicy};
 pub use status::{TaskStatus, WorkflowStatus};
 pub use task::{

@@ -10,9 +10,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    Claim, Completed, DomainError, Failed, FetchRequest, FetchResponse, NewDocument, NewTask,
-    NewWorkflow, StepResult, Task, TaskError, TaskId, TaskPatch, TaskStatus, UserId, Workflow,
-    WorkflowId, WorkflowPatch, WorkflowStatus,
+    Claim, Completed, DomainError, Event, Failed, FetchRequest, FetchResponse, LlmCompletion,
+    LlmRequest, LlmStream, NewDocument, NewTask, NewWorkflow, StepResult, Task, TaskError, TaskId,
+    TaskPatch, TaskStatus, UserId, Workflow, WorkflowId, WorkflowPatch, WorkflowStatus,
 };
 
 /// Whose resources a call may see and change.
@@ -263,12 +263,42 @@ pub trait TaskQueue: Send + Sync + 'static {
         only_if_expired: bool,
     ) -> Result<Option<Failed>, StoreError>;
 
+    /// Appends a `task.delta` event (streamed text) while the claim holds its lease; `false`
+    /// when it no longer does.
+    async fn append_delta(&self, claim: &Claim, text: &str) -> Result<bool, StoreError>;
+
     /// Hands a claimed task back without counting the attempt (the worker is shutting down):
     /// queued again at once. `false` when the lease was already lost.
     async fn release(&self, claim: &Claim) -> Result<bool, StoreError>;
 
     /// Running tasks whose lease has expired (their worker is gone), at most `limit`.
     async fn expired(&self, limit: u32) -> Result<Vec<Claim>, StoreError>;
+}
+
+/// The recorded events of workflows' runs.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Events of a workflow with an id above `after`, oldest first, at most `limit`.
+    async fn events_after(
+        &self,
+        workflow_id: WorkflowId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// The id of the workflow's latest event (0 when none).
+    async fn last_event_id(&self, workflow_id: WorkflowId) -> Result<i64, StoreError>;
+}
+
+/// Calls a language model.
+#[async_trait]
+pub trait LlmClient: Send + Sync + 'static {
+    /// Streams a completion. An `Err` before the stream (or inside it) says whether another
+    /// attempt may succeed (`retryable`, with the provider's `retry_after` when it gave one).
+    async fn stream(&self, request: LlmRequest) -> Result<LlmStream, TaskError>;
+
+    /// A whole completion at once.
+    async fn complete(&self, request: LlmRequest) -> Result<LlmCompletion, TaskError>;
 }
 
 /// Makes the HTTP calls of fetch tasks.

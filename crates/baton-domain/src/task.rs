@@ -112,10 +112,9 @@ impl TaskType {
                     errors.add("input.document", "is required");
                 }
             }
-            Self::Llm => errors.add(
-                "type",
-                "llm tasks are not available in this version of Baton yet; use fetch, transform or store",
-            ),
+            Self::Llm => {
+                errors.check(crate::llm::check_task_input(input));
+            }
         }
         errors.finish()
     }
@@ -368,11 +367,13 @@ mod tests {
     }
 
     #[test]
-    fn llm_is_refused_with_a_clear_message() {
-        let err = NewTask::new(draft("llm", json!({"prompt": "hi"}))).unwrap_err();
+    fn llm_needs_a_prompt_or_messages() {
+        assert!(NewTask::new(draft("llm", json!({"prompt": "hi {{ input.name }}"}))).is_ok());
+        let err = NewTask::new(draft("llm", json!({"temperature": 9}))).unwrap_err();
+        let text = err.to_string();
         assert!(
-            err.to_string().contains("llm tasks are not available"),
-            "{err}"
+            text.contains("input.prompt") && text.contains("input.temperature"),
+            "{text}"
         );
     }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton_domain::ports::{HttpFetcher, TaskQueue};
+use baton_domain::ports::{HttpFetcher, LlmClient, TaskQueue};
 use baton_domain::{Claim, Completed, Failed, StepResult, TaskError, TaskStatus, WorkflowId};
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore, watch};
@@ -35,6 +35,7 @@ pub struct Engine {
 struct Inner {
     queue: Arc<dyn TaskQueue>,
     fetcher: Arc<dyn HttpFetcher>,
+    llm: Option<Arc<dyn LlmClient>>,
     config: EngineConfig,
     wake: Notify,
     slots: Arc<Semaphore>,
@@ -62,9 +63,11 @@ enum StepOutcome {
 }
 
 impl Engine {
+    /// `llm`: `None` when no model is configured (llm tasks then fail, saying what to set).
     pub fn new(
         queue: Arc<dyn TaskQueue>,
         fetcher: Arc<dyn HttpFetcher>,
+        llm: Option<Arc<dyn LlmClient>>,
         config: EngineConfig,
     ) -> Self {
         let workers = config.workers.max(1);
@@ -72,6 +75,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 queue,
                 fetcher,
+                llm,
                 slots: Arc::new(Semaphore::new(workers)),
                 config: EngineConfig { workers, ..config },
                 wake: Notify::new(),
@@ -329,13 +333,12 @@ impl Engine {
         cancel: &Notify,
     ) -> StepOutcome {
         let limit = Duration::from_millis(u64::try_from(claim.task.timeout_ms).unwrap_or(1));
-        let run = tasks::run(
-            self.inner.fetcher.as_ref(),
-            claim,
-            resolved,
-            context.to_json(),
-            limit,
-        );
+        let deps = tasks::Deps {
+            fetcher: self.inner.fetcher.as_ref(),
+            llm: self.inner.llm.as_deref(),
+            queue: self.inner.queue.as_ref(),
+        };
+        let run = tasks::run(&deps, claim, resolved, context.to_json(), limit);
         let abort = self.inner.abort.subscribe();
         // Each task type enforces `limit` itself and says how it ran out; this is a backstop.
         let backstop = limit + Duration::from_secs(2);

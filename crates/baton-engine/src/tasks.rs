@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
-use baton_domain::ports::HttpFetcher;
-use baton_domain::{Claim, FetchRequest, NewDocument, TaskError, TaskType};
+use baton_domain::ports::{HttpFetcher, LlmClient, TaskQueue};
+use baton_domain::{Claim, FetchRequest, LlmEvent, LlmRequest, NewDocument, TaskError, TaskType};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::jq;
@@ -28,16 +30,29 @@ fn string<'a>(input: &'a Value, field: &str) -> Result<&'a str, TaskError> {
         .ok_or_else(|| invalid(format!("input.{field} must be a string once rendered")))
 }
 
+/// What tasks use from the outside world.
+pub struct Deps<'a> {
+    pub fetcher: &'a dyn HttpFetcher,
+    pub llm: Option<&'a dyn LlmClient>,
+    pub queue: &'a dyn TaskQueue,
+}
+
+/// Streamed text is written as `task.delta` events at most this often.
+pub const DELTA_EVERY: Duration = Duration::from_millis(100);
+
+pub const LLM_NOT_CONFIGURED: &str = "no language model is configured: set BATON_LLM_BASE_URL \
+    (and BATON_LLM_API_KEY or OPENAI_API_KEY, and BATON_LLM_MODEL) and restart Baton";
+
 /// Runs one attempt of `claim`'s task with its `resolved` input; `context` is what jq sees.
 pub async fn run(
-    fetcher: &dyn HttpFetcher,
+    deps: &Deps<'_>,
     claim: &Claim,
     resolved: &Value,
     context: Value,
     limit: Duration,
 ) -> Result<Success, TaskError> {
     match claim.task.task_type {
-        TaskType::Fetch => fetch(fetcher, claim, resolved, limit).await,
+        TaskType::Fetch => fetch(deps.fetcher, claim, resolved, limit).await,
         TaskType::Transform => {
             let program = string(resolved, "jq")?;
             let output = jq::run(program, context, limit).await?;
@@ -62,9 +77,89 @@ pub async fn run(
                 }),
             })
         }
-        TaskType::Llm => Err(TaskError::permanent(
-            "unsupported",
-            "llm tasks are not available in this version of Baton",
+        TaskType::Llm => llm(deps, claim, resolved).await,
+    }
+}
+
+/// Streams the completion, writing its text as `task.delta` events every [`DELTA_EVERY`].
+async fn llm(deps: &Deps<'_>, claim: &Claim, resolved: &Value) -> Result<Success, TaskError> {
+    let Some(client) = deps.llm else {
+        return Err(TaskError::permanent(
+            "llm_not_configured",
+            LLM_NOT_CONFIGURED,
+        ));
+    };
+    let request =
+        LlmRequest::from_json(resolved).map_err(|e| invalid(e.under("input").to_string()))?;
+    let mut stream = client.stream(request).await?;
+    let mut text = String::new();
+    let mut pending = String::new();
+    let mut flush_at: Option<Instant> = None;
+    loop {
+        let item = match flush_at {
+            Some(at) => tokio::select! {
+                item = stream.next() => Some(item),
+                () = tokio::time::sleep_until(at) => None,
+            },
+            None => Some(stream.next().await),
+        };
+        match item {
+            None => {
+                flush(deps, claim, &mut pending).await?;
+                flush_at = None;
+            }
+            Some(Some(Ok(LlmEvent::Delta(delta)))) => {
+                text.push_str(&delta);
+                pending.push_str(&delta);
+                flush_at.get_or_insert_with(|| Instant::now() + DELTA_EVERY);
+            }
+            Some(Some(Ok(LlmEvent::Finished {
+                model,
+                finish_reason,
+                usage,
+            }))) => {
+                flush(deps, claim, &mut pending).await?;
+                return Ok(Success {
+                    output: json!({
+                        "text": text,
+                        "model": model,
+                        "finish_reason": finish_reason,
+                        "usage": usage,
+                    }),
+                    document: None,
+                });
+            }
+            Some(Some(Err(error))) => {
+                // What the client already saw stays on the stream.
+                let _ = flush(deps, claim, &mut pending).await;
+                return Err(error);
+            }
+            Some(None) => {
+                return Err(TaskError::retryable(
+                    "llm_stream",
+                    "the model's stream ended without finishing",
+                ));
+            }
+        }
+    }
+}
+
+async fn flush(deps: &Deps<'_>, claim: &Claim, pending: &mut String) -> Result<(), TaskError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    match deps.queue.append_delta(claim, pending).await {
+        Ok(true) => {
+            pending.clear();
+            Ok(())
+        }
+        Ok(false) => Err(TaskError::permanent(
+            "lease_lost",
+            "the task's lease was lost while streaming",
+        )),
+        Err(err) => Err(TaskError::retryable(
+            "store",
+            format!("cannot record streamed text: {err}"),
         )),
     }
 }

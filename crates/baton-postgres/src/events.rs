@@ -9,6 +9,8 @@ use crate::schema::events;
 
 /// Channel notified (on commit) when a task becomes runnable.
 pub const WORK_CHANNEL: &str = "baton_work";
+/// Channel notified (on commit, by a trigger) with a workflow id when it has new events.
+pub const EVENTS_CHANNEL: &str = "baton_events";
 /// Channel notified (on commit) with a workflow id when that workflow is cancelled.
 pub const CANCEL_CHANNEL: &str = "baton_cancel";
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+mod event_log;
 mod events;
 mod lifecycle;
 mod listener;
@@ -12,7 +13,7 @@ mod store;
 mod tasks;
 mod workflows;
 
-pub use events::{CANCEL_CHANNEL, WORK_CHANNEL};
+pub use events::{CANCEL_CHANNEL, EVENTS_CHANNEL, WORK_CHANNEL};
 pub use listener::spawn_listener;
 pub use pool::{MIGRATIONS, PgConfig, create_database_if_missing, drop_database, run_migrations};
 pub use store::PgStore;

@@ -45,6 +45,7 @@ async fn listen(
         diesel::sql_query(match *channel {
             crate::WORK_CHANNEL => "LISTEN baton_work",
             crate::CANCEL_CHANNEL => "LISTEN baton_cancel",
+            crate::EVENTS_CHANNEL => "LISTEN baton_events",
             other => anyhow::bail!("unknown channel {other}"),
         })
         .execute(&mut conn)

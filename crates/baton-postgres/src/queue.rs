@@ -483,3 +483,28 @@ pub(crate) async fn release(
     .map_err(PgError::from)?;
     Ok(released == 1)
 }
+
+/// Locks the task row (shared) so a concurrent cancel waits for the delta to commit: events of
+/// one workflow then commit in id order.
+const DELTA_SQL: &str = "
+INSERT INTO events (workflow_id, task_id, attempt, type, data)
+SELECT workflow_id, id, attempt, 'task.delta',
+       jsonb_build_object('task_id', id, 'attempt', attempt, 'text', $3::text)
+  FROM (SELECT workflow_id, id, attempt FROM tasks
+         WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+           FOR SHARE) AS held";
+
+pub(crate) async fn append_delta(
+    conn: &mut AsyncPgConnection,
+    claim: &Claim,
+    text: &str,
+) -> Result<bool, StoreError> {
+    let inserted = diesel::sql_query(DELTA_SQL)
+        .bind::<SqlUuid, _>(*claim.task.id.as_uuid())
+        .bind::<Text, _>(claim.token())
+        .bind::<Text, _>(text)
+        .execute(conn)
+        .await
+        .map_err(PgError::from)?;
+    Ok(inserted == 1)
+}

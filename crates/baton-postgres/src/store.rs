@@ -5,11 +5,12 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 use baton_domain::ports::{
-    Page, PageRequest, Scope, StoreError, TaskFilter, TaskQueue, WorkflowFilter, WorkflowStore,
+    EventLog, Page, PageRequest, Scope, StoreError, TaskFilter, TaskQueue, WorkflowFilter,
+    WorkflowStore,
 };
 use baton_domain::{
-    Claim, Completed, Failed, NewDocument, NewTask, NewWorkflow, StepResult, Task, TaskError,
-    TaskId, TaskPatch, Workflow, WorkflowId, WorkflowPatch,
+    Claim, Completed, Event, Failed, NewDocument, NewTask, NewWorkflow, StepResult, Task,
+    TaskError, TaskId, TaskPatch, Workflow, WorkflowId, WorkflowPatch,
 };
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
@@ -17,7 +18,7 @@ use serde_json::Value;
 
 use crate::error::from_pool;
 use crate::pool::{PgConfig, build_pool};
-use crate::{lifecycle, queue, tasks, workflows};
+use crate::{event_log, lifecycle, queue, tasks, workflows};
 
 /// The Postgres `WorkflowStore`. Cheap to clone: clones share one pool.
 #[derive(Clone)]
@@ -235,11 +236,31 @@ impl TaskQueue for PgStore {
         .await
     }
 
+    async fn append_delta(&self, claim: &Claim, text: &str) -> Result<bool, StoreError> {
+        queue::append_delta(&mut *self.conn().await?, claim, text).await
+    }
+
     async fn release(&self, claim: &Claim) -> Result<bool, StoreError> {
         queue::release(&mut *self.conn().await?, claim).await
     }
 
     async fn expired(&self, limit: u32) -> Result<Vec<Claim>, StoreError> {
         queue::expired(&mut *self.conn().await?, limit).await
+    }
+}
+
+#[async_trait]
+impl EventLog for PgStore {
+    async fn events_after(
+        &self,
+        workflow_id: WorkflowId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        event_log::after(&mut *self.conn().await?, workflow_id, after, limit).await
+    }
+
+    async fn last_event_id(&self, workflow_id: WorkflowId) -> Result<i64, StoreError> {
+        event_log::last_id(&mut *self.conn().await?, workflow_id).await
     }
 }

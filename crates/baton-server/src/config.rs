@@ -37,6 +37,23 @@ impl FromStr for LogFormat {
     }
 }
 
+/// Where the language model is: set when `BATON_LLM_BASE_URL` or an API key is given.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    /// `BATON_LLM_BASE_URL` (https://api.openai.com/v1).
+    pub base_url: String,
+    /// `BATON_LLM_API_KEY`, else `OPENAI_API_KEY`.
+    pub api_key: Option<SecretString>,
+    /// `BATON_LLM_MODEL` (gpt-4o-mini).
+    pub model: String,
+    /// `BATON_LLM_CONNECT_TIMEOUT_MS` (10000).
+    pub connect_timeout: Duration,
+    /// `BATON_LLM_FIRST_TOKEN_TIMEOUT_MS` (60000).
+    pub first_token_timeout: Duration,
+    /// `BATON_LLM_IDLE_TIMEOUT_MS` (30000): longest silence between streamed tokens.
+    pub idle_timeout: Duration,
+}
+
 /// Everything Baton reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -54,6 +71,8 @@ pub struct Config {
     pub poll: Duration,
     /// `BATON_SHUTDOWN_GRACE_MS`: how long running tasks may finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// The language model (`BATON_LLM_*`); `None` when none is configured.
+    pub llm: Option<LlmSettings>,
     /// `BATON_HTTP_WORKERS`: threads serving HTTP (default: one per CPU).
     pub http_workers: usize,
     /// `BATON_MAX_BODY_BYTES`: the largest request body accepted.
@@ -101,6 +120,7 @@ impl Config {
             shutdown_grace: vars.get("BATON_SHUTDOWN_GRACE_MS", Duration::from_secs(30), |v| {
                 in_range(v, 0, 3_600_000).map(Duration::from_millis)
             })?,
+            llm: llm_settings(&vars)?,
             http_workers: vars.get("BATON_HTTP_WORKERS", default_workers(), |v| {
                 in_range(v, 1, 256)
             })?,
@@ -114,6 +134,50 @@ impl Config {
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
     }
+}
+
+fn millis(v: &str, min: u64, max: u64) -> Result<Duration, String> {
+    in_range(v, min, max).map(Duration::from_millis)
+}
+
+fn llm_settings<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<'_, F>,
+) -> Result<Option<LlmSettings>, ConfigError> {
+    let secret = |v: &str| Ok(Some(SecretString::from(v.to_owned())));
+    let api_key = match vars.get("BATON_LLM_API_KEY", None, secret)? {
+        Some(key) => Some(key),
+        None => vars.get("OPENAI_API_KEY", None, secret)?,
+    };
+    let base_url = vars.get("BATON_LLM_BASE_URL", None, |v| {
+        if v.starts_with("http://") || v.starts_with("https://") {
+            Ok(Some(v.trim_end_matches('/').to_owned()))
+        } else {
+            Err("must be an http:// or https:// URL, like https://api.openai.com/v1".into())
+        }
+    })?;
+    let settings = LlmSettings {
+        model: vars.get("BATON_LLM_MODEL", "gpt-4o-mini".to_owned(), |v| {
+            Ok(v.to_owned())
+        })?,
+        connect_timeout: vars.get(
+            "BATON_LLM_CONNECT_TIMEOUT_MS",
+            Duration::from_secs(10),
+            |v| millis(v, 100, 600_000),
+        )?,
+        first_token_timeout: vars.get(
+            "BATON_LLM_FIRST_TOKEN_TIMEOUT_MS",
+            Duration::from_secs(60),
+            |v| millis(v, 100, 3_600_000),
+        )?,
+        idle_timeout: vars.get("BATON_LLM_IDLE_TIMEOUT_MS", Duration::from_secs(30), |v| {
+            millis(v, 100, 3_600_000)
+        })?,
+        base_url: base_url
+            .clone()
+            .unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+        api_key,
+    };
+    Ok((base_url.is_some() || settings.api_key.is_some()).then_some(settings))
 }
 
 fn default_workers() -> usize {
@@ -136,6 +200,8 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
                 name,
                 value: if name == "DATABASE_URL" {
                     redact_url(&value)
+                } else if name.ends_with("_KEY") {
+                    "***".to_owned()
                 } else {
                     value.clone()
                 },
@@ -213,6 +279,29 @@ mod tests {
             assert_eq!(err.name, name);
             assert!(err.to_string().contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn llm_is_configured_by_a_base_url_or_a_key() {
+        assert!(config(&[]).unwrap().llm.is_none());
+        let llm = config(&[("OPENAI_API_KEY", "sk-test")])
+            .unwrap()
+            .llm
+            .unwrap();
+        assert_eq!(llm.base_url, "https://api.openai.com/v1");
+        assert_eq!(llm.api_key.unwrap().expose_secret(), "sk-test");
+        let llm = config(&[
+            ("BATON_LLM_BASE_URL", "http://127.0.0.1:11434/v1/"),
+            ("BATON_LLM_MODEL", "llama3"),
+        ])
+        .unwrap()
+        .llm
+        .unwrap();
+        assert_eq!(llm.base_url, "http://127.0.0.1:11434/v1");
+        assert!(llm.api_key.is_none());
+        assert_eq!(llm.model, "llama3");
+        let err = config(&[("BATON_LLM_BASE_URL", "localhost:11434")]).unwrap_err();
+        assert_eq!(err.name, "BATON_LLM_BASE_URL");
     }
 
     #[test]

@@ -10,16 +10,18 @@ use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use baton_domain::WorkflowId;
-use baton_engine::{Engine, EngineConfig, EngineHandle};
+use baton_domain::ports::LlmClient;
+use baton_engine::{Engine, EngineConfig, EngineHandle, EventHub};
 use baton_fetch::ReqwestFetcher;
-use baton_postgres::{CANCEL_CHANNEL, PgConfig, PgStore, WORK_CHANNEL};
+use baton_llm::{LlmConfig, OpenAiClient};
+use baton_postgres::{CANCEL_CHANNEL, EVENTS_CHANNEL, PgConfig, PgStore, WORK_CHANNEL};
 use tokio::task::JoinHandle;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 use uuid::Uuid;
 
 use crate::api::{self, ApiDoc, AppState};
-use crate::config::Config;
+use crate::config::{Config, LlmSettings};
 use crate::error;
 use crate::middleware::request_context;
 
@@ -27,7 +29,8 @@ pub struct Application {
     port: u16,
     server: Server,
     store: PgStore,
-    engine: Option<(EngineHandle, JoinHandle<()>)>,
+    engine: Option<EngineHandle>,
+    listener: JoinHandle<()>,
     shutdown_grace: Duration,
 }
 
@@ -46,16 +49,30 @@ impl Application {
             max_connections: config.db_pool_size,
             ..PgConfig::new(config.database_url())
         })?;
+        let llm = config
+            .llm
+            .as_ref()
+            .map(llm_client)
+            .transpose()?
+            .map(|client| Arc::new(client) as Arc<dyn LlmClient>);
+        let hub = EventHub::new(Arc::new(store.clone()));
         let engine = if config.workers > 0 {
-            Some(start_engine(&config, &store)?)
+            Some(start_engine(&config, &store, llm.clone())?)
         } else {
             None
         };
+        let notifications = listen(
+            &config,
+            engine.as_ref().map(|(_, e)| e.clone()),
+            hub.clone(),
+        );
         let listener = TcpListener::bind(config.bind)
             .with_context(|| format!("cannot listen on {} (BATON_BIND)", config.bind))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             store: Arc::new(store.clone()),
+            events: hub,
+            llm,
         });
         let max_body = config.max_body_bytes;
         let openapi = ApiDoc::openapi();
@@ -85,7 +102,8 @@ impl Application {
             port,
             server,
             store,
-            engine,
+            engine: engine.map(|(handle, _)| handle),
+            listener: notifications,
             shutdown_grace: config.shutdown_grace,
         })
     }
@@ -102,6 +120,7 @@ impl Application {
     /// Serves (and runs tasks) until the server is stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _engine = self.engine;
+        let _listener = AbortOnDrop(self.listener);
         self.server.await
     }
 
@@ -112,11 +131,12 @@ impl Application {
         let server = tokio::spawn(self.server);
         shutdown_signal().await;
         tracing::info!("stopping: finishing requests and tasks in flight");
+        let listener = self.listener;
         let engine = async {
-            if let Some((engine, listener)) = self.engine {
+            if let Some(engine) = self.engine {
                 engine.shutdown(self.shutdown_grace).await;
-                listener.abort();
             }
+            listener.abort();
         };
         tokio::join!(handle.stop(true), engine);
         server.await??;
@@ -125,15 +145,29 @@ impl Application {
     }
 }
 
-/// The executor, woken by Postgres notifications (polling as the fallback).
+fn llm_client(settings: &LlmSettings) -> anyhow::Result<OpenAiClient> {
+    OpenAiClient::new(LlmConfig {
+        base_url: settings.base_url.clone(),
+        api_key: settings.api_key.clone(),
+        model: settings.model.clone(),
+        connect_timeout: settings.connect_timeout,
+        first_token_timeout: settings.first_token_timeout,
+        idle_timeout: settings.idle_timeout,
+    })
+    .context("cannot build the HTTP client of the language model")
+}
+
+/// The executor of this process (its `Engine` is kept to route notifications to it).
 fn start_engine(
     config: &Config,
     store: &PgStore,
-) -> anyhow::Result<(EngineHandle, JoinHandle<()>)> {
+    llm: Option<Arc<dyn LlmClient>>,
+) -> anyhow::Result<(EngineHandle, Engine)> {
     let fetcher = ReqwestFetcher::new().context("cannot build the HTTP client of fetch tasks")?;
     let engine = Engine::new(
         Arc::new(store.clone()),
         Arc::new(fetcher),
+        llm,
         EngineConfig {
             worker_id: worker_id(),
             workers: config.workers,
@@ -141,21 +175,33 @@ fn start_engine(
             poll: config.poll,
         },
     );
-    let handle = engine.start();
-    let listener = baton_postgres::spawn_listener(
+    Ok((engine.start(), engine))
+}
+
+/// One LISTEN connection per process: wakes idle workers, stops cancelled tasks at once and feeds
+/// SSE clients, whichever instance wrote to the database.
+fn listen(config: &Config, engine: Option<Engine>, hub: Arc<EventHub>) -> JoinHandle<()> {
+    baton_postgres::spawn_listener(
         config.database_url().to_owned(),
-        &[WORK_CHANNEL, CANCEL_CHANNEL],
+        &[WORK_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL],
         Arc::new(move |channel: &str, payload: &str| {
-            if channel == CANCEL_CHANNEL {
-                if let Ok(id) = payload.parse::<Uuid>() {
-                    engine.workflow_cancelled(WorkflowId::from_uuid(id));
-                }
-            } else {
-                engine.wake();
+            let workflow = payload.parse::<Uuid>().ok().map(WorkflowId::from_uuid);
+            match (channel, workflow, &engine) {
+                (EVENTS_CHANNEL, Some(id), _) => hub.notify(id),
+                (CANCEL_CHANNEL, Some(id), Some(engine)) => engine.workflow_cancelled(id),
+                (WORK_CHANNEL, _, Some(engine)) => engine.wake(),
+                _ => {}
             }
         }),
-    );
-    Ok((handle, listener))
+    )
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// `<host>-<pid>-<random>`: unique per process, readable in `lease_owner`.

@@ -24,8 +24,16 @@ impl TestApp {
 
     /// Starts the app with extra environment variables on top of the test defaults.
     pub async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
+        Self::spawn_on(TestDatabase::new(), vars).await
+    }
+
+    /// Another instance of the app on this app's database (as a second Baton process would be).
+    pub async fn sibling(&self, vars: &[(&str, &str)]) -> TestApp {
+        Self::spawn_on(self.database.shared(), vars).await
+    }
+
+    async fn spawn_on(database: TestDatabase, vars: &[(&str, &str)]) -> TestApp {
         telemetry::init_for_test();
-        let database = TestDatabase::new();
         let mut env: Vec<(String, String)> = vec![
             ("DATABASE_URL".into(), database.url.clone()),
             ("BATON_BIND".into(), "127.0.0.1:0".into()),

@@ -15,6 +15,8 @@ pub fn server_url() -> String {
 pub struct TestDatabase {
     pub url: String,
     pub name: String,
+    /// Only the owner drops the database.
+    owned: bool,
 }
 
 impl TestDatabase {
@@ -24,6 +26,16 @@ impl TestDatabase {
         Self {
             url: format!("{}/{name}", server_url()),
             name,
+            owned: true,
+        }
+    }
+
+    /// Another handle on the same database, which does not drop it.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            name: self.name.clone(),
+            owned: false,
         }
     }
 
@@ -42,6 +54,9 @@ impl Default for TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let url = self.url.clone();
         // Drop may run inside or outside a runtime: use a thread with its own.
         let dropped = std::thread::spawn(move || {

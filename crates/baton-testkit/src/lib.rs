@@ -4,8 +4,11 @@
 
 mod app;
 mod database;
+mod fake_llm;
 mod process;
+pub mod sse;
 
 pub use app::{TestApp, expect_status, wait_for_workflow};
 pub use database::{TestDatabase, events_of_type as events_of_type_in};
+pub use fake_llm::{DEFAULT_TOKENS, FakeLlm, Script};
 pub use process::BatonProcess;

@@ -1,17 +1,21 @@
 //! The HTTP API: its route table, shared state and OpenAPI document.
 
 mod caller;
+mod completions;
 pub mod dto;
+mod events;
 mod health;
 mod paging;
 mod preconditions;
+mod sse;
 mod tasks;
 mod workflows;
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
-use baton_domain::ports::WorkflowStore;
+use baton_domain::ports::{LlmClient, WorkflowStore};
+use baton_engine::EventHub;
 use utoipa::OpenApi;
 
 pub use caller::Caller;
@@ -21,6 +25,10 @@ use crate::error::ApiError;
 /// What every handler shares.
 pub struct AppState {
     pub store: Arc<dyn WorkflowStore>,
+    /// Live events of workflows, for SSE clients.
+    pub events: Arc<EventHub>,
+    /// `None` when no language model is configured.
+    pub llm: Option<Arc<dyn LlmClient>>,
 }
 
 /// A resource answering 405 (with `Allow`) to methods it has no route for.
@@ -51,6 +59,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/api/workflows/{id}/tasks", "GET").route(web::get().to(workflows::tasks)),
         )
+        .service(resource("/api/workflows/{id}/events", "GET").route(web::get().to(events::stream)))
+        .service(resource("/api/completions", "POST").route(web::post().to(completions::create)))
         .service(
             resource("/api/workflows/{id}/start", "POST").route(web::post().to(workflows::start)),
         )
@@ -102,6 +112,8 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         workflows::start,
         workflows::cancel,
         workflows::retry,
+        events::stream,
+        completions::create,
         tasks::list,
         tasks::get,
         tasks::create,
@@ -112,6 +124,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     tags(
         (name = "workflows", description = "Workflows and their ordered tasks"),
         (name = "tasks", description = "Single tasks"),
+        (name = "llm", description = "One-off language model calls"),
         (name = "health", description = "Probes"),
     )
 )]

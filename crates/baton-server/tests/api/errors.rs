@@ -165,10 +165,10 @@ async fn invalid_fields_are_422_with_every_field_named() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn llm_tasks_are_refused_until_supported() {
+async fn llm_tasks_need_a_prompt_or_messages() {
     let app = TestApp::spawn().await;
     let body =
-        json!({"name": "x", "tasks": [{"type": "llm", "input": {"prompt": "hi"}}]}).to_string();
+        json!({"name": "x", "tasks": [{"type": "llm", "input": {"temperature": 3}}]}).to_string();
     let error = rejected(
         &app,
         Method::POST,
@@ -179,7 +179,16 @@ async fn llm_tasks_are_refused_until_supported() {
         "VALIDATION_ERROR",
     )
     .await;
-    assert!(error["error"].as_str().unwrap().contains("llm"), "{error}");
+    let fields: Vec<&str> = error["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["tasks[0].input.prompt", "tasks[0].input.temperature"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
