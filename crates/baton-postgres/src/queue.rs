@@ -269,27 +269,12 @@ pub(crate) async fn complete(
                     Ok(Some(outcome))
                 }
                 None => {
-                    diesel::update(
-                        workflows::table
-                            .find(workflow_id)
-                            .filter(workflows::status.eq(WorkflowStatus::Running.as_str())),
-                    )
-                    .set((
-                        workflows::status.eq(WorkflowStatus::Completed.as_str()),
-                        workflows::output.eq(&output),
-                        workflows::finished_at.eq(now),
-                        workflows::updated_at.eq(now),
-                        workflows::version.eq(workflows::version + 1),
-                    ))
-                    .execute(conn)
-                    .await?;
-                    events::append(
+                    finish(
                         conn,
-                        vec![NewEventRow::workflow(
-                            workflow_id,
-                            "workflow.completed",
-                            json!({"output": output}),
-                        )],
+                        workflow_id,
+                        WorkflowStatus::Completed,
+                        &output,
+                        vec![],
                     )
                     .await?;
                     Ok(Some(Completed::WorkflowCompleted))
@@ -317,12 +302,7 @@ pub(crate) async fn fail(
             let resolved = resolved_input.cloned();
             match retry_in {
                 Some(delay) => {
-                    let sql = if only_if_expired {
-                        RETRY_EXPIRED_SQL
-                    } else {
-                        RETRY_SQL
-                    };
-                    let rows: Vec<RetryRow> = diesel::sql_query(sql)
+                    let rows: Vec<RetryRow> = diesel::sql_query(RETRY_SQL)
                         .bind::<Double, _>(millis(delay))
                         .bind::<diesel::sql_types::Jsonb, _>(&error_json)
                         .bind::<diesel::sql_types::Nullable<diesel::sql_types::Jsonb>, _>(
@@ -330,6 +310,7 @@ pub(crate) async fn fail(
                         )
                         .bind::<SqlUuid, _>(task_id)
                         .bind::<Text, _>(claim.token())
+                        .bind::<diesel::sql_types::Bool, _>(only_if_expired)
                         .load(conn)
                         .await?;
                     let Some(row) = rows.into_iter().next() else {
@@ -381,36 +362,19 @@ pub(crate) async fn fail(
                         "kind": error.kind,
                         "message": error.message,
                     });
-                    diesel::update(
-                        workflows::table
-                            .find(workflow_id)
-                            .filter(workflows::status.eq(WorkflowStatus::Running.as_str())),
-                    )
-                    .set((
-                        workflows::status.eq(WorkflowStatus::Failed.as_str()),
-                        workflows::error.eq(&workflow_error),
-                        workflows::finished_at.eq(now),
-                        workflows::updated_at.eq(now),
-                        workflows::version.eq(workflows::version + 1),
-                    ))
-                    .execute(conn)
-                    .await?;
-                    events::append(
+                    let task_failed = NewEventRow::task(
+                        workflow_id,
+                        task_id,
+                        task.attempt,
+                        "task.failed",
+                        json!({"task_id": task_id, "error": error_json}),
+                    );
+                    finish(
                         conn,
-                        vec![
-                            NewEventRow::task(
-                                workflow_id,
-                                task_id,
-                                task.attempt,
-                                "task.failed",
-                                json!({"task_id": task_id, "error": error_json}),
-                            ),
-                            NewEventRow::workflow(
-                                workflow_id,
-                                "workflow.failed",
-                                json!({"error": workflow_error}),
-                            ),
-                        ],
+                        workflow_id,
+                        WorkflowStatus::Failed,
+                        &workflow_error,
+                        vec![task_failed],
                     )
                     .await?;
                     Ok(Some(Failed::WorkflowFailed))
@@ -419,6 +383,41 @@ pub(crate) async fn fail(
         })
         .await;
     Ok(result?)
+}
+
+/// Ends a running workflow — `completed` with `result` as its output, or `failed` with `result` as
+/// its error — appending `events` then the workflow's own terminal event.
+async fn finish(
+    conn: &mut AsyncPgConnection,
+    workflow_id: uuid::Uuid,
+    status: WorkflowStatus,
+    result: &Value,
+    mut events: Vec<NewEventRow>,
+) -> PgResult<()> {
+    let running = workflows::table
+        .find(workflow_id)
+        .filter(workflows::status.eq(WorkflowStatus::Running.as_str()));
+    let common = (
+        workflows::status.eq(status.as_str()),
+        workflows::finished_at.eq(now),
+        workflows::updated_at.eq(now),
+        workflows::version.eq(workflows::version + 1),
+    );
+    let (event_type, data) = if status == WorkflowStatus::Completed {
+        diesel::update(running)
+            .set((common, workflows::output.eq(result)))
+            .execute(conn)
+            .await?;
+        ("workflow.completed", json!({"output": result}))
+    } else {
+        diesel::update(running)
+            .set((common, workflows::error.eq(result)))
+            .execute(conn)
+            .await?;
+        ("workflow.failed", json!({"error": result}))
+    };
+    events.push(NewEventRow::workflow(workflow_id, event_type, data));
+    events::append(conn, events).await
 }
 
 #[derive(QueryableByName)]
@@ -438,19 +437,7 @@ UPDATE tasks
        updated_at = now(),
        version = version + 1
  WHERE id = $4 AND lease_owner = $5 AND status = 'running'
-RETURNING available_at";
-
-const RETRY_EXPIRED_SQL: &str = "
-UPDATE tasks
-   SET status = 'queued',
-       available_at = now() + $1 * interval '1 millisecond',
-       error = $2,
-       resolved_input = coalesce($3, resolved_input),
-       lease_owner = NULL,
-       lease_expires_at = NULL,
-       updated_at = now(),
-       version = version + 1
- WHERE id = $4 AND lease_owner = $5 AND status = 'running' AND lease_expires_at < now()
+   AND (NOT $6 OR lease_expires_at < now())
 RETURNING available_at";
 
 pub(crate) async fn expired(

@@ -194,11 +194,7 @@ pub async fn start(
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let workflow = state
-        .store
-        .start_workflow(caller.scope, WorkflowId::from_uuid(*id))
-        .await?;
-    Ok(accepted(workflow))
+    act(&state, caller, *id, Action::Start).await
 }
 
 #[utoipa::path(
@@ -215,11 +211,7 @@ pub async fn cancel(
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let workflow = state
-        .store
-        .cancel_workflow(caller.scope, WorkflowId::from_uuid(*id))
-        .await?;
-    Ok(accepted(workflow))
+    act(&state, caller, *id, Action::Cancel).await
 }
 
 #[utoipa::path(
@@ -236,10 +228,28 @@ pub async fn retry(
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let workflow = state
-        .store
-        .retry_workflow(caller.scope, WorkflowId::from_uuid(*id))
-        .await?;
+    act(&state, caller, *id, Action::Retry).await
+}
+
+enum Action {
+    Start,
+    Cancel,
+    Retry,
+}
+
+/// Runs an action and answers 202 with the workflow as it is now.
+async fn act(
+    state: &AppState,
+    caller: Caller,
+    id: Uuid,
+    action: Action,
+) -> Result<HttpResponse, ApiError> {
+    let id = WorkflowId::from_uuid(id);
+    let workflow = match action {
+        Action::Start => state.store.start_workflow(caller.scope, id).await?,
+        Action::Cancel => state.store.cancel_workflow(caller.scope, id).await?,
+        Action::Retry => state.store.retry_workflow(caller.scope, id).await?,
+    };
     Ok(accepted(workflow))
 }
 
