@@ -44,6 +44,18 @@ pub struct NewDocument {
     pub data: Value,
 }
 
+/// A document a `store` task wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub id: uuid::Uuid,
+    pub owner_id: crate::UserId,
+    pub collection: String,
+    pub workflow_id: crate::WorkflowId,
+    pub task_id: crate::TaskId,
+    pub data: Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// What completing a task led to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Completed {

@@ -14,7 +14,7 @@ mod text;
 mod workflow;
 
 pub use engine::{
-    Claim, Completed, Event, Failed, FetchRequest, FetchResponse, NewDocument, StepResult,
+    Claim, Completed, Document, Event, Failed, FetchRequest, FetchResponse, NewDocument, StepResult,
     TaskError,
 };
 pub use error::{DomainError, FieldError};

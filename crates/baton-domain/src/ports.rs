@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    Claim, Completed, DomainError, Event, Failed, FetchRequest, FetchResponse, LlmCompletion,
+    Claim, Completed, Document, DomainError, Event, Failed, FetchRequest, FetchResponse, LlmCompletion,
     LlmRequest, LlmStream, NewDocument, NewTask, NewWorkflow, StepResult, Task, TaskError, TaskId,
     TaskPatch, TaskStatus, UserId, Workflow, WorkflowId, WorkflowPatch, WorkflowStatus,
 };
@@ -273,6 +273,21 @@ pub trait TaskQueue: Send + Sync + 'static {
 
     /// Running tasks whose lease has expired (their worker is gone), at most `limit`.
     async fn expired(&self, limit: u32) -> Result<Vec<Claim>, StoreError>;
+}
+
+/// The documents `store` tasks wrote.
+#[async_trait]
+pub trait DocumentStore: Send + Sync + 'static {
+    /// Documents newest first, optionally of one collection.
+    async fn list_documents(
+        &self,
+        scope: Scope,
+        collection: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<Document>, StoreError>;
+
+    /// One document. `NotFound("document")` when absent.
+    async fn get_document(&self, scope: Scope, id: Uuid) -> Result<Document, StoreError>;
 }
 
 /// The recorded events of workflows' runs.

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod documents;
 mod error;
 mod event_log;
 mod events;

@@ -5,11 +5,11 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 use baton_domain::ports::{
-    EventLog, Page, PageRequest, Scope, StoreError, TaskFilter, TaskQueue, WorkflowFilter,
+    DocumentStore, EventLog, Page, PageRequest, Scope, StoreError, TaskFilter, TaskQueue, WorkflowFilter,
     WorkflowStore,
 };
 use baton_domain::{
-    Claim, Completed, Event, Failed, NewDocument, NewTask, NewWorkflow, StepResult, Task,
+    Claim, Completed, Document, Event, Failed, NewDocument, NewTask, NewWorkflow, StepResult, Task,
     TaskError, TaskId, TaskPatch, Workflow, WorkflowId, WorkflowPatch,
 };
 use diesel_async::AsyncPgConnection;
@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::error::from_pool;
 use crate::pool::{PgConfig, build_pool};
-use crate::{event_log, lifecycle, queue, tasks, workflows};
+use crate::{documents, event_log, lifecycle, queue, tasks, workflows};
 
 /// The Postgres `WorkflowStore`. Cheap to clone: clones share one pool.
 #[derive(Clone)]
@@ -262,5 +262,21 @@ impl EventLog for PgStore {
 
     async fn last_event_id(&self, workflow_id: WorkflowId) -> Result<i64, StoreError> {
         event_log::last_id(&mut *self.conn().await?, workflow_id).await
+    }
+}
+
+#[async_trait]
+impl DocumentStore for PgStore {
+    async fn list_documents(
+        &self,
+        scope: Scope,
+        collection: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<Document>, StoreError> {
+        documents::list(&mut *self.conn().await?, scope, collection, page).await
+    }
+
+    async fn get_document(&self, scope: Scope, id: uuid::Uuid) -> Result<Document, StoreError> {
+        documents::get(&mut *self.conn().await?, scope, id).await
     }
 }

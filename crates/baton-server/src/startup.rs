@@ -71,6 +71,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             store: Arc::new(store.clone()),
+            documents: Arc::new(store.clone()),
             events: hub,
             llm,
         });

@@ -2,6 +2,7 @@
 
 mod caller;
 mod completions;
+mod documents;
 pub mod dto;
 mod events;
 mod health;
@@ -14,7 +15,7 @@ mod workflows;
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
-use baton_domain::ports::{LlmClient, WorkflowStore};
+use baton_domain::ports::{DocumentStore, LlmClient, WorkflowStore};
 use baton_engine::EventHub;
 use utoipa::OpenApi;
 
@@ -25,6 +26,7 @@ use crate::error::ApiError;
 /// What every handler shares.
 pub struct AppState {
     pub store: Arc<dyn WorkflowStore>,
+    pub documents: Arc<dyn DocumentStore>,
     /// Live events of workflows, for SSE clients.
     pub events: Arc<EventHub>,
     /// `None` when no language model is configured.
@@ -60,6 +62,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             resource("/api/workflows/{id}/tasks", "GET").route(web::get().to(workflows::tasks)),
         )
         .service(resource("/api/workflows/{id}/events", "GET").route(web::get().to(events::stream)))
+        .service(resource("/api/documents", "GET").route(web::get().to(documents::list)))
+        .service(resource("/api/documents/{id}", "GET").route(web::get().to(documents::get)))
         .service(resource("/api/completions", "POST").route(web::post().to(completions::create)))
         .service(
             resource("/api/workflows/{id}/start", "POST").route(web::post().to(workflows::start)),
@@ -114,6 +118,8 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         workflows::retry,
         events::stream,
         completions::create,
+        documents::list,
+        documents::get,
         tasks::list,
         tasks::get,
         tasks::create,
@@ -124,6 +130,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     tags(
         (name = "workflows", description = "Workflows and their ordered tasks"),
         (name = "tasks", description = "Single tasks"),
+        (name = "documents", description = "What store tasks wrote"),
         (name = "llm", description = "One-off language model calls"),
         (name = "health", description = "Probes"),
     )

@@ -14,6 +14,7 @@ pub struct ListParams {
     pub limit: Option<String>,
     pub cursor: Option<String>,
     pub workflow_id: Option<String>,
+    pub collection: Option<String>,
 }
 
 /// What a cursor continues: a cursor from one list is refused by another.
@@ -21,6 +22,7 @@ pub struct ListParams {
 pub enum CursorKind {
     Workflows,
     Tasks,
+    Documents,
 }
 
 impl CursorKind {
@@ -28,6 +30,7 @@ impl CursorKind {
         match self {
             Self::Workflows => "w1:",
             Self::Tasks => "t1:",
+            Self::Documents => "d1:",
         }
     }
 }

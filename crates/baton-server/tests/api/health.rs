@@ -40,6 +40,13 @@ async fn openapi_document_and_its_ui_are_served() {
         "/api/workflows/{id}/tasks",
         "/api/tasks",
         "/api/tasks/{id}",
+        "/api/workflows/{id}/start",
+        "/api/workflows/{id}/cancel",
+        "/api/workflows/{id}/retry",
+        "/api/workflows/{id}/events",
+        "/api/documents",
+        "/api/documents/{id}",
+        "/api/completions",
         "/healthz",
         "/readyz",
     ] {

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod config;
+mod documents;
 mod errors;
 mod health;
 mod helpers;

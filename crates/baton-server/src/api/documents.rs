@@ -1,0 +1,92 @@
+//! `/api/documents`: what `store` tasks wrote.
+
+use actix_web::{HttpResponse, web};
+use baton_domain::Document;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::dto::ErrorBody;
+use super::paging::{CursorKind, ListParams, encode_cursor};
+use super::{AppState, Caller};
+use crate::error::ApiError;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentView {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub collection: String,
+    pub workflow_id: Uuid,
+    pub task_id: Uuid,
+    #[schema(value_type = Object)]
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Document> for DocumentView {
+    fn from(d: Document) -> Self {
+        Self {
+            id: d.id,
+            owner_id: d.owner_id.into(),
+            collection: d.collection,
+            workflow_id: d.workflow_id.into(),
+            task_id: d.task_id.into(),
+            data: d.data,
+            created_at: d.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentPage {
+    pub data: Vec<DocumentView>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/documents", tag = "documents",
+    params(
+        ("collection" = Option<String>, Query, description = "Only this collection"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = DocumentPage),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let page = params.page(CursorKind::Documents)?;
+    let collection = params.collection.clone().filter(|c| !c.is_empty());
+    let page = state
+        .documents
+        .list_documents(caller.scope, collection, page)
+        .await?;
+    Ok(HttpResponse::Ok().json(DocumentPage {
+        data: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next.map(|id| encode_cursor(CursorKind::Documents, id)),
+    }))
+}
+
+#[utoipa::path(
+    get, path = "/api/documents/{id}", tag = "documents",
+    params(("id" = Uuid, Path, description = "Document id")),
+    responses(
+        (status = 200, description = "The document", body = DocumentView),
+        (status = 404, description = "No such document", body = ErrorBody),
+    )
+)]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let document = state.documents.get_document(caller.scope, *id).await?;
+    Ok(HttpResponse::Ok().json(DocumentView::from(document)))
+}
