@@ -14,8 +14,8 @@ mod text;
 mod workflow;
 
 pub use engine::{
-    Claim, Completed, Document, Event, Failed, FetchRequest, FetchResponse, NewDocument, StepResult,
-    TaskError,
+    Claim, Completed, Document, Event, Failed, FetchRequest, FetchResponse, NewDocument,
+    StepResult, TaskError,
 };
 pub use error::{DomainError, FieldError};
 pub use hints::{parse_reset_duration, parse_retry_after};

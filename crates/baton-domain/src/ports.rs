@@ -10,9 +10,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    Claim, Completed, Document, DomainError, Event, Failed, FetchRequest, FetchResponse, LlmCompletion,
-    LlmRequest, LlmStream, NewDocument, NewTask, NewWorkflow, StepResult, Task, TaskError, TaskId,
-    TaskPatch, TaskStatus, UserId, Workflow, WorkflowId, WorkflowPatch, WorkflowStatus,
+    Claim, Completed, Document, DomainError, Event, Failed, FetchRequest, FetchResponse,
+    LlmCompletion, LlmRequest, LlmStream, NewDocument, NewTask, NewWorkflow, StepResult, Task,
+    TaskError, TaskId, TaskPatch, TaskStatus, UserId, Workflow, WorkflowId, WorkflowPatch,
+    WorkflowStatus,
 };
 
 /// Whose resources a call may see and change.

@@ -10,7 +10,15 @@ use uuid::Uuid;
 use crate::error::PgError;
 use crate::schema::documents;
 
-type Row = (Uuid, Uuid, String, Uuid, Uuid, Value, chrono::DateTime<chrono::Utc>);
+type Row = (
+    Uuid,
+    Uuid,
+    String,
+    Uuid,
+    Uuid,
+    Value,
+    chrono::DateTime<chrono::Utc>,
+);
 
 const COLUMNS: (
     documents::id,

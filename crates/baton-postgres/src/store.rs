@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 use baton_domain::ports::{
-    DocumentStore, EventLog, Page, PageRequest, Scope, StoreError, TaskFilter, TaskQueue, WorkflowFilter,
-    WorkflowStore,
+    DocumentStore, EventLog, Page, PageRequest, Scope, StoreError, TaskFilter, TaskQueue,
+    WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
     Claim, Completed, Document, Event, Failed, NewDocument, NewTask, NewWorkflow, StepResult, Task,

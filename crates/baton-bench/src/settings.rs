@@ -1,0 +1,99 @@
+//! The benchmark's knobs, read from `BENCH_*` environment variables.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `BENCH_DATABASE_URL`: the Postgres server, without a database name.
+    pub server_url: String,
+    /// `BENCH_PGBENCH`: the pgbench executable.
+    pub pgbench: String,
+    /// `BENCH_SECONDS`: duration of each pgbench run.
+    pub seconds: u64,
+    /// `BENCH_PGBENCH_CLIENTS`: clients of the concurrent pgbench run.
+    pub pgbench_clients: usize,
+    /// `BENCH_RUNS`: measured runs of the sequential workflow.
+    pub runs: usize,
+    /// `BENCH_WARMUP`: unmeasured runs before them.
+    pub warmup: usize,
+    /// `BENCH_TASKS`: tasks of the sequential workflow.
+    pub tasks: usize,
+    /// `BENCH_WORKERS`: BATON_WORKERS of the app running the sequential workflows.
+    pub workers: usize,
+    /// `BENCH_BACKLOG`: one-task workflows in the backlog.
+    pub backlog: usize,
+    /// `BENCH_DRAIN_WORKERS`: BATON_WORKERS of the app draining the backlog.
+    pub drain_workers: usize,
+    /// `BENCH_CREATE_CONCURRENCY`: concurrent POSTs creating the backlog.
+    pub create_concurrency: usize,
+    /// `BENCH_POLL_MS`: how often a sequential run is checked for completion.
+    pub poll: Duration,
+    /// `BENCH_STATS_SETTLE_MS`: wait for backends to flush their statistics (Postgres may hold
+    /// them up to 10 s in an idle backend).
+    pub settle: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let settings = Self {
+            server_url: var(
+                "BENCH_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432".to_owned(),
+            )?
+            .trim_end_matches('/')
+            .to_owned(),
+            pgbench: var("BENCH_PGBENCH", "pgbench".to_owned())?,
+            seconds: var("BENCH_SECONDS", 10)?,
+            pgbench_clients: var("BENCH_PGBENCH_CLIENTS", 32)?,
+            runs: var("BENCH_RUNS", 20)?,
+            warmup: var("BENCH_WARMUP", 2)?,
+            tasks: var("BENCH_TASKS", 40)?,
+            workers: var("BENCH_WORKERS", 16)?,
+            backlog: var("BENCH_BACKLOG", 10_000)?,
+            drain_workers: var("BENCH_DRAIN_WORKERS", 16)?,
+            create_concurrency: var("BENCH_CREATE_CONCURRENCY", 32)?,
+            poll: Duration::from_millis(var("BENCH_POLL_MS", 2)?),
+            settle: Duration::from_millis(var("BENCH_STATS_SETTLE_MS", 12_000)?),
+        };
+        if settings.seconds == 0
+            || settings.pgbench_clients == 0
+            || settings.runs == 0
+            || settings.tasks == 0
+            || settings.workers == 0
+            || settings.backlog == 0
+            || settings.drain_workers == 0
+            || settings.create_concurrency == 0
+        {
+            bail!(
+                "BENCH_SECONDS, BENCH_PGBENCH_CLIENTS, BENCH_RUNS, BENCH_TASKS, BENCH_WORKERS, \
+                 BENCH_BACKLOG, BENCH_DRAIN_WORKERS and BENCH_CREATE_CONCURRENCY must be at least 1"
+            );
+        }
+        if settings.tasks > 1_000 {
+            bail!("BENCH_TASKS must be at most 1000 (Baton's limit per workflow)");
+        }
+        Ok(settings)
+    }
+
+    /// The URL of database `name` on the benchmark's server.
+    pub fn database_url(&self, name: &str) -> String {
+        format!("{}/{name}", self.server_url)
+    }
+}
+
+fn var<T>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .with_context(|| format!("{name} is invalid (got {value:?})")),
+        _ => Ok(default),
+    }
+}
