@@ -63,8 +63,9 @@ pub enum Completed {
     Next(Box<Claim>),
     /// The next task is queued for any worker.
     Queued,
-    /// That was the last task: the workflow is completed.
-    WorkflowCompleted,
+    /// That was the last task: the workflow is completed. `next`: a queued task of another
+    /// workflow, claimed in the same transaction (when asked to continue) — run it now.
+    WorkflowCompleted { next: Option<Box<Claim>> },
 }
 
 /// What failing a task led to.

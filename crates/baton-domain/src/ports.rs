@@ -242,7 +242,8 @@ pub trait TaskQueue: Send + Sync + 'static {
 
     /// Completes a claimed task in one transaction with its events, its document (for `store`),
     /// and the queueing of the next task — claimed right away under `continue_lease` when given —
-    /// or the completion of the workflow.
+    /// or the completion of the workflow (then, with `continue_lease`, another queued task is
+    /// claimed so the worker carries on without a separate claim).
     async fn complete(
         &self,
         claim: &Claim,

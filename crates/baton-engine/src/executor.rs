@@ -11,6 +11,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::jq::JqCache;
 use crate::tasks;
 use crate::templates::{self, StepContext};
 
@@ -36,6 +37,7 @@ struct Inner {
     queue: Arc<dyn TaskQueue>,
     fetcher: Arc<dyn HttpFetcher>,
     llm: Option<Arc<dyn LlmClient>>,
+    jq: JqCache,
     config: EngineConfig,
     wake: Notify,
     slots: Arc<Semaphore>,
@@ -76,6 +78,7 @@ impl Engine {
                 queue,
                 fetcher,
                 llm,
+                jq: JqCache::default(),
                 slots: Arc::new(Semaphore::new(workers)),
                 config: EngineConfig { workers, ..config },
                 wake: Notify::new(),
@@ -229,8 +232,11 @@ impl Engine {
                 return;
             }
         };
+        let span = tracing::Span::current();
         loop {
             let workflow_id = claim.task.workflow_id;
+            span.record("workflow_id", tracing::field::display(workflow_id));
+            span.record("task_id", tracing::field::display(claim.task.id));
             let cancel = self.register(workflow_id);
             let resolved = render_input(&claim, &context).await;
             let outcome = match &resolved {
@@ -264,6 +270,17 @@ impl Engine {
                                 output: Some(output),
                             });
                             claim = *next;
+                        }
+                        // Carry on with another workflow's task, claimed in that same commit.
+                        Ok(Some(Completed::WorkflowCompleted { next: Some(next) })) => {
+                            claim = *next;
+                            context = match self.load_context(&claim).await {
+                                Ok(context) => context,
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "cannot load the task's context");
+                                    return;
+                                }
+                            };
                         }
                         Ok(Some(_)) => return,
                         Ok(None) => {
@@ -337,6 +354,7 @@ impl Engine {
             fetcher: self.inner.fetcher.as_ref(),
             llm: self.inner.llm.as_deref(),
             queue: self.inner.queue.as_ref(),
+            jq: &self.inner.jq,
         };
         let run = tasks::run(&deps, claim, resolved, context.to_json(), limit);
         let abort = self.inner.abort.subscribe();

@@ -7,8 +7,10 @@
 //! builtin (`last(range(1e18))`) never reach the guard: such a program fails at the deadline and
 //! its thread is left to finish on its own (counted in [`runaway_programs`]).
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_domain::TaskError;
@@ -78,19 +80,58 @@ impl<'a> HasLut<'a, Guarded> for GuardedData<'a> {
     }
 }
 
-/// Runs `program` against `input`: one result → that value; several → an array; none → null.
-pub async fn run(program: &str, input: Value, limit: Duration) -> Result<Value, TaskError> {
-    let program = program.to_owned();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("baton-jq".into())
-        .stack_size(STACK_BYTES)
-        .spawn(move || {
-            let guard = Guard {
-                deadline: Instant::now() + limit,
-                stack_base: stack_position(),
-            };
-            let result = catch_unwind(AssertUnwindSafe(|| evaluate(&program, input, &guard)))
+/// A compiled jq program.
+type Program = jaq_core::Filter<Guarded>;
+
+/// Compiled programs by source text, so a workflow's transforms compile once per process.
+#[derive(Default)]
+pub struct JqCache {
+    programs: Mutex<HashMap<String, Arc<Program>>>,
+}
+
+/// Programs kept compiled; past that the cache starts over.
+const CACHE_SIZE: usize = 512;
+
+impl JqCache {
+    fn get(&self, program: &str) -> Option<Arc<Program>> {
+        self.programs.lock().ok()?.get(program).cloned()
+    }
+
+    fn put(&self, program: String, compiled: Arc<Program>) {
+        if let Ok(mut programs) = self.programs.lock() {
+            if programs.len() >= CACHE_SIZE {
+                programs.clear();
+            }
+            programs.insert(program, compiled);
+        }
+    }
+
+    /// Runs `program` against `input`: one result → that value; several → an array; none → null.
+    pub async fn run(
+        &self,
+        program: &str,
+        input: Value,
+        limit: Duration,
+    ) -> Result<Value, TaskError> {
+        let cached = self.get(program);
+        let fresh = cached.is_none();
+        let source = program.to_owned();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("baton-jq".into())
+            .stack_size(STACK_BYTES)
+            .spawn(move || {
+                let guard = Guard {
+                    deadline: Instant::now() + limit,
+                    stack_base: stack_position(),
+                };
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    let compiled = match cached {
+                        Some(compiled) => compiled,
+                        None => Arc::new(compile(&source)?),
+                    };
+                    evaluate(&compiled, input, &guard).map(|value| (value, compiled))
+                }))
                 .unwrap_or_else(|payload| match payload.downcast_ref::<Stop>() {
                     Some(Stop::Deadline) => Err(timed_out(limit)),
                     Some(Stop::TooDeep) => Err(TaskError::permanent(
@@ -99,23 +140,30 @@ pub async fn run(program: &str, input: Value, limit: Duration) -> Result<Value, 
                     )),
                     None => Err(TaskError::permanent("jq", "the jq program crashed")),
                 });
-            if tx.send(result).is_err() {
-                RUNAWAY.fetch_sub(1, Ordering::Relaxed);
+                if tx.send(outcome).is_err() {
+                    RUNAWAY.fetch_sub(1, Ordering::Relaxed);
+                }
+            });
+        if let Err(err) = spawned {
+            return Err(TaskError::retryable(
+                "jq",
+                format!("cannot start the jq program: {err}"),
+            ));
+        }
+        // The guard stops the program at the deadline; wait a little longer for it to say so.
+        match tokio::time::timeout(limit + Duration::from_secs(1), rx).await {
+            Ok(Ok(Ok((value, compiled)))) => {
+                if fresh {
+                    self.put(program.to_owned(), compiled);
+                }
+                Ok(value)
             }
-        });
-    if let Err(err) = spawned {
-        return Err(TaskError::retryable(
-            "jq",
-            format!("cannot start the jq program: {err}"),
-        ));
-    }
-    // The guard stops the program at the deadline; wait a little longer for it to say so.
-    match tokio::time::timeout(limit + Duration::from_secs(1), rx).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(TaskError::permanent("jq", "the jq program crashed")),
-        Err(_) => {
-            RUNAWAY.fetch_add(1, Ordering::Relaxed);
-            Err(timed_out(limit))
+            Ok(Ok(Err(error))) => Err(error),
+            Ok(Err(_)) => Err(TaskError::permanent("jq", "the jq program crashed")),
+            Err(_) => {
+                RUNAWAY.fetch_add(1, Ordering::Relaxed);
+                Err(timed_out(limit))
+            }
         }
     }
 }
@@ -130,7 +178,7 @@ fn timed_out(limit: Duration) -> TaskError {
     )
 }
 
-fn evaluate(program: &str, input: Value, guard: &Guard) -> Result<Value, TaskError> {
+fn compile(program: &str) -> Result<Program, TaskError> {
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());
@@ -150,12 +198,15 @@ fn evaluate(program: &str, input: Value, guard: &Guard) -> Result<Value, TaskErr
         .map_err(|errs| {
             TaskError::permanent("jq", format!("the jq program does not parse: {errs:?}"))
         })?;
-    let filter = Compiler::default()
+    Compiler::default()
         .with_funs(funs)
         .compile(modules)
         .map_err(|errs| {
             TaskError::permanent("jq", format!("the jq program does not compile: {errs:?}"))
-        })?;
+        })
+}
+
+fn evaluate(filter: &Program, input: Value, guard: &Guard) -> Result<Value, TaskError> {
     let input: Val = serde_json::from_value(input)
         .map_err(|e| TaskError::permanent("jq", format!("input is not JSON: {e}")))?;
     let data = GuardedData {
@@ -201,6 +252,26 @@ mod tests {
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
+
+    async fn run(program: &str, input: Value, limit: Duration) -> Result<Value, TaskError> {
+        JqCache::default().run(program, input, limit).await
+    }
+
+    #[tokio::test]
+    async fn compiled_programs_are_reused() {
+        let cache = JqCache::default();
+        assert_eq!(
+            cache.run(".a", json!({"a": 1}), SECOND).await.unwrap(),
+            json!(1)
+        );
+        assert!(cache.get(".a").is_some());
+        assert_eq!(
+            cache.run(".a", json!({"a": 2}), SECOND).await.unwrap(),
+            json!(2)
+        );
+        assert!(cache.run(".a |||", json!({}), SECOND).await.is_err());
+        assert!(cache.get(".a |||").is_none(), "errors are not cached");
+    }
 
     #[tokio::test]
     async fn one_result_many_results_and_none() {

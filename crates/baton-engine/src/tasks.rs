@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::jq;
+use crate::jq::JqCache;
 
 /// The result of one successful attempt.
 pub struct Success {
@@ -35,6 +35,7 @@ pub struct Deps<'a> {
     pub fetcher: &'a dyn HttpFetcher,
     pub llm: Option<&'a dyn LlmClient>,
     pub queue: &'a dyn TaskQueue,
+    pub jq: &'a JqCache,
 }
 
 /// Streamed text is written as `task.delta` events at most this often.
@@ -55,7 +56,7 @@ pub async fn run(
         TaskType::Fetch => fetch(deps.fetcher, claim, resolved, limit).await,
         TaskType::Transform => {
             let program = string(resolved, "jq")?;
-            let output = jq::run(program, context, limit).await?;
+            let output = deps.jq.run(program, context, limit).await?;
             Ok(Success {
                 output,
                 document: None,

@@ -40,7 +40,7 @@ pub(crate) struct NewWorkflowRow<'a> {
     pub input: &'a Value,
 }
 
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, serde::Deserialize)]
 #[diesel(table_name = tasks, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct TaskRow {
     pub id: Uuid,
@@ -49,6 +49,7 @@ pub(crate) struct TaskRow {
     pub position: i32,
     pub key: Option<String>,
     pub title: String,
+    #[serde(rename = "type")]
     pub task_type: String,
     pub input: Value,
     pub resolved_input: Option<Value>,
@@ -235,6 +236,27 @@ pub(crate) struct ClaimRow {
     pub workflow_name: String,
     #[diesel(sql_type = diesel::sql_types::Jsonb)]
     pub workflow_input: Value,
+}
+
+/// A claimed task as the step functions answer it (JSON).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct ClaimJson {
+    #[serde(flatten)]
+    pub task: TaskRow,
+    pub workflow_name: String,
+    pub workflow_input: Value,
+}
+
+impl TryFrom<ClaimJson> for baton_domain::Claim {
+    type Error = anyhow::Error;
+
+    fn try_from(row: ClaimJson) -> anyhow::Result<Self> {
+        Ok(baton_domain::Claim {
+            task: Task::try_from(row.task)?,
+            workflow_name: row.workflow_name,
+            workflow_input: row.workflow_input,
+        })
+    }
 }
 
 impl TryFrom<ClaimRow> for baton_domain::Claim {

@@ -10,69 +10,45 @@ use baton_domain::{
 };
 use diesel::dsl::now;
 use diesel::prelude::*;
-use diesel::sql_types::{Double, Integer, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Double, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
 use crate::error::{PgError, PgResult};
-use crate::events::{self, WORK_CHANNEL};
-use crate::models::{ClaimRow, NewEventRow};
-use crate::schema::{documents, tasks, workflows};
+use crate::events;
+use crate::models::{ClaimJson, ClaimRow, NewEventRow};
+use crate::schema::{tasks, workflows};
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
 
-/// Claims queued tasks: running, next attempt, a unique lease token, and `task.started`, in one
-/// statement.
-const CLAIM_SQL: &str = "
-WITH claimed AS (
-    UPDATE tasks
-       SET status = 'running',
-           attempt = attempt + 1,
-           lease_owner = $1 || '/' || gen_random_uuid()::text,
-           lease_expires_at = now() + $2 * interval '1 millisecond',
-           started_at = coalesce(started_at, now()),
-           updated_at = now(),
-           version = version + 1
-     WHERE id IN (SELECT id FROM tasks
-                   WHERE status = 'queued' AND available_at <= now()
-                   ORDER BY available_at
-                   LIMIT $3
-                   FOR UPDATE SKIP LOCKED)
- RETURNING tasks.*
-), started AS (
-    INSERT INTO events (workflow_id, task_id, attempt, type, data)
-    SELECT workflow_id, id, attempt, 'task.started',
-           jsonb_build_object('task_id', id, 'attempt', attempt, 'worker', $1::text)
-      FROM claimed
-)
-SELECT claimed.*, claimed.type AS task_type, w.name AS workflow_name, w.input AS workflow_input
-  FROM claimed JOIN workflows w ON w.id = claimed.workflow_id
- ORDER BY claimed.available_at";
+diesel::define_sql_function! {
+    /// See migrations/postgres/*_step_functions.
+    fn baton_claim(worker: Text, lease_ms: Double, limit: Integer) -> Jsonb;
+}
 
-/// Claims the next task of a workflow in the completing transaction (the hot path).
-const CLAIM_NEXT_SQL: &str = "
-WITH claimed AS (
-    UPDATE tasks
-       SET status = 'running',
-           attempt = attempt + 1,
-           lease_owner = $1 || '/' || gen_random_uuid()::text,
-           lease_expires_at = now() + $2 * interval '1 millisecond',
-           available_at = now(),
-           started_at = coalesce(started_at, now()),
-           updated_at = now(),
-           version = version + 1
-     WHERE workflow_id = $3 AND position = $4 AND status = 'pending'
- RETURNING tasks.*
-), started AS (
-    INSERT INTO events (workflow_id, task_id, attempt, type, data)
-    SELECT workflow_id, id, attempt, 'task.started',
-           jsonb_build_object('task_id', id, 'attempt', attempt, 'worker', $1::text)
-      FROM claimed
-)
-SELECT claimed.*, claimed.type AS task_type, w.name AS workflow_name, w.input AS workflow_input
-  FROM claimed JOIN workflows w ON w.id = claimed.workflow_id";
+diesel::define_sql_function! {
+    /// See migrations/postgres/*_step_functions.
+    #[allow(clippy::too_many_arguments)]
+    fn baton_complete(
+        task: SqlUuid,
+        token: Text,
+        output: Jsonb,
+        resolved: Jsonb,
+        doc_id: Nullable<SqlUuid>,
+        doc_collection: Nullable<Text>,
+        doc_data: Nullable<Jsonb>,
+        worker: Text,
+        lease_ms: Nullable<Double>,
+    ) -> Jsonb;
+}
+
+fn parse_claim(value: Value) -> Result<Claim, StoreError> {
+    let json: ClaimJson = serde_json::from_value(value)
+        .map_err(|e| StoreError::Unknown(anyhow::Error::new(e).context("a claimed task")))?;
+    Claim::try_from(json).map_err(StoreError::Unknown)
+}
 
 const EXPIRED_SQL: &str = "
 SELECT t.*, t.type AS task_type, w.name AS workflow_name, w.input AS workflow_input
@@ -97,14 +73,18 @@ pub(crate) async fn claim(
     limit: u32,
     lease: Duration,
 ) -> Result<Vec<Claim>, StoreError> {
-    let rows: Vec<ClaimRow> = diesel::sql_query(CLAIM_SQL)
-        .bind::<Text, _>(worker)
-        .bind::<Double, _>(millis(lease))
-        .bind::<Integer, _>(i32::try_from(limit).unwrap_or(i32::MAX))
-        .load(conn)
-        .await
-        .map_err(PgError::from)?;
-    into_claims(rows)
+    let claimed: Value = diesel::select(baton_claim(
+        worker,
+        millis(lease),
+        i32::try_from(limit).unwrap_or(i32::MAX),
+    ))
+    .get_result(conn)
+    .await
+    .map_err(PgError::from)?;
+    match claimed {
+        Value::Array(items) => items.into_iter().map(parse_claim).collect(),
+        _ => Ok(Vec::new()),
+    }
 }
 
 pub(crate) async fn steps_before(
@@ -162,6 +142,13 @@ macro_rules! fenced {
     };
 }
 
+#[derive(serde::Deserialize)]
+struct Completion {
+    outcome: String,
+    next: Option<Value>,
+}
+
+/// One statement, one commit: see `baton_complete` in the step-functions migration.
 pub(crate) async fn complete(
     conn: &mut AsyncPgConnection,
     claim: &Claim,
@@ -170,119 +157,38 @@ pub(crate) async fn complete(
     document: Option<NewDocument>,
     continue_lease: Option<Duration>,
 ) -> Result<Option<Completed>, StoreError> {
-    let task = &claim.task;
-    let task_id = *task.id.as_uuid();
-    let workflow_id = *task.workflow_id.as_uuid();
-    let result: PgResult<Option<Completed>> = conn
-        .transaction(async |conn| {
-            let done = diesel::update(fenced!(claim))
-                .set((
-                    tasks::status.eq(TaskStatus::Completed.as_str()),
-                    tasks::output.eq(&output),
-                    tasks::resolved_input.eq(resolved_input),
-                    tasks::error.eq(None::<Value>),
-                    tasks::lease_owner.eq(None::<String>),
-                    tasks::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-                    tasks::finished_at.eq(now),
-                    tasks::updated_at.eq(now),
-                    tasks::version.eq(tasks::version + 1),
-                ))
-                .execute(conn)
-                .await?;
-            if done == 0 {
-                return Ok(None);
-            }
-            if let Some(doc) = &document {
-                diesel::insert_into(documents::table)
-                    .values((
-                        documents::id.eq(doc.id),
-                        documents::owner_id.eq(*task.owner_id.as_uuid()),
-                        documents::collection.eq(&doc.collection),
-                        documents::workflow_id.eq(workflow_id),
-                        documents::task_id.eq(task_id),
-                        documents::data.eq(&doc.data),
-                    ))
-                    .on_conflict(documents::task_id)
-                    .do_nothing()
-                    .execute(conn)
-                    .await?;
-            }
-            // Before the next task's `task.started`, which its claim appends.
-            events::append(
-                conn,
-                vec![NewEventRow::task(
-                    workflow_id,
-                    task_id,
-                    task.attempt,
-                    "task.completed",
-                    json!({"task_id": task_id, "output": output}),
-                )],
-            )
-            .await?;
-            let next_position = task.position + 1;
-            let outcome = match continue_lease {
-                Some(lease) => {
-                    let rows: Vec<ClaimRow> = diesel::sql_query(CLAIM_NEXT_SQL)
-                        .bind::<Text, _>(worker_of(claim))
-                        .bind::<Double, _>(millis(lease))
-                        .bind::<SqlUuid, _>(workflow_id)
-                        .bind::<Integer, _>(next_position)
-                        .load(conn)
-                        .await?;
-                    into_claims(rows)?
-                        .pop()
-                        .map(|next| Completed::Next(Box::new(next)))
-                }
-                None => {
-                    let queued = diesel::update(
-                        tasks::table
-                            .filter(tasks::workflow_id.eq(workflow_id))
-                            .filter(tasks::position.eq(next_position))
-                            .filter(tasks::status.eq(TaskStatus::Pending.as_str())),
-                    )
-                    .set((
-                        tasks::status.eq(TaskStatus::Queued.as_str()),
-                        tasks::available_at.eq(now),
-                        tasks::updated_at.eq(now),
-                        tasks::version.eq(tasks::version + 1),
-                    ))
-                    .execute(conn)
-                    .await?;
-                    if queued == 1 {
-                        events::notify(conn, WORK_CHANNEL, "").await?;
-                        Some(Completed::Queued)
-                    } else {
-                        None
-                    }
-                }
-            };
-            match outcome {
-                Some(outcome) => {
-                    diesel::update(workflows::table.find(workflow_id))
-                        .set((
-                            workflows::current_position.eq(next_position),
-                            workflows::updated_at.eq(now),
-                            workflows::version.eq(workflows::version + 1),
-                        ))
-                        .execute(conn)
-                        .await?;
-                    Ok(Some(outcome))
-                }
-                None => {
-                    finish(
-                        conn,
-                        workflow_id,
-                        WorkflowStatus::Completed,
-                        &output,
-                        vec![],
-                    )
-                    .await?;
-                    Ok(Some(Completed::WorkflowCompleted))
-                }
-            }
-        })
-        .await;
-    Ok(result?)
+    let (doc_id, doc_collection, doc_data) = match document {
+        Some(doc) => (Some(doc.id), Some(doc.collection), Some(doc.data)),
+        None => (None, None, None),
+    };
+    let answer: Value = diesel::select(baton_complete(
+        *claim.task.id.as_uuid(),
+        claim.token(),
+        output,
+        resolved_input,
+        doc_id,
+        doc_collection,
+        doc_data,
+        worker_of(claim),
+        continue_lease.map(millis),
+    ))
+    .get_result(conn)
+    .await
+    .map_err(PgError::from)?;
+    let completion: Completion = serde_json::from_value(answer)
+        .map_err(|e| StoreError::Unknown(anyhow::Error::new(e).context("baton_complete")))?;
+    let next = completion
+        .next
+        .filter(|n| !n.is_null())
+        .map(parse_claim)
+        .transpose()?
+        .map(Box::new);
+    Ok(match (completion.outcome.as_str(), next) {
+        ("lost", _) => None,
+        ("next", Some(next)) => Some(Completed::Next(next)),
+        ("completed", next) => Some(Completed::WorkflowCompleted { next }),
+        _ => Some(Completed::Queued),
+    })
 }
 
 pub(crate) async fn fail(
