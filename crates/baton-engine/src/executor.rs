@@ -221,33 +221,38 @@ impl Engine {
         }
     }
 
-    /// Runs a claimed task, then the tasks after it while they are handed over in the same
-    /// transaction.
+    /// Runs a claimed task, then the tasks handed over in the same transaction as its result (the
+    /// workflow's next task, or another workflow's when this one is finished).
     async fn run_chain(&self, mut claim: Claim) {
-        let mut context = match self.load_context(&claim).await {
-            Ok(context) => context,
-            Err(err) => {
-                // The lease expires and the task runs again elsewhere.
-                tracing::warn!(error = %err, "cannot load the task's context");
-                return;
-            }
-        };
+        // What templates see; carried along while the chain stays in one workflow.
+        let mut carried: Option<StepContext> = None;
         let span = tracing::Span::current();
         loop {
             let workflow_id = claim.task.workflow_id;
             span.record("workflow_id", tracing::field::display(workflow_id));
             span.record("task_id", tracing::field::display(claim.task.id));
+            let mut context = match carried.take() {
+                Some(context) => context,
+                None => match self.load_context(&claim).await {
+                    Ok(context) => context,
+                    Err(err) => {
+                        // The lease expires and the task runs again elsewhere.
+                        tracing::warn!(error = %err, "cannot load the task's context");
+                        return;
+                    }
+                },
+            };
             let cancel = self.register(workflow_id);
-            let resolved = render_input(&claim, &context).await;
-            let outcome = match &resolved {
-                Ok(resolved) => self.attempt(&claim, resolved, &context, &cancel).await,
-                Err(err) => StepOutcome::Failed(err.clone()),
+            let (resolved, outcome) = match render_input(&claim, &context).await {
+                Ok(resolved) => {
+                    let outcome = self.attempt(&claim, &resolved, &context, &cancel).await;
+                    (Some(resolved), outcome)
+                }
+                Err(err) => (None, StepOutcome::Failed(err)),
             };
             self.unregister(workflow_id, &cancel);
-            let resolved = resolved.ok();
-            match outcome {
-                StepOutcome::Done(success) => {
-                    let Some(resolved) = resolved else { return };
+            match (outcome, resolved) {
+                (StepOutcome::Done(success), Some(resolved)) => {
                     let output = success.output.clone();
                     let continue_lease = (!self.stopping()).then_some(self.inner.config.lease);
                     let completed = self
@@ -269,18 +274,11 @@ impl Engine {
                                 status: TaskStatus::Completed,
                                 output: Some(output),
                             });
+                            carried = Some(context);
                             claim = *next;
                         }
-                        // Carry on with another workflow's task, claimed in that same commit.
                         Ok(Some(Completed::WorkflowCompleted { next: Some(next) })) => {
                             claim = *next;
-                            context = match self.load_context(&claim).await {
-                                Ok(context) => context,
-                                Err(err) => {
-                                    tracing::warn!(error = %err, "cannot load the task's context");
-                                    return;
-                                }
-                            };
                         }
                         Ok(Some(_)) => return,
                         Ok(None) => {
@@ -295,7 +293,7 @@ impl Engine {
                         }
                     }
                 }
-                StepOutcome::Failed(error) => {
+                (StepOutcome::Failed(error), resolved) => {
                     let retry_in = retry_delay(&claim, &error);
                     match self
                         .inner
@@ -314,7 +312,9 @@ impl Engine {
                     }
                     return;
                 }
-                StepOutcome::Abandoned | StepOutcome::Released => return,
+                (StepOutcome::Done(_) | StepOutcome::Abandoned | StepOutcome::Released, _) => {
+                    return;
+                }
             }
         }
     }
