@@ -1,20 +1,28 @@
 #![doc = include_str!("../README.md")]
 
+mod auth;
 mod engine;
 mod error;
+mod idempotency;
 mod ids;
 mod json;
 pub mod ports;
+mod ports_auth;
 mod retry;
 mod status;
 mod task;
 mod text;
 mod workflow;
 
+pub use auth::{
+    ApiKey, ApiKeyId, Credentials, Email, KeyHash, KeyName, NewApiKey, NewUser, Password,
+    Principal, Role, User,
+};
 pub use engine::{
     Claim, Completed, Failed, FetchRequest, FetchResponse, NewDocument, StepResult, TaskError,
 };
 pub use error::{DomainError, FieldError};
+pub use idempotency::{Begun, IDEMPOTENCY_TTL, IN_FLIGHT_TIMEOUT, IdempotencyKey, StoredResponse};
 pub use ids::{TaskId, UserId, WorkflowId};
 pub use json::check_json;
 pub use retry::{RetryDraft, RetryPolicy};

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use crate::ports_auth::{IdempotencyStore, UserStore};
 use crate::{
     Claim, Completed, DomainError, Failed, FetchRequest, FetchResponse, NewDocument, NewTask,
     NewWorkflow, StepResult, Task, TaskError, TaskId, TaskPatch, TaskStatus, UserId, Workflow,
