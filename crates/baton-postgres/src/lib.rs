@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+mod auth_schema;
 mod error;
 mod events;
+mod idempotency;
 mod lifecycle;
 mod listener;
 mod models;
@@ -10,9 +12,11 @@ mod queue;
 mod schema;
 mod store;
 mod tasks;
+mod users;
 mod workflows;
 
 pub use events::{CANCEL_CHANNEL, WORK_CHANNEL};
 pub use listener::spawn_listener;
 pub use pool::{MIGRATIONS, PgConfig, create_database_if_missing, drop_database, run_migrations};
 pub use store::PgStore;
+pub use users::AUTH_CHANNEL;

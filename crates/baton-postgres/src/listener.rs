@@ -45,6 +45,7 @@ async fn listen(
         diesel::sql_query(match *channel {
             crate::WORK_CHANNEL => "LISTEN baton_work",
             crate::CANCEL_CHANNEL => "LISTEN baton_cancel",
+            crate::AUTH_CHANNEL => "LISTEN baton_auth",
             other => anyhow::bail!("unknown channel {other}"),
         })
         .execute(&mut conn)
