@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod guard;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -7,26 +9,50 @@ use async_trait::async_trait;
 use baton_domain::ports::HttpFetcher;
 use baton_domain::{FetchRequest, FetchResponse, TaskError};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
-use reqwest::{Client, Method};
+use reqwest::{Client, Method, Url, redirect};
 use serde_json::Value;
+
+use crate::guard::{GuardedResolver, check_url, find_blocked};
 
 /// The most of a response body that is read.
 pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
+
+/// Redirects followed at most (reqwest's default).
+const MAX_REDIRECTS: usize = 10;
 
 /// Makes fetch tasks' HTTP calls with one shared connection pool.
 #[derive(Clone)]
 pub struct ReqwestFetcher {
     client: Client,
+    guarded: bool,
 }
 
 impl ReqwestFetcher {
-    pub fn new() -> Result<Self, reqwest::Error> {
-        let client = Client::builder()
+    /// A fetcher refusing private destinations ([`guard`]) unless `allow_private`.
+    pub fn new(allow_private: bool) -> Result<Self, reqwest::Error> {
+        let mut builder = Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client })
+            .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")));
+        if !allow_private {
+            builder = builder
+                .dns_resolver(GuardedResolver)
+                // A proxy would resolve names itself, out of the guard's sight.
+                .no_proxy()
+                .redirect(redirect::Policy::custom(|attempt| {
+                    if attempt.previous().len() >= MAX_REDIRECTS {
+                        attempt.error("too many redirects")
+                    } else if let Err(blocked) = check_url(attempt.url()) {
+                        attempt.error(blocked)
+                    } else {
+                        attempt.follow()
+                    }
+                }));
+        }
+        Ok(Self {
+            client: builder.build()?,
+            guarded: !allow_private,
+        })
     }
 }
 
@@ -55,7 +81,9 @@ fn flatten(headers: &HeaderMap) -> BTreeMap<String, String> {
 }
 
 fn network_error(url: &str, err: &reqwest::Error) -> TaskError {
-    if err.is_timeout() {
+    if let Some(blocked) = find_blocked(err) {
+        TaskError::permanent("blocked", blocked.to_string())
+    } else if err.is_timeout() {
         TaskError::retryable("timeout", format!("{url} did not answer in time"))
     } else if err.is_builder() {
         TaskError::permanent("invalid_input", format!("cannot call {url}: {err}"))
@@ -79,6 +107,12 @@ impl HttpFetcher for ReqwestFetcher {
                 format!("{:?} is not an HTTP method", request.method),
             )
         })?;
+        if self.guarded
+            && let Ok(url) = Url::parse(&request.url)
+            && let Err(blocked) = check_url(&url)
+        {
+            return Err(TaskError::permanent("blocked", blocked.to_string()));
+        }
         let mut builder = self
             .client
             .request(method, &request.url)
