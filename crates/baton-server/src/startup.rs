@@ -9,25 +9,41 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use baton_domain::WorkflowId;
+use baton_auth::JwtKeys;
+use baton_cache::{CachedUserStore, DEFAULT_KEY_TTL};
+use baton_domain::ports::UserStore;
+use baton_domain::{NewUser, Role, UserId, WorkflowId};
 use baton_engine::{Engine, EngineConfig, EngineHandle};
 use baton_fetch::ReqwestFetcher;
-use baton_postgres::{CANCEL_CHANNEL, PgConfig, PgStore, WORK_CHANNEL};
+use baton_postgres::{AUTH_CHANNEL, CANCEL_CHANNEL, PgConfig, PgStore, WORK_CHANNEL};
+use secrecy::ExposeSecret;
 use tokio::task::JoinHandle;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 use uuid::Uuid;
 
 use crate::api::{self, ApiDoc, AppState};
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::error;
 use crate::middleware::request_context;
+use crate::protection::authn::authenticate;
+use crate::protection::cors::{cors, preflight_errors};
+use crate::protection::idempotency::idempotency;
+use crate::protection::rate_limit::rate_limit;
+use crate::protection::{Authenticator, Idempotency, RateLimiter};
+
+/// How long an access token from `POST /api/auth/login` is valid.
+pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3_600);
+
+/// Most API key lookups cached at once.
+const KEY_CACHE_CAPACITY: u64 = 100_000;
 
 pub struct Application {
     port: u16,
     server: Server,
     store: PgStore,
-    engine: Option<(EngineHandle, JoinHandle<()>)>,
+    engine: Option<EngineHandle>,
+    listener: Option<JoinHandle<()>>,
     shutdown_grace: Duration,
 }
 
@@ -41,23 +57,53 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<()> {
 impl Application {
     /// Prepares the database and binds `config.bind`; does not serve yet.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let mode = config.auth_mode();
+        if mode == AuthMode::Local {
+            tracing::warn!(
+                bind = %config.bind,
+                "BATON_JWT_SECRET is not set: authentication is off (local mode), every caller \
+                 acts as the built-in local admin, and only loopback addresses may be bound"
+            );
+        }
         prepare_database(&config).await?;
         let store = PgStore::connect(&PgConfig {
             max_connections: config.db_pool_size,
             ..PgConfig::new(config.database_url())
         })?;
+        let users = Arc::new(CachedUserStore::new(
+            store.clone(),
+            DEFAULT_KEY_TTL,
+            KEY_CACHE_CAPACITY,
+        ));
+        if mode == AuthMode::Authenticated {
+            create_first_admin(&config, users.as_ref()).await?;
+        }
         let engine = if config.workers > 0 {
             Some(start_engine(&config, &store)?)
         } else {
             None
         };
-        let listener = TcpListener::bind(config.bind)
+        let listener = spawn_notifications(&config, engine.as_ref(), users.clone());
+        let tcp = TcpListener::bind(config.bind)
             .with_context(|| format!("cannot listen on {} (BATON_BIND)", config.bind))?;
-        let port = listener.local_addr()?.port();
+        let port = tcp.local_addr()?.port();
+        let jwt = config
+            .jwt_secret
+            .as_ref()
+            .map(|secret| JwtKeys::new(secret.expose_secret().as_bytes(), ACCESS_TOKEN_TTL));
         let state = web::Data::new(AppState {
             store: Arc::new(store.clone()),
+            users: users.clone(),
+            auth: Authenticator::new(jwt, users),
+            limiter: RateLimiter::new(config.rate_limit_per_minute),
+            idempotency: Idempotency::new(
+                Arc::new(store.clone()),
+                config.idempotency_wait,
+                config.max_body_bytes,
+            ),
         });
         let max_body = config.max_body_bytes;
+        let cors_origins = config.cors_origins.clone();
         let openapi = ApiDoc::openapi();
         let server = HttpServer::new(move || {
             App::new()
@@ -70,14 +116,19 @@ impl Application {
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .wrap(from_fn(idempotency))
                 .wrap(Compress::default())
+                .wrap(from_fn(rate_limit))
+                .wrap(from_fn(authenticate))
+                .wrap(cors(&cors_origins))
+                .wrap(from_fn(preflight_errors))
                 .wrap(from_fn(request_context))
                 .configure(api::routes)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", openapi.clone()))
                 .default_service(web::to(api::not_found))
         })
         .workers(config.http_workers)
-        .listen(listener)?
+        .listen(tcp)?
         .disable_signals()
         .shutdown_timeout(30)
         .run();
@@ -86,6 +137,7 @@ impl Application {
             server,
             store,
             engine,
+            listener,
             shutdown_grace: config.shutdown_grace,
         })
     }
@@ -102,7 +154,11 @@ impl Application {
     /// Serves (and runs tasks) until the server is stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _engine = self.engine;
-        self.server.await
+        let result = self.server.await;
+        if let Some(listener) = self.listener {
+            listener.abort();
+        }
+        result
     }
 
     /// Serves until SIGINT or SIGTERM, then stops gracefully: no new requests or claims,
@@ -113,8 +169,10 @@ impl Application {
         shutdown_signal().await;
         tracing::info!("stopping: finishing requests and tasks in flight");
         let engine = async {
-            if let Some((engine, listener)) = self.engine {
+            if let Some(engine) = self.engine {
                 engine.shutdown(self.shutdown_grace).await;
+            }
+            if let Some(listener) = self.listener {
                 listener.abort();
             }
         };
@@ -125,12 +183,15 @@ impl Application {
     }
 }
 
-/// The executor, woken by Postgres notifications (polling as the fallback).
-fn start_engine(
-    config: &Config,
-    store: &PgStore,
-) -> anyhow::Result<(EngineHandle, JoinHandle<()>)> {
-    let fetcher = ReqwestFetcher::new().context("cannot build the HTTP client of fetch tasks")?;
+/// The executor (woken by Postgres notifications, polling as the fallback).
+fn start_engine(config: &Config, store: &PgStore) -> anyhow::Result<EngineHandle> {
+    if config.fetch_allow_private {
+        tracing::warn!(
+            "BATON_FETCH_ALLOW_PRIVATE=true: fetch tasks may reach loopback and private addresses"
+        );
+    }
+    let fetcher = ReqwestFetcher::new(config.fetch_allow_private)
+        .context("cannot build the HTTP client of fetch tasks")?;
     let engine = Engine::new(
         Arc::new(store.clone()),
         Arc::new(fetcher),
@@ -141,21 +202,68 @@ fn start_engine(
             poll: config.poll,
         },
     );
-    let handle = engine.start();
-    let listener = baton_postgres::spawn_listener(
+    Ok(engine.start())
+}
+
+/// Listens to Postgres notifications: new work and cancellations for the engine, API key
+/// revocations (from any instance) for the key cache.
+fn spawn_notifications(
+    config: &Config,
+    engine: Option<&EngineHandle>,
+    users: Arc<CachedUserStore<PgStore>>,
+) -> Option<JoinHandle<()>> {
+    let authenticated = config.auth_mode() == AuthMode::Authenticated;
+    let channels: &'static [&'static str] = match (engine.is_some(), authenticated) {
+        (true, true) => &[WORK_CHANNEL, CANCEL_CHANNEL, AUTH_CHANNEL],
+        (true, false) => &[WORK_CHANNEL, CANCEL_CHANNEL],
+        (false, true) => &[AUTH_CHANNEL],
+        (false, false) => return None,
+    };
+    let engine = engine.map(|handle| handle.engine().clone());
+    Some(baton_postgres::spawn_listener(
         config.database_url().to_owned(),
-        &[WORK_CHANNEL, CANCEL_CHANNEL],
-        Arc::new(move |channel: &str, payload: &str| {
-            if channel == CANCEL_CHANNEL {
-                if let Ok(id) = payload.parse::<Uuid>() {
-                    engine.workflow_cancelled(WorkflowId::from_uuid(id));
+        channels,
+        Arc::new(
+            move |channel: &str, payload: &str| match (channel, &engine) {
+                (AUTH_CHANNEL, _) => users.forget_api_keys(),
+                (CANCEL_CHANNEL, Some(engine)) => {
+                    if let Ok(id) = payload.parse::<Uuid>() {
+                        engine.workflow_cancelled(WorkflowId::from_uuid(id));
+                    }
                 }
-            } else {
-                engine.wake();
-            }
-        }),
-    );
-    Ok((handle, listener))
+                (_, Some(engine)) => engine.wake(),
+                (_, None) => {}
+            },
+        ),
+    ))
+}
+
+/// Creates the administrator of `BATON_ADMIN_EMAIL`/`BATON_ADMIN_PASSWORD` when no user exists.
+async fn create_first_admin(config: &Config, users: &dyn UserStore) -> anyhow::Result<()> {
+    let Some(admin) = &config.admin else {
+        tracing::info!(
+            "BATON_ADMIN_EMAIL is not set: no administrator is created (if no user exists yet, \
+             nobody can log in)"
+        );
+        return Ok(());
+    };
+    let password = admin.password.clone();
+    let password_hash =
+        tokio::task::spawn_blocking(move || baton_auth::hash_password(password.expose_secret()))
+            .await??;
+    let created = users
+        .create_first_user(NewUser {
+            id: UserId::generate(),
+            email: admin.email.clone(),
+            role: Role::Admin,
+            password_hash,
+        })
+        .await
+        .context("cannot create the first administrator")?;
+    if let Some(user) = created {
+        tracing::info!(email = %user.email, "created the first administrator");
+    }
+    Ok(())
 }
 
 /// `<host>-<pid>-<random>`: unique per process, readable in `lease_owner`.

@@ -31,6 +31,11 @@ impl TestApp {
             ("BATON_BIND".into(), "127.0.0.1:0".into()),
             ("BATON_HTTP_WORKERS".into(), "1".into()),
             ("BATON_DB_POOL_SIZE".into(), "8".into()),
+            // Tests run their fake third parties on 127.0.0.1; the SSRF guard's own tests turn
+            // this off.
+            ("BATON_FETCH_ALLOW_PRIVATE".into(), "true".into()),
+            // Tests poll and hammer; the rate limit's own tests set a small one.
+            ("BATON_RATE_LIMIT_PER_MINUTE".into(), "10000000".into()),
         ];
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(|name| {

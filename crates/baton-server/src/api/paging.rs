@@ -21,6 +21,8 @@ pub struct ListParams {
 pub enum CursorKind {
     Workflows,
     Tasks,
+    Users,
+    ApiKeys,
 }
 
 impl CursorKind {
@@ -28,6 +30,8 @@ impl CursorKind {
         match self {
             Self::Workflows => "w1:",
             Self::Tasks => "t1:",
+            Self::Users => "u1:",
+            Self::ApiKeys => "k1:",
         }
     }
 }
