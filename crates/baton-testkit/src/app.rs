@@ -149,7 +149,29 @@ impl TestApp {
         wait_for_workflow(&self.client, &self.address, workflow_id, statuses, timeout).await
     }
 
-    /// Rows in `workflows`, `tasks`, `events` or `documents`.
+    /// Every stored API key row, as text.
+    pub async fn snapshot_api_keys(&self) -> String {
+        database::api_keys_text(&mut self.database.connect().await).await
+    }
+
+    /// Makes every idempotency key `hours` older.
+    pub async fn age_idempotency_keys(&self, hours: i32) {
+        database::age_idempotency_keys(&mut self.database.connect().await, hours).await;
+    }
+
+    /// Marks `key` as held by a request still in flight for `principal`.
+    pub async fn hold_idempotency_key(&self, principal: uuid::Uuid, key: &str, fingerprint: &[u8]) {
+        database::hold_idempotency_key(
+            &mut self.database.connect().await,
+            principal,
+            key,
+            fingerprint,
+        )
+        .await;
+    }
+
+    /// Rows in one of Baton's tables (`workflows`, `tasks`, `events`, `documents`, `users`,
+    /// `api_keys`, `idempotency_keys`).
     pub async fn count(&self, table: &str) -> i64 {
         Self::count_in(&self.database, table).await
     }

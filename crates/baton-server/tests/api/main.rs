@@ -1,6 +1,8 @@
 //! Baton's HTTP API end to end: the real app on a random port, a real Postgres database per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
+mod auth_matrix;
 mod concurrency;
 mod config;
 mod errors;
