@@ -210,7 +210,11 @@ pub async fn idempotency(
         .unwrap_or_default();
     let key = match IdempotencyKey::new(principal.user, raw) {
         Ok(key) => key,
-        Err(err) => return Ok(req.error_response(ApiError::from(err))),
+        Err(_) => {
+            return Ok(req.error_response(ApiError::bad_request(
+                "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+            )));
+        }
     };
     let body = match read_body(&mut req, layer.max_body).await {
         Ok(body) => body,

@@ -2,7 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use baton_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, expect_status};
+use std::time::Duration;
+
+use baton_testkit::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, BatonProcess, JWT_SECRET, TestApp, TestDatabase, expect_status,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -263,5 +267,76 @@ async fn local_mode_acts_as_the_local_admin_without_credentials() {
                 .contains("BATON_JWT_SECRET"),
             "{path}: {error}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_revoked_on_one_instance_stops_working_on_the_others() {
+    let db = TestDatabase::new();
+    let vars = [
+        ("BATON_WORKERS", "0"),
+        ("BATON_JWT_SECRET", JWT_SECRET),
+        ("BATON_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("BATON_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ];
+    let binary = env!("CARGO_BIN_EXE_baton");
+    let one = BatonProcess::start(binary, &db.url, &vars).await;
+    let two = BatonProcess::start(binary, &db.url, &vars).await;
+    assert_eq!(TestApp::count_in(&db, "users").await, 1, "one first admin");
+
+    let login: Value = one
+        .client
+        .post(one.url("/api/auth/login"))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let created: Value = one
+        .client
+        .post(one.url("/api/api-keys"))
+        .bearer_auth(token)
+        .json(&json!({"name": "shared"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap();
+    let on_two = || {
+        two.client
+            .get(two.url("/api/workflows"))
+            .header("X-API-Key", key)
+            .send()
+    };
+    // Instance two has looked the key up (and cached it).
+    assert_eq!(on_two().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(on_two().await.unwrap().status(), StatusCode::OK);
+
+    let revoked = one
+        .client
+        .delete(one.url(&format!("/api/api-keys/{}", id_of(&created))))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    // The notification reaches instance two long before its cache entry would expire (60 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = on_two().await.unwrap().status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "instance two still accepts the revoked key"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
