@@ -75,8 +75,17 @@ impl Application {
             DEFAULT_KEY_TTL,
             KEY_CACHE_CAPACITY,
         ));
-        if mode == AuthMode::Authenticated {
-            create_first_admin(&config, users.as_ref()).await?;
+        match mode {
+            AuthMode::Authenticated => {
+                create_first_admin(&config, users.as_ref()).await?;
+                // Prepare the dummy hash now, so the first unknown-email login is not slower
+                // than a wrong password.
+                tokio::task::spawn_blocking(|| baton_auth::verify_unknown_user("")).await?;
+            }
+            AuthMode::Local if config.admin.is_some() => {
+                tracing::warn!("BATON_ADMIN_EMAIL is ignored in local mode");
+            }
+            AuthMode::Local => {}
         }
         let engine = if config.workers > 0 {
             Some(start_engine(&config, &store)?)

@@ -1,7 +1,6 @@
 //! `POST /api/auth/login`: an email and a password for an access token.
 
 use actix_web::{HttpResponse, web};
-use baton_auth::{verify_password, verify_unknown_user};
 use baton_domain::{Email, Principal};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -55,17 +54,7 @@ pub async fn login(
         Ok(email) => state.users.credentials(&email).await?,
         Err(_) => None,
     };
-    let user = tokio::task::spawn_blocking(move || match credentials {
-        Some(c) if verify_password(&password, &c.password_hash) => Some(c.user),
-        Some(_) => None,
-        None => {
-            verify_unknown_user(&password);
-            None
-        }
-    })
-    .await
-    .map_err(|err| ApiError::Internal(err.into()))?;
-    let Some(user) = user else {
+    let Some(user) = state.auth.check_password(credentials, password).await? else {
         return Err(ApiError::unauthorized(REFUSED));
     };
     let principal = Principal {

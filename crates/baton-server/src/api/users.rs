@@ -88,11 +88,10 @@ pub async fn create(
         )
         .into());
     };
-    let password_hash =
-        tokio::task::spawn_blocking(move || baton_auth::hash_password(password.expose()))
-            .await
-            .map_err(|err| ApiError::Internal(err.into()))?
-            .map_err(|err| ApiError::Internal(err.into()))?;
+    let password_hash = state
+        .auth
+        .hash_password(password.expose().to_owned())
+        .await?;
     let user = state
         .users
         .create_user(NewUser {

@@ -14,8 +14,9 @@ use actix_web::http::header::{self, HeaderMap, HeaderName};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use baton_auth::{AccessToken, JwtKeys, TokenError, hash_api_key, looks_like_api_key};
-use baton_domain::Principal;
 use baton_domain::ports::UserStore;
+use baton_domain::{Credentials, Principal, User};
+use tokio::sync::Semaphore;
 
 use crate::api::AppState;
 use crate::config::AuthMode;
@@ -48,11 +49,59 @@ impl Identity {
 pub struct Authenticator {
     jwt: Option<JwtKeys>,
     users: Arc<dyn UserStore>,
+    /// Password hashing costs ~19 MiB and a core for a few tens of milliseconds: at most this
+    /// many at once, so a flood of logins cannot exhaust memory or the blocking pool.
+    hashing: Semaphore,
 }
 
 impl Authenticator {
     pub fn new(jwt: Option<JwtKeys>, users: Arc<dyn UserStore>) -> Self {
-        Self { jwt, users }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            jwt,
+            users,
+            hashing: Semaphore::new(cores.max(2)),
+        }
+    }
+
+    /// Runs a password hash or check on the blocking pool, a bounded number at a time.
+    async fn hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|err| ApiError::Internal(err.into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|err| ApiError::Internal(err.into()))
+    }
+
+    /// The user whose password `password` is, given what is stored for the email (`None` for
+    /// an unknown email, which costs the same time as a wrong password).
+    pub async fn check_password(
+        &self,
+        credentials: Option<Credentials>,
+        password: String,
+    ) -> Result<Option<User>, ApiError> {
+        self.hash_work(move || match credentials {
+            Some(c) if baton_auth::verify_password(&password, &c.password_hash) => Some(c.user),
+            Some(_) => None,
+            None => {
+                baton_auth::verify_unknown_user(&password);
+                None
+            }
+        })
+        .await
+    }
+
+    /// The PHC string to store for a new password.
+    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+        self.hash_work(move || baton_auth::hash_password(&password))
+            .await?
+            .map_err(|err| ApiError::Internal(err.into()))
     }
 
     pub fn mode(&self) -> AuthMode {
