@@ -50,73 +50,56 @@ impl std::fmt::Debug for Route {
     }
 }
 
-const fn route(
-    method: &'static str,
-    path: &'static str,
-    access: Access,
-    handler: fn(actix_web::Route) -> actix_web::Route,
-) -> Route {
+/// `route!("GET", "/api/things/{id}", User, things::get)`: one line per route.
+macro_rules! route {
+    ($method:literal, $path:literal, $access:ident, $handler:path) => {
+        Route {
+            method: $method,
+            path: $path,
+            access: Access::$access,
+            serve: Serve::Handler(|r| r.to($handler)),
+        }
+    };
+}
+
+/// A public route served outside the table.
+const fn elsewhere(method: &'static str, path: &'static str) -> Route {
     Route {
         method,
         path,
-        access,
-        serve: Serve::Handler(handler),
+        access: Access::Public,
+        serve: Serve::Elsewhere,
     }
 }
 
-use Access::{Admin, Public, User};
-
-/// DESIGN.md §4 and §5.
+/// DESIGN.md §4 and §5. One line per route; keep it a table.
+#[rustfmt::skip]
 pub const ROUTES: &[Route] = &[
-    route("GET", "/healthz", Public, |r| r.to(health::healthz)),
-    route("GET", "/readyz", Public, |r| r.to(health::readyz)),
-    Route {
-        method: "GET",
-        path: "/api/openapi.json",
-        access: Public,
-        serve: Serve::Elsewhere,
-    },
-    Route {
-        method: "GET",
-        path: "/docs/",
-        access: Public,
-        serve: Serve::Elsewhere,
-    },
-    route("POST", "/api/auth/login", Public, |r| r.to(auth::login)),
-    route("GET", "/api/workflows", User, |r| r.to(workflows::list)),
-    route("POST", "/api/workflows", User, |r| r.to(workflows::create)),
-    route("GET", "/api/workflows/{id}", User, |r| r.to(workflows::get)),
-    route("PATCH", "/api/workflows/{id}", User, |r| {
-        r.to(workflows::patch)
-    }),
-    route("DELETE", "/api/workflows/{id}", User, |r| {
-        r.to(workflows::delete)
-    }),
-    route("GET", "/api/workflows/{id}/tasks", User, |r| {
-        r.to(workflows::tasks)
-    }),
-    route("POST", "/api/workflows/{id}/start", User, |r| {
-        r.to(workflows::start)
-    }),
-    route("POST", "/api/workflows/{id}/cancel", User, |r| {
-        r.to(workflows::cancel)
-    }),
-    route("POST", "/api/workflows/{id}/retry", User, |r| {
-        r.to(workflows::retry)
-    }),
-    route("GET", "/api/tasks", User, |r| r.to(tasks::list)),
-    route("POST", "/api/tasks", User, |r| r.to(tasks::create)),
-    route("GET", "/api/tasks/{id}", User, |r| r.to(tasks::get)),
-    route("PUT", "/api/tasks/{id}", User, |r| r.to(tasks::put)),
-    route("PATCH", "/api/tasks/{id}", User, |r| r.to(tasks::patch)),
-    route("DELETE", "/api/tasks/{id}", User, |r| r.to(tasks::delete)),
-    route("GET", "/api/api-keys", User, |r| r.to(api_keys::list)),
-    route("POST", "/api/api-keys", User, |r| r.to(api_keys::create)),
-    route("DELETE", "/api/api-keys/{id}", User, |r| {
-        r.to(api_keys::revoke)
-    }),
-    route("GET", "/api/admin/users", Admin, |r| r.to(users::list)),
-    route("POST", "/api/admin/users", Admin, |r| r.to(users::create)),
+    route!("GET",    "/healthz",                    Public, health::healthz),
+    route!("GET",    "/readyz",                     Public, health::readyz),
+    elsewhere("GET", "/api/openapi.json"),
+    elsewhere("GET", "/docs/"),
+    route!("POST",   "/api/auth/login",             Public, auth::login),
+    route!("GET",    "/api/workflows",              User,   workflows::list),
+    route!("POST",   "/api/workflows",              User,   workflows::create),
+    route!("GET",    "/api/workflows/{id}",         User,   workflows::get),
+    route!("PATCH",  "/api/workflows/{id}",         User,   workflows::patch),
+    route!("DELETE", "/api/workflows/{id}",         User,   workflows::delete),
+    route!("GET",    "/api/workflows/{id}/tasks",   User,   workflows::tasks),
+    route!("POST",   "/api/workflows/{id}/start",   User,   workflows::start),
+    route!("POST",   "/api/workflows/{id}/cancel",  User,   workflows::cancel),
+    route!("POST",   "/api/workflows/{id}/retry",   User,   workflows::retry),
+    route!("GET",    "/api/tasks",                  User,   tasks::list),
+    route!("POST",   "/api/tasks",                  User,   tasks::create),
+    route!("GET",    "/api/tasks/{id}",             User,   tasks::get),
+    route!("PUT",    "/api/tasks/{id}",             User,   tasks::put),
+    route!("PATCH",  "/api/tasks/{id}",             User,   tasks::patch),
+    route!("DELETE", "/api/tasks/{id}",             User,   tasks::delete),
+    route!("GET",    "/api/api-keys",               User,   api_keys::list),
+    route!("POST",   "/api/api-keys",               User,   api_keys::create),
+    route!("DELETE", "/api/api-keys/{id}",          User,   api_keys::revoke),
+    route!("GET",    "/api/admin/users",            Admin,  users::list),
+    route!("POST",   "/api/admin/users",            Admin,  users::create),
 ];
 
 /// Registers every handled route of [`ROUTES`], one resource per path, each answering 405 with
