@@ -30,6 +30,13 @@ pub struct ReqwestFetcher {
 impl ReqwestFetcher {
     /// A fetcher refusing private destinations ([`guard`]) unless `allow_private`.
     pub fn new(allow_private: bool) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            client: Self::builder(allow_private).build()?,
+            guarded: !allow_private,
+        })
+    }
+
+    fn builder(allow_private: bool) -> reqwest::ClientBuilder {
         let mut builder = Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(60))
@@ -49,10 +56,7 @@ impl ReqwestFetcher {
                     }
                 }));
         }
-        Ok(Self {
-            client: builder.build()?,
-            guarded: !allow_private,
-        })
+        builder
     }
 }
 
@@ -171,8 +175,85 @@ impl HttpFetcher for ReqwestFetcher {
 #[cfg(test)]
 mod tests {
     use reqwest::header::HeaderValue;
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
+
+    fn get(url: String) -> FetchRequest {
+        FetchRequest {
+            url,
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: None,
+            timeout: Duration::from_secs(5),
+            idempotency_key: "k".into(),
+        }
+    }
+
+    /// Redirects are checked at every hop. The first hop's name is pinned to the local test
+    /// server (as if it were a public host), so that only the redirect can be refused. Only
+    /// loopback targets are used: a broken guard must not send traffic anywhere else.
+    #[tokio::test]
+    async fn redirects_to_refused_addresses_are_not_followed() {
+        let server = MockServer::start().await;
+        let port = server.address().port();
+        for (hop, target) in [
+            ("/to-literal", format!("http://127.0.0.1:{port}/secret")),
+            ("/to-name", format!("http://localhost:{port}/secret")),
+        ] {
+            Mock::given(path(hop))
+                .respond_with(ResponseTemplate::new(302).insert_header("Location", target.as_str()))
+                .mount(&server)
+                .await;
+        }
+        Mock::given(path("/secret"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let client = ReqwestFetcher::builder(false)
+            .resolve("public.test", *server.address())
+            .build()
+            .unwrap();
+        let fetcher = ReqwestFetcher {
+            client,
+            guarded: true,
+        };
+        for (hop, address) in [
+            ("/to-literal", "127.0.0.1"),
+            ("/to-name", "localhost resolves to"),
+        ] {
+            let err = fetcher
+                .fetch(get(format!("http://public.test:{port}{hop}")))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind, "blocked", "{hop}: {err:?}");
+            assert!(!err.retryable);
+            assert!(err.message.contains(address), "{hop}: {}", err.message);
+        }
+    }
+
+    #[tokio::test]
+    async fn without_the_guard_loopback_is_reachable() {
+        let server = MockServer::start().await;
+        Mock::given(path("/ok"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let fetcher = ReqwestFetcher::new(true).unwrap();
+        let response = fetcher
+            .fetch(get(format!("{}/ok", server.uri())))
+            .await
+            .unwrap();
+        assert_eq!(response.status, 200);
+        let guarded = ReqwestFetcher::new(false).unwrap();
+        let err = guarded
+            .fetch(get(format!("{}/ok", server.uri())))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, "blocked");
+    }
 
     #[test]
     fn retry_after_in_seconds_or_as_a_date() {

@@ -96,7 +96,7 @@ impl RateLimiter {
                 }
             }
             Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let wait = not_until.wait_time_from(self.governor.clock().now());
                 Decision::Limited {
                     retry_after: ceil_secs(wait).max(1),
                     reset: ceil_secs(wait + self.interval() * (self.limit - 1)),
