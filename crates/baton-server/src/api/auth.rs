@@ -61,10 +61,7 @@ pub async fn login(
         user: user.id,
         role: user.role,
     };
-    let token = state
-        .auth
-        .issue(principal)
-        .ok_or(ApiError::AlreadyLogged)??;
+    let token = state.auth.issue(principal)?;
     Ok(HttpResponse::Ok().json(LoginResponse {
         access_token: token.token,
         token_type: "Bearer",

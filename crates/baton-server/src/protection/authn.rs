@@ -112,12 +112,14 @@ impl Authenticator {
         }
     }
 
-    /// A new access token for `principal`; `None` in local mode.
-    pub fn issue(&self, principal: Principal) -> Option<Result<AccessToken, ApiError>> {
-        self.jwt.as_ref().map(|jwt| {
-            jwt.issue(principal)
-                .map_err(|err| ApiError::Internal(anyhow::Error::new(err)))
-        })
+    /// A new access token for `principal`; a conflict in local mode (no secret to sign with).
+    pub fn issue(&self, principal: Principal) -> Result<AccessToken, ApiError> {
+        let jwt = self.jwt.as_ref().ok_or_else(|| ApiError::Conflict {
+            message: "authentication is off (local mode): set BATON_JWT_SECRET to log in".into(),
+            details: None,
+        })?;
+        jwt.issue(principal)
+            .map_err(|err| ApiError::Internal(anyhow::Error::new(err)))
     }
 
     pub async fn identify(&self, headers: &HeaderMap) -> Identity {
