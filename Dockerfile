@@ -38,7 +38,8 @@ COPY --from=builder /out/baton /usr/local/bin/baton
 USER 10001:10001
 WORKDIR /home/baton
 
-# Inside a container, listen on all interfaces (the default outside is 127.0.0.1:8080).
+# Inside a container, listen on all interfaces (the default outside is 127.0.0.1:8080). Not a
+# loopback address: Baton then refuses to start unless BATON_JWT_SECRET turns authentication on.
 ENV BATON_BIND=0.0.0.0:8080
 EXPOSE 8080
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use crate::ports_auth::{IdempotencyStore, UserStore};
 use crate::{
     Claim, Completed, Document, DomainError, Event, Failed, FetchRequest, FetchResponse,
     LlmCompletion, LlmRequest, LlmStream, NewDocument, NewTask, NewWorkflow, StepResult, Task,

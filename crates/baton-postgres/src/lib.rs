@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+mod auth_schema;
 mod documents;
 mod error;
 mod event_log;
 mod events;
+mod idempotency;
 mod lifecycle;
 mod listener;
 mod models;
@@ -12,9 +14,11 @@ mod queue;
 mod schema;
 mod store;
 mod tasks;
+mod users;
 mod workflows;
 
 pub use events::{CANCEL_CHANNEL, EVENTS_CHANNEL, WORK_CHANNEL};
 pub use listener::spawn_listener;
 pub use pool::{MIGRATIONS, PgConfig, create_database_if_missing, drop_database, run_migrations};
 pub use store::PgStore;
+pub use users::AUTH_CHANNEL;

@@ -46,6 +46,7 @@ async fn listen(
             crate::WORK_CHANNEL => "LISTEN baton_work",
             crate::CANCEL_CHANNEL => "LISTEN baton_cancel",
             crate::EVENTS_CHANNEL => "LISTEN baton_events",
+            crate::AUTH_CHANNEL => "LISTEN baton_auth",
             other => anyhow::bail!("unknown channel {other}"),
         })
         .execute(&mut conn)

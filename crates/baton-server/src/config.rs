@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use baton_domain::{Email, Password};
 use secrecy::{ExposeSecret, SecretString};
 
 /// A variable that is set but wrong.
@@ -79,9 +80,47 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `BATON_LOG_FORMAT`: pretty or json.
     pub log_format: LogFormat,
+    /// `BATON_JWT_SECRET`: signs access tokens; unset means local mode (no authentication,
+    /// loopback only).
+    pub jwt_secret: Option<SecretString>,
+    /// `BATON_ADMIN_EMAIL` and `BATON_ADMIN_PASSWORD`: the first administrator, created at
+    /// startup when no user exists.
+    pub admin: Option<AdminAccount>,
+    /// `BATON_CORS_ORIGINS`: browser origins allowed to call the API (none by default).
+    pub cors_origins: Vec<String>,
+    /// `BATON_RATE_LIMIT_PER_MINUTE`: requests per principal (or per IP when anonymous).
+    pub rate_limit_per_minute: u32,
+    /// `BATON_FETCH_ALLOW_PRIVATE`: let fetch tasks reach loopback and private addresses.
+    pub fetch_allow_private: bool,
+    /// `BATON_IDEMPOTENCY_WAIT_MS`: how long a POST waits for an identical one still in flight
+    /// under the same `Idempotency-Key` before answering 409.
+    pub idempotency_wait: Duration,
+}
+
+/// The administrator created on first start.
+#[derive(Debug, Clone)]
+pub struct AdminAccount {
+    pub email: Email,
+    pub password: SecretString,
+}
+
+/// Whether authentication is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// No `BATON_JWT_SECRET`: every caller is the built-in local admin.
+    Local,
+    Authenticated,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/baton";
+
+/// Variables whose values never appear in messages.
+const SECRET_VARIABLES: &[&str] = &[
+    "BATON_JWT_SECRET",
+    "BATON_ADMIN_PASSWORD",
+    "BATON_LLM_API_KEY",
+    "OPENAI_API_KEY",
+];
 
 impl Config {
     /// Reads the process environment (after `.env`, when present).
@@ -99,17 +138,52 @@ impl Config {
                 Err("must be a postgres:// URL".into())
             }
         })?;
+        let jwt_secret = vars.get("BATON_JWT_SECRET", None, |v| {
+            if v.len() < baton_auth::MIN_SECRET_BYTES {
+                Err(format!(
+                    "must be at least {} bytes (e.g. `openssl rand -base64 48`)",
+                    baton_auth::MIN_SECRET_BYTES
+                ))
+            } else {
+                Ok(Some(SecretString::from(v.to_owned())))
+            }
+        })?;
+        let admin = admin_account(&vars)?;
+        let bind = vars.get(
+            "BATON_BIND",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            |v| {
+                v.parse()
+                    .map_err(|_| "must be an address and port like 127.0.0.1:8080".into())
+            },
+        )?;
+        if jwt_secret.is_none() && !bind.ip().is_loopback() {
+            return Err(ConfigError {
+                name: "BATON_BIND",
+                value: bind.to_string(),
+                message: "without BATON_JWT_SECRET Baton runs in local mode, with no \
+                          authentication, and only listens on a loopback address; set \
+                          BATON_JWT_SECRET (at least 32 random bytes) to turn authentication \
+                          on, or bind to 127.0.0.1"
+                    .into(),
+            });
+        }
         Ok(Self {
+            jwt_secret,
+            admin,
+            cors_origins: vars.get("BATON_CORS_ORIGINS", Vec::new(), parse_origins)?,
+            rate_limit_per_minute: vars.get("BATON_RATE_LIMIT_PER_MINUTE", 600, |v| {
+                in_range(v, 1, 10_000_000)
+            })?,
+            fetch_allow_private: vars.get("BATON_FETCH_ALLOW_PRIVATE", false, parse_bool)?,
+            idempotency_wait: vars.get(
+                "BATON_IDEMPOTENCY_WAIT_MS",
+                Duration::from_secs(10),
+                |v| in_range(v, 0, 600_000).map(Duration::from_millis),
+            )?,
             database_url: SecretString::from(database_url),
             db_pool_size: vars.get("BATON_DB_POOL_SIZE", 16, |v| in_range(v, 1, 1_000))?,
-            bind: vars.get(
-                "BATON_BIND",
-                SocketAddr::from(([127, 0, 0, 1], 8080)),
-                |v| {
-                    v.parse()
-                        .map_err(|_| "must be an address and port like 127.0.0.1:8080".into())
-                },
-            )?,
+            bind,
             workers: vars.get("BATON_WORKERS", 16, |v| in_range(v, 0, 1_024))?,
             lease: vars.get("BATON_LEASE_MS", Duration::from_secs(30), |v| {
                 in_range(v, 1_000, 3_600_000).map(Duration::from_millis)
@@ -133,6 +207,82 @@ impl Config {
 
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
+    }
+
+    pub fn auth_mode(&self) -> AuthMode {
+        if self.jwt_secret.is_some() {
+            AuthMode::Authenticated
+        } else {
+            AuthMode::Local
+        }
+    }
+}
+
+fn admin_account<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<'_, F>,
+) -> Result<Option<AdminAccount>, ConfigError> {
+    let email = vars.get("BATON_ADMIN_EMAIL", None, |v| {
+        Email::new(v).map(Some).map_err(|e| e.to_string())
+    })?;
+    let password = vars.get("BATON_ADMIN_PASSWORD", None, |v| {
+        Password::new(v.to_owned())
+            .map(|_| Some(SecretString::from(v.to_owned())))
+            .map_err(|_| {
+                format!(
+                    "must be {} to {} characters",
+                    Password::MIN_CHARS,
+                    Password::MAX_BYTES
+                )
+            })
+    })?;
+    match (email, password) {
+        (Some(email), Some(password)) => Ok(Some(AdminAccount { email, password })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError {
+            name: "BATON_ADMIN_PASSWORD",
+            value: String::new(),
+            message: "is required when BATON_ADMIN_EMAIL is set".into(),
+        }),
+        (None, Some(_)) => Err(ConfigError {
+            name: "BATON_ADMIN_EMAIL",
+            value: String::new(),
+            message: "is required when BATON_ADMIN_PASSWORD is set".into(),
+        }),
+    }
+}
+
+/// `https://app.example.com, http://localhost:3000`: scheme, host and optional port each.
+fn parse_origins(value: &str) -> Result<Vec<String>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            match rest {
+                Some(host)
+                    if !host.is_empty()
+                        && !host.contains('/')
+                        && host.bytes().all(|b| b.is_ascii_graphic()) =>
+                {
+                    Ok(origin.to_owned())
+                }
+                _ => Err(format!(
+                    "{origin:?} is not an origin: use scheme://host[:port], comma-separated, \
+                     with no path (e.g. https://app.example.com)"
+                )),
+            }
+        })
+        .collect()
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("must be true or false".into()),
     }
 }
 
@@ -200,7 +350,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
                 name,
                 value: if name == "DATABASE_URL" {
                     redact_url(&value)
-                } else if name.ends_with("_KEY") {
+                } else if SECRET_VARIABLES.contains(&name) {
                     "***".to_owned()
                 } else {
                     value.clone()
@@ -279,6 +429,78 @@ mod tests {
             assert_eq!(err.name, name);
             assert!(err.to_string().contains(name), "{err}");
         }
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn local_mode_only_binds_loopback() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.auth_mode(), AuthMode::Local);
+        assert!(config(&[("BATON_BIND", "[::1]:8080")]).is_ok());
+        let err = config(&[("BATON_BIND", "0.0.0.0:8080")]).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("BATON_BIND"), "{message}");
+        assert!(message.contains("BATON_JWT_SECRET"), "{message}");
+        let c = config(&[("BATON_BIND", "0.0.0.0:8080"), ("BATON_JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(c.auth_mode(), AuthMode::Authenticated);
+    }
+
+    #[test]
+    fn short_secrets_are_refused_without_being_repeated() {
+        let err = config(&[("BATON_JWT_SECRET", "too-short-a-secret")]).unwrap_err();
+        assert_eq!(err.name, "BATON_JWT_SECRET");
+        assert!(!err.to_string().contains("too-short"), "{err}");
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn protection_settings_are_parsed() {
+        let c = config(&[
+            (
+                "BATON_CORS_ORIGINS",
+                "https://app.example.com, http://localhost:3000",
+            ),
+            ("BATON_RATE_LIMIT_PER_MINUTE", "42"),
+            ("BATON_FETCH_ALLOW_PRIVATE", "true"),
+            ("BATON_ADMIN_EMAIL", "Root@Example.com"),
+            ("BATON_ADMIN_PASSWORD", "a long password"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(c.rate_limit_per_minute, 42);
+        assert!(c.fetch_allow_private);
+        assert_eq!(c.admin.unwrap().email.as_str(), "root@example.com");
+
+        let d = config(&[]).unwrap();
+        assert!(d.cors_origins.is_empty());
+        assert_eq!(d.rate_limit_per_minute, 600);
+        assert!(!d.fetch_allow_private);
+        assert!(d.admin.is_none());
+
+        for (name, value) in [
+            ("BATON_CORS_ORIGINS", "app.example.com"),
+            ("BATON_CORS_ORIGINS", "https://app.example.com/path"),
+            ("BATON_RATE_LIMIT_PER_MINUTE", "0"),
+            ("BATON_FETCH_ALLOW_PRIVATE", "maybe"),
+            ("BATON_ADMIN_EMAIL", "not-an-email"),
+            ("BATON_IDEMPOTENCY_WAIT_MS", "-1"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.name, name, "{err}");
+        }
+        let err = config(&[("BATON_ADMIN_EMAIL", "a@b.c")]).unwrap_err();
+        assert_eq!(err.name, "BATON_ADMIN_PASSWORD");
+        let err = config(&[
+            ("BATON_ADMIN_EMAIL", "a@b.c"),
+            ("BATON_ADMIN_PASSWORD", "short"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "BATON_ADMIN_PASSWORD");
+        assert!(!err.to_string().contains("short\""), "{err}");
     }
 
     #[test]

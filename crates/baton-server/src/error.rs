@@ -34,13 +34,20 @@ pub enum ApiError {
         message: String,
         details: Option<Value>,
     },
+    /// 401: no credentials, or credentials that do not check out.
+    #[error("{message}")]
+    Unauthorized {
+        message: String,
+        /// RFC 6750 `error` for `WWW-Authenticate` (`invalid_token` when a token was sent).
+        bearer_error: Option<&'static str>,
+    },
+    /// 403: authenticated, but not allowed (a member on an admin route).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{method} is not allowed here; allowed: {allowed}")]
-    MethodNotAllowed {
-        method: String,
-        allowed: &'static str,
-    },
+    MethodNotAllowed { method: String, allowed: String },
     #[error("{message}")]
     Conflict {
         message: String,
@@ -55,6 +62,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 429: over the rate limit; `retry_after` in whole seconds.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -80,10 +90,20 @@ impl ApiError {
         }
     }
 
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            message: message.into(),
+            bearer_error: None,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { .. } | Self::Unprocessable { .. } => "VALIDATION_ERROR",
+            Self::Unauthorized { .. } => "UNAUTHORIZED",
+            Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::Conflict { .. } => "CONFLICT",
             Self::PreconditionFailed { .. } => "PRECONDITION_FAILED",
@@ -181,7 +201,10 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -198,8 +221,23 @@ impl ResponseError for ApiError {
         }
         let message = self.to_string();
         let mut response = HttpResponse::build(self.status_code());
-        if let Self::MethodNotAllowed { allowed, .. } = self {
-            response.insert_header((header::ALLOW, HeaderValue::from_static(allowed)));
+        match self {
+            Self::MethodNotAllowed { allowed, .. } => {
+                if let Ok(value) = HeaderValue::from_str(allowed) {
+                    response.insert_header((header::ALLOW, value));
+                }
+            }
+            Self::Unauthorized { bearer_error, .. } => {
+                let challenge = match bearer_error {
+                    Some(error) => format!("Bearer realm=\"baton\", error=\"{error}\""),
+                    None => "Bearer realm=\"baton\"".to_owned(),
+                };
+                response.insert_header((header::WWW_AUTHENTICATE, challenge));
+            }
+            Self::RateLimited { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            _ => {}
         }
         response.json(Body {
             error: &message,

@@ -4,6 +4,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod middleware;
+pub mod protection;
 pub mod startup;
 pub mod telemetry;
 

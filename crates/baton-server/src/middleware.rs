@@ -1,5 +1,9 @@
 //! Wraps every request: its id (`X-Request-Id`, echoed or generated), a tracing span carrying it,
 //! one access log line, security headers, and a 500 in the error format should a handler panic.
+//!
+//! Security headers: `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
+//! `Referrer-Policy: no-referrer` everywhere; `Cache-Control: no-store` on every `/api` answer
+//! (they are per caller and may carry secrets) except the public OpenAPI document.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -34,6 +38,7 @@ pub async fn request_context(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let id = client_request_id(&req).unwrap_or_else(|| Uuid::new_v4().to_string());
+    let private = req.path().starts_with("/api/") && req.path() != "/api/openapi.json";
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
@@ -54,6 +59,7 @@ pub async fn request_context(
             return Err(Tagged {
                 inner: err,
                 request_id: id,
+                private,
             }
             .into());
         }
@@ -68,16 +74,17 @@ pub async fn request_context(
             return Err(Tagged {
                 inner: ApiError::AlreadyLogged.into(),
                 request_id: id,
+                private,
             }
             .into());
         }
     };
-    add_headers(response.headers_mut(), &id);
+    add_headers(response.headers_mut(), &id, private);
     log_served(&span, response.status(), started);
     Ok(response)
 }
 
-fn add_headers(headers: &mut HeaderMap, request_id: &str) {
+fn add_headers(headers: &mut HeaderMap, request_id: &str, private: bool) {
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert(REQUEST_ID, value);
     }
@@ -85,6 +92,14 @@ fn add_headers(headers: &mut HeaderMap, request_id: &str) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if private && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 }
 
 /// An error answered outside the normal response path, with the request's headers added.
@@ -92,6 +107,7 @@ fn add_headers(headers: &mut HeaderMap, request_id: &str) {
 struct Tagged {
     inner: actix_web::Error,
     request_id: String,
+    private: bool,
 }
 
 impl std::fmt::Display for Tagged {
@@ -107,7 +123,7 @@ impl ResponseError for Tagged {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = self.inner.error_response();
-        add_headers(response.headers_mut(), &self.request_id);
+        add_headers(response.headers_mut(), &self.request_id, self.private);
         response
     }
 }

@@ -9,21 +9,37 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use baton_domain::WorkflowId;
-use baton_domain::ports::LlmClient;
+use baton_auth::JwtKeys;
+use baton_cache::{CachedUserStore, DEFAULT_KEY_TTL};
+use baton_domain::ports::{LlmClient, UserStore};
+use baton_domain::{NewUser, Role, UserId, WorkflowId};
 use baton_engine::{Engine, EngineConfig, EngineHandle, EventHub};
 use baton_fetch::ReqwestFetcher;
 use baton_llm::{LlmConfig, OpenAiClient};
-use baton_postgres::{CANCEL_CHANNEL, EVENTS_CHANNEL, PgConfig, PgStore, WORK_CHANNEL};
+use baton_postgres::{
+    AUTH_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL, PgConfig, PgStore, WORK_CHANNEL,
+};
+use secrecy::ExposeSecret;
 use tokio::task::JoinHandle;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 use uuid::Uuid;
 
 use crate::api::{self, ApiDoc, AppState};
-use crate::config::{Config, LlmSettings};
+use crate::config::{AuthMode, Config, LlmSettings};
 use crate::error;
 use crate::middleware::request_context;
+use crate::protection::authn::authenticate;
+use crate::protection::cors::{cors, preflight_errors};
+use crate::protection::idempotency::idempotency;
+use crate::protection::rate_limit::rate_limit;
+use crate::protection::{Authenticator, Idempotency, RateLimiter};
+
+/// How long an access token from `POST /api/auth/login` is valid.
+pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3_600);
+
+/// Most API key lookups cached at once.
+const KEY_CACHE_CAPACITY: u64 = 100_000;
 
 pub struct Application {
     port: u16,
@@ -44,6 +60,14 @@ pub async fn prepare_database(config: &Config) -> anyhow::Result<()> {
 impl Application {
     /// Prepares the database and binds `config.bind`; does not serve yet.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let mode = config.auth_mode();
+        if mode == AuthMode::Local {
+            tracing::warn!(
+                bind = %config.bind,
+                "BATON_JWT_SECRET is not set: authentication is off (local mode), every caller \
+                 acts as the built-in local admin, and only loopback addresses may be bound"
+            );
+        }
         prepare_database(&config).await?;
         let store = PgStore::connect(&PgConfig {
             max_connections: config.db_pool_size,
@@ -56,26 +80,52 @@ impl Application {
             .transpose()?
             .map(|client| Arc::new(client) as Arc<dyn LlmClient>);
         let hub = EventHub::new(Arc::new(store.clone()));
+        let users = Arc::new(CachedUserStore::new(
+            store.clone(),
+            DEFAULT_KEY_TTL,
+            KEY_CACHE_CAPACITY,
+        ));
+        match mode {
+            AuthMode::Authenticated => {
+                create_first_admin(&config, users.as_ref()).await?;
+                // Prepare the dummy hash now, so the first unknown-email login is not slower
+                // than a wrong password.
+                tokio::task::spawn_blocking(|| baton_auth::verify_unknown_user("")).await?;
+            }
+            AuthMode::Local if config.admin.is_some() => {
+                tracing::warn!("BATON_ADMIN_EMAIL is ignored in local mode");
+            }
+            AuthMode::Local => {}
+        }
         let engine = if config.workers > 0 {
             Some(start_engine(&config, &store, llm.clone())?)
         } else {
             None
         };
-        let notifications = listen(
-            &config,
-            engine.as_ref().map(|(_, e)| e.clone()),
-            hub.clone(),
-        );
-        let listener = TcpListener::bind(config.bind)
+        let listener = spawn_notifications(&config, engine.as_ref(), hub.clone(), users.clone());
+        let tcp = TcpListener::bind(config.bind)
             .with_context(|| format!("cannot listen on {} (BATON_BIND)", config.bind))?;
-        let port = listener.local_addr()?.port();
+        let port = tcp.local_addr()?.port();
+        let jwt = config
+            .jwt_secret
+            .as_ref()
+            .map(|secret| JwtKeys::new(secret.expose_secret().as_bytes(), ACCESS_TOKEN_TTL));
         let state = web::Data::new(AppState {
             store: Arc::new(store.clone()),
             documents: Arc::new(store.clone()),
             events: hub,
             llm,
+            users: users.clone(),
+            auth: Authenticator::new(jwt, users),
+            limiter: RateLimiter::new(config.rate_limit_per_minute),
+            idempotency: Idempotency::new(
+                Arc::new(store.clone()),
+                config.idempotency_wait,
+                config.max_body_bytes,
+            ),
         });
         let max_body = config.max_body_bytes;
+        let cors_origins = config.cors_origins.clone();
         let openapi = ApiDoc::openapi();
         let server = HttpServer::new(move || {
             App::new()
@@ -88,14 +138,19 @@ impl Application {
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .wrap(from_fn(idempotency))
                 .wrap(Compress::default())
+                .wrap(from_fn(rate_limit))
+                .wrap(from_fn(authenticate))
+                .wrap(cors(&cors_origins))
+                .wrap(from_fn(preflight_errors))
                 .wrap(from_fn(request_context))
                 .configure(api::routes)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", openapi.clone()))
                 .default_service(web::to(api::not_found))
         })
         .workers(config.http_workers)
-        .listen(listener)?
+        .listen(tcp)?
         .disable_signals()
         .shutdown_timeout(30)
         .run();
@@ -103,8 +158,8 @@ impl Application {
             port,
             server,
             store,
-            engine: engine.map(|(handle, _)| handle),
-            listener: notifications,
+            engine,
+            listener,
             shutdown_grace: config.shutdown_grace,
         })
     }
@@ -121,8 +176,9 @@ impl Application {
     /// Serves (and runs tasks) until the server is stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _engine = self.engine;
-        let _listener = AbortOnDrop(self.listener);
-        self.server.await
+        let result = self.server.await;
+        self.listener.abort();
+        result
     }
 
     /// Serves until SIGINT or SIGTERM, then stops gracefully: no new requests or claims,
@@ -158,13 +214,19 @@ fn llm_client(settings: &LlmSettings) -> anyhow::Result<OpenAiClient> {
     .context("cannot build the HTTP client of the language model")
 }
 
-/// The executor of this process (its `Engine` is kept to route notifications to it).
+/// The executor (woken by Postgres notifications, polling as the fallback).
 fn start_engine(
     config: &Config,
     store: &PgStore,
     llm: Option<Arc<dyn LlmClient>>,
-) -> anyhow::Result<(EngineHandle, Engine)> {
-    let fetcher = ReqwestFetcher::new().context("cannot build the HTTP client of fetch tasks")?;
+) -> anyhow::Result<EngineHandle> {
+    if config.fetch_allow_private {
+        tracing::warn!(
+            "BATON_FETCH_ALLOW_PRIVATE=true: fetch tasks may reach loopback and private addresses"
+        );
+    }
+    let fetcher = ReqwestFetcher::new(config.fetch_allow_private)
+        .context("cannot build the HTTP client of fetch tasks")?;
     let engine = Engine::new(
         Arc::new(store.clone()),
         Arc::new(fetcher),
@@ -176,18 +238,30 @@ fn start_engine(
             poll: config.poll,
         },
     );
-    Ok((engine.start(), engine))
+    Ok(engine.start())
 }
 
-/// One LISTEN connection per process: wakes idle workers, stops cancelled tasks at once and feeds
-/// SSE clients, whichever instance wrote to the database.
-fn listen(config: &Config, engine: Option<Engine>, hub: Arc<EventHub>) -> JoinHandle<()> {
+/// One LISTEN connection per process: new work and cancellations for the engine, new events for
+/// SSE clients (whichever instance wrote them), API key revocations for the key cache.
+fn spawn_notifications(
+    config: &Config,
+    engine: Option<&EngineHandle>,
+    hub: Arc<EventHub>,
+    users: Arc<CachedUserStore<PgStore>>,
+) -> JoinHandle<()> {
+    let channels: &'static [&'static str] = if config.auth_mode() == AuthMode::Authenticated {
+        &[WORK_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL, AUTH_CHANNEL]
+    } else {
+        &[WORK_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL]
+    };
+    let engine = engine.map(|handle| handle.engine().clone());
     baton_postgres::spawn_listener(
         config.database_url().to_owned(),
-        &[WORK_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL],
+        channels,
         Arc::new(move |channel: &str, payload: &str| {
             let workflow = payload.parse::<Uuid>().ok().map(WorkflowId::from_uuid);
             match (channel, workflow, &engine) {
+                (AUTH_CHANNEL, _, _) => users.forget_api_keys(),
                 (EVENTS_CHANNEL, Some(id), _) => hub.notify(id),
                 (CANCEL_CHANNEL, Some(id), Some(engine)) => engine.workflow_cancelled(id),
                 (WORK_CHANNEL, _, Some(engine)) => engine.wake(),
@@ -197,12 +271,32 @@ fn listen(config: &Config, engine: Option<Engine>, hub: Arc<EventHub>) -> JoinHa
     )
 }
 
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+/// Creates the administrator of `BATON_ADMIN_EMAIL`/`BATON_ADMIN_PASSWORD` when no user exists.
+async fn create_first_admin(config: &Config, users: &dyn UserStore) -> anyhow::Result<()> {
+    let Some(admin) = &config.admin else {
+        tracing::info!(
+            "BATON_ADMIN_EMAIL is not set: no administrator is created (if no user exists yet, \
+             nobody can log in)"
+        );
+        return Ok(());
+    };
+    let password = admin.password.clone();
+    let password_hash =
+        tokio::task::spawn_blocking(move || baton_auth::hash_password(password.expose_secret()))
+            .await??;
+    let created = users
+        .create_first_user(NewUser {
+            id: UserId::generate(),
+            email: admin.email.clone(),
+            role: Role::Admin,
+            password_hash,
+        })
+        .await
+        .context("cannot create the first administrator")?;
+    if let Some(user) = created {
+        tracing::info!(email = %user.email, "created the first administrator");
     }
+    Ok(())
 }
 
 /// `<host>-<pid>-<random>`: unique per process, readable in `lease_owner`.

@@ -39,6 +39,11 @@ impl TestApp {
             ("BATON_BIND".into(), "127.0.0.1:0".into()),
             ("BATON_HTTP_WORKERS".into(), "1".into()),
             ("BATON_DB_POOL_SIZE".into(), "8".into()),
+            // Tests run their fake third parties on 127.0.0.1; the SSRF guard's own tests turn
+            // this off.
+            ("BATON_FETCH_ALLOW_PRIVATE".into(), "true".into()),
+            // Tests poll and hammer; the rate limit's own tests set a small one.
+            ("BATON_RATE_LIMIT_PER_MINUTE".into(), "10000000".into()),
         ];
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(|name| {
@@ -152,7 +157,29 @@ impl TestApp {
         wait_for_workflow(&self.client, &self.address, workflow_id, statuses, timeout).await
     }
 
-    /// Rows in `workflows`, `tasks`, `events` or `documents`.
+    /// Every stored API key row, as text.
+    pub async fn snapshot_api_keys(&self) -> String {
+        database::api_keys_text(&mut self.database.connect().await).await
+    }
+
+    /// Makes every idempotency key `hours` older.
+    pub async fn age_idempotency_keys(&self, hours: i32) {
+        database::age_idempotency_keys(&mut self.database.connect().await, hours).await;
+    }
+
+    /// Marks `key` as held by a request still in flight for `principal`.
+    pub async fn hold_idempotency_key(&self, principal: uuid::Uuid, key: &str, fingerprint: &[u8]) {
+        database::hold_idempotency_key(
+            &mut self.database.connect().await,
+            principal,
+            key,
+            fingerprint,
+        )
+        .await;
+    }
+
+    /// Rows in one of Baton's tables (`workflows`, `tasks`, `events`, `documents`, `users`,
+    /// `api_keys`, `idempotency_keys`).
     pub async fn count(&self, table: &str) -> i64 {
         Self::count_in(&self.database, table).await
     }

@@ -107,6 +107,9 @@ pub async fn count(conn: &mut AsyncPgConnection, table: &str) -> i64 {
         "tasks" => "SELECT count(*) AS count FROM tasks",
         "events" => "SELECT count(*) AS count FROM events",
         "documents" => "SELECT count(*) AS count FROM documents",
+        "users" => "SELECT count(*) AS count FROM users",
+        "api_keys" => "SELECT count(*) AS count FROM api_keys",
+        "idempotency_keys" => "SELECT count(*) AS count FROM idempotency_keys",
         other => panic!("no table {other}"),
     };
     let row: Count = diesel::sql_query(sql)
@@ -164,4 +167,44 @@ pub async fn events_of_type(
     .await
     .expect("read events");
     rows.into_iter().map(|r| r.data).collect()
+}
+
+/// Makes every idempotency key `hours` older, as if that time had passed.
+pub async fn age_idempotency_keys(conn: &mut AsyncPgConnection, hours: i32) {
+    diesel::sql_query(
+        "UPDATE idempotency_keys SET created_at = created_at - make_interval(hours => $1)",
+    )
+    .bind::<diesel::sql_types::Integer, _>(hours)
+    .execute(conn)
+    .await
+    .expect("age idempotency keys");
+}
+
+/// Records a request as in flight under `key` for `principal`, as if it were still running.
+pub async fn hold_idempotency_key(
+    conn: &mut AsyncPgConnection,
+    principal: Uuid,
+    key: &str,
+    fingerprint: &[u8],
+) {
+    diesel::sql_query(
+        "INSERT INTO idempotency_keys (principal, key, fingerprint) VALUES ($1, $2, $3)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(principal)
+    .bind::<Text, _>(key)
+    .bind::<diesel::sql_types::Bytea, _>(fingerprint)
+    .execute(conn)
+    .await
+    .expect("insert an in-flight idempotency key");
+}
+
+/// Every row of `api_keys` as text (to check what is stored).
+pub async fn api_keys_text(conn: &mut AsyncPgConnection) -> String {
+    let row: Snapshot = diesel::sql_query(
+        "SELECT coalesce(string_agg(k::text, ','), '') AS snapshot FROM api_keys k",
+    )
+    .get_result(conn)
+    .await
+    .expect("read api_keys");
+    row.snapshot
 }

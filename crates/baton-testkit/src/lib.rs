@@ -3,12 +3,14 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod app;
+mod auth;
 mod database;
 mod fake_llm;
 mod process;
 pub mod sse;
 
 pub use app::{TestApp, expect_status, wait_for_workflow};
+pub use auth::{ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, MEMBER_PASSWORD, Member, Session};
 pub use database::{TestDatabase, events_of_type as events_of_type_in};
 pub use fake_llm::{DEFAULT_TOKENS, FakeLlm, Script};
 pub use process::BatonProcess;

@@ -34,6 +34,8 @@ impl BatonProcess {
             .env("BATON_BIND", format!("127.0.0.1:{port}"))
             .env("BATON_HTTP_WORKERS", "1")
             .env("BATON_LOG_FORMAT", "json")
+            .env("BATON_FETCH_ALLOW_PRIVATE", "true")
+            .env("BATON_RATE_LIMIT_PER_MINUTE", "10000000")
             .env(
                 "RUST_LOG",
                 std::env::var("TEST_LOG").map_or("warn", |_| "info"),

@@ -1,5 +1,7 @@
 //! The HTTP API: its route table, shared state and OpenAPI document.
 
+mod api_keys;
+mod auth;
 mod caller;
 mod completions;
 mod documents;
@@ -8,22 +10,27 @@ mod events;
 mod health;
 mod paging;
 mod preconditions;
+mod routes;
 mod sse;
 mod tasks;
+mod users;
 mod workflows;
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
-use baton_domain::ports::{DocumentStore, LlmClient, WorkflowStore};
+use baton_domain::ports::{DocumentStore, LlmClient, UserStore, WorkflowStore};
 use baton_engine::EventHub;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
-pub use caller::Caller;
+pub use caller::{AdminCaller, Caller};
+pub use routes::{Access, ROUTES, Route, Serve};
 
 use crate::error::ApiError;
+use crate::protection::{Authenticator, Idempotency, RateLimiter};
 
-/// What every handler shares.
+/// What every handler and middleware shares.
 pub struct AppState {
     pub store: Arc<dyn WorkflowStore>,
     pub documents: Arc<dyn DocumentStore>,
@@ -31,61 +38,28 @@ pub struct AppState {
     pub events: Arc<EventHub>,
     /// `None` when no language model is configured.
     pub llm: Option<Arc<dyn LlmClient>>,
+    pub users: Arc<dyn UserStore>,
+    pub auth: Authenticator,
+    pub limiter: RateLimiter,
+    pub idempotency: Idempotency,
 }
 
 /// A resource answering 405 (with `Allow`) to methods it has no route for.
-fn resource(path: &str, allowed: &'static str) -> Resource {
-    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-            method: req.method().to_string(),
-            allowed,
-        })
+fn resource(path: &str, allowed: String) -> Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| {
+        let allowed = allowed.clone();
+        async move {
+            Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                method: req.method().to_string(),
+                allowed,
+            })
+        }
     }))
 }
 
-/// The route table of DESIGN.md §4.
+/// Registers the routes of [`ROUTES`].
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
-        .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
-        .service(
-            resource("/api/workflows", "GET, POST")
-                .route(web::get().to(workflows::list))
-                .route(web::post().to(workflows::create)),
-        )
-        .service(
-            resource("/api/workflows/{id}", "GET, PATCH, DELETE")
-                .route(web::get().to(workflows::get))
-                .route(web::patch().to(workflows::patch))
-                .route(web::delete().to(workflows::delete)),
-        )
-        .service(
-            resource("/api/workflows/{id}/tasks", "GET").route(web::get().to(workflows::tasks)),
-        )
-        .service(resource("/api/workflows/{id}/events", "GET").route(web::get().to(events::stream)))
-        .service(resource("/api/documents", "GET").route(web::get().to(documents::list)))
-        .service(resource("/api/documents/{id}", "GET").route(web::get().to(documents::get)))
-        .service(resource("/api/completions", "POST").route(web::post().to(completions::create)))
-        .service(
-            resource("/api/workflows/{id}/start", "POST").route(web::post().to(workflows::start)),
-        )
-        .service(
-            resource("/api/workflows/{id}/cancel", "POST").route(web::post().to(workflows::cancel)),
-        )
-        .service(
-            resource("/api/workflows/{id}/retry", "POST").route(web::post().to(workflows::retry)),
-        )
-        .service(
-            resource("/api/tasks", "GET, POST")
-                .route(web::get().to(tasks::list))
-                .route(web::post().to(tasks::create)),
-        )
-        .service(
-            resource("/api/tasks/{id}", "GET, PUT, PATCH, DELETE")
-                .route(web::get().to(tasks::get))
-                .route(web::put().to(tasks::put))
-                .route(web::patch().to(tasks::patch))
-                .route(web::delete().to(tasks::delete)),
-        );
+    routes::register(cfg);
 }
 
 /// Unknown routes.
@@ -126,13 +100,47 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         tasks::put,
         tasks::patch,
         tasks::delete,
+        auth::login,
+        api_keys::create,
+        api_keys::list,
+        api_keys::revoke,
+        users::create,
+        users::list,
     ),
+    modifiers(&Security),
+    security(("bearer" = []), ("api_key" = [])),
     tags(
         (name = "workflows", description = "Workflows and their ordered tasks"),
         (name = "tasks", description = "Single tasks"),
         (name = "documents", description = "What store tasks wrote"),
         (name = "llm", description = "One-off language model calls"),
         (name = "health", description = "Probes"),
+        (name = "auth", description = "Logging in and API keys"),
+        (name = "admin", description = "User management (administrators)"),
     )
 )]
 pub struct ApiDoc;
+
+/// The two ways to authenticate: a bearer token (JWT or API key) or `X-API-Key`.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An access token from POST /api/auth/login, or an API key",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}

@@ -23,6 +23,8 @@ pub enum CursorKind {
     Workflows,
     Tasks,
     Documents,
+    Users,
+    ApiKeys,
 }
 
 impl CursorKind {
@@ -31,6 +33,8 @@ impl CursorKind {
             Self::Workflows => "w1:",
             Self::Tasks => "t1:",
             Self::Documents => "d1:",
+            Self::Users => "u1:",
+            Self::ApiKeys => "k1:",
         }
     }
 }

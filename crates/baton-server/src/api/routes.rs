@@ -1,0 +1,157 @@
+//! The route table: every route of the API, its method and who may call it, as data. Routes are
+//! registered from it, and the auth-matrix test walks it, so a route cannot be added without
+//! saying who may call it (and being tested for it). Adding a route is one line here.
+//!
+//! `access` states what the handler enforces through its extractor: `Public` handlers take no
+//! `Caller`, `User` handlers take a `Caller`, `Admin` handlers an `AdminCaller`.
+
+use actix_web::http::Method;
+use actix_web::web;
+
+use super::{
+    api_keys, auth, completions, documents, events, health, resource, tasks, users, workflows,
+};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without credentials.
+    Public,
+    /// Any authenticated user (on their own resources; admins on all).
+    User,
+    /// Administrators only; members get 403.
+    Admin,
+}
+
+/// How a route is served.
+#[derive(Clone, Copy)]
+pub enum Serve {
+    /// By this handler (given the route with its method guard).
+    Handler(fn(actix_web::Route) -> actix_web::Route),
+    /// By a service registered outside the table (the OpenAPI document and its UI).
+    Elsewhere,
+}
+
+#[derive(Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub serve: Serve,
+}
+
+impl Route {
+    pub fn method(&self) -> Method {
+        Method::from_bytes(self.method.as_bytes()).unwrap_or(Method::GET)
+    }
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({:?})", self.method, self.path, self.access)
+    }
+}
+
+/// `route!("GET", "/api/things/{id}", User, things::get)`: one line per route.
+macro_rules! route {
+    ($method:literal, $path:literal, $access:ident, $handler:path) => {
+        Route {
+            method: $method,
+            path: $path,
+            access: Access::$access,
+            serve: Serve::Handler(|r| r.to($handler)),
+        }
+    };
+}
+
+/// A public route served outside the table.
+const fn elsewhere(method: &'static str, path: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        access: Access::Public,
+        serve: Serve::Elsewhere,
+    }
+}
+
+/// DESIGN.md §4 and §5. One line per route; keep it a table.
+#[rustfmt::skip]
+pub const ROUTES: &[Route] = &[
+    route!("GET",    "/healthz",                    Public, health::healthz),
+    route!("GET",    "/readyz",                     Public, health::readyz),
+    elsewhere("GET", "/api/openapi.json"),
+    elsewhere("GET", "/docs/"),
+    route!("POST",   "/api/auth/login",             Public, auth::login),
+    route!("GET",    "/api/workflows",              User,   workflows::list),
+    route!("POST",   "/api/workflows",              User,   workflows::create),
+    route!("GET",    "/api/workflows/{id}",         User,   workflows::get),
+    route!("PATCH",  "/api/workflows/{id}",         User,   workflows::patch),
+    route!("DELETE", "/api/workflows/{id}",         User,   workflows::delete),
+    route!("GET",    "/api/workflows/{id}/tasks",   User,   workflows::tasks),
+    route!("POST",   "/api/workflows/{id}/start",   User,   workflows::start),
+    route!("POST",   "/api/workflows/{id}/cancel",  User,   workflows::cancel),
+    route!("POST",   "/api/workflows/{id}/retry",   User,   workflows::retry),
+    route!("GET",    "/api/workflows/{id}/events",  User,   events::stream),
+    route!("GET",    "/api/tasks",                  User,   tasks::list),
+    route!("POST",   "/api/tasks",                  User,   tasks::create),
+    route!("GET",    "/api/tasks/{id}",             User,   tasks::get),
+    route!("PUT",    "/api/tasks/{id}",             User,   tasks::put),
+    route!("PATCH",  "/api/tasks/{id}",             User,   tasks::patch),
+    route!("DELETE", "/api/tasks/{id}",             User,   tasks::delete),
+    route!("GET",    "/api/documents",              User,   documents::list),
+    route!("GET",    "/api/documents/{id}",         User,   documents::get),
+    route!("POST",   "/api/completions",            User,   completions::create),
+    route!("GET",    "/api/api-keys",               User,   api_keys::list),
+    route!("POST",   "/api/api-keys",               User,   api_keys::create),
+    route!("DELETE", "/api/api-keys/{id}",          User,   api_keys::revoke),
+    route!("GET",    "/api/admin/users",            Admin,  users::list),
+    route!("POST",   "/api/admin/users",            Admin,  users::create),
+];
+
+/// Registers every handled route of [`ROUTES`], one resource per path, each answering 405 with
+/// the right `Allow` to the methods it lacks.
+pub fn register(cfg: &mut web::ServiceConfig) {
+    let mut paths: Vec<&'static str> = Vec::new();
+    for route in ROUTES {
+        if matches!(route.serve, Serve::Handler(_)) && !paths.contains(&route.path) {
+            paths.push(route.path);
+        }
+    }
+    for path in paths {
+        let routes: Vec<&Route> = ROUTES.iter().filter(|r| r.path == path).collect();
+        let allowed = routes
+            .iter()
+            .map(|r| r.method)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut service = resource(path, allowed);
+        for route in routes {
+            if let Serve::Handler(handler) = route.serve {
+                service = service.route(handler(web::route().method(route.method())));
+            }
+        }
+        cfg.service(service);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_listed_once_with_a_known_method() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            assert!(
+                ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&a.method),
+                "{a:?}"
+            );
+            assert_eq!(a.method().as_str(), a.method);
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{a:?} is listed twice"
+                );
+            }
+        }
+    }
+}
