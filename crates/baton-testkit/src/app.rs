@@ -3,6 +3,7 @@ use baton_server::{Application, Config, telemetry};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
+use crate::Api;
 use crate::database::{self, TestDatabase};
 
 /// The real application on a random port, over a database of its own.
@@ -15,6 +16,12 @@ pub struct TestApp {
     store: PgStore,
     // Dropped last: the database outlives everything that uses it.
     pub database: TestDatabase,
+}
+
+impl Api for TestApp {
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
 }
 
 impl TestApp {
@@ -77,50 +84,6 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client.request(method, self.url(path))
-    }
-
-    pub async fn get(&self, path: &str) -> Response {
-        self.request(Method::GET, path)
-            .send()
-            .await
-            .expect("GET request")
-    }
-
-    pub async fn delete(&self, path: &str) -> Response {
-        self.request(Method::DELETE, path)
-            .send()
-            .await
-            .expect("DELETE request")
-    }
-
-    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
-        self.request(method, path)
-            .json(body)
-            .send()
-            .await
-            .expect("request with a JSON body")
-    }
-
-    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.send_json(Method::POST, path, body).await
-    }
-
-    pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
-        self.send_json(Method::PATCH, path, body).await
-    }
-
-    pub async fn put_json(&self, path: &str, body: &Value) -> Response {
-        self.send_json(Method::PUT, path, body).await
-    }
-
-    /// Creates a workflow and returns its JSON, failing the test unless it answers 201.
-    pub async fn create_workflow(&self, body: &Value) -> Value {
-        let response = self.post_json("/api/workflows", body).await;
-        expect_status(response, StatusCode::CREATED).await
-    }
-
     /// How many SQL statements the app has sent so far.
     pub fn statements(&self) -> u64 {
         self.store.statements_executed()
@@ -145,16 +108,6 @@ impl TestApp {
     /// The data of every event of `event_type`.
     pub async fn events_of_type(&self, event_type: &str) -> Vec<Value> {
         database::events_of_type(&mut self.database.connect().await, event_type).await
-    }
-
-    /// Polls the workflow until its status is one of `statuses` (failing after `timeout`).
-    pub async fn wait_for_workflow(
-        &self,
-        workflow_id: &str,
-        statuses: &[&str],
-        timeout: std::time::Duration,
-    ) -> Value {
-        wait_for_workflow(&self.client, &self.address, workflow_id, statuses, timeout).await
     }
 
     /// Every stored API key row, as text.
@@ -199,33 +152,5 @@ pub async fn expect_status(response: Response, status: StatusCode) -> Value {
         Value::Null
     } else {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
-    }
-}
-
-/// Polls `GET /api/workflows/{id}` on `address` until its status is one of `statuses`.
-pub async fn wait_for_workflow(
-    client: &Client,
-    address: &str,
-    workflow_id: &str,
-    statuses: &[&str],
-    timeout: std::time::Duration,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let response = client
-            .get(format!("{address}/api/workflows/{workflow_id}"))
-            .send()
-            .await
-            .expect("GET the workflow");
-        let workflow: Value = response.json().await.expect("workflow JSON");
-        let status = workflow["status"].as_str().unwrap_or_default();
-        if statuses.contains(&status) {
-            return workflow;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "workflow {workflow_id} still {status} after {timeout:?}: {workflow}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -4,6 +4,7 @@
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::Api;
 use crate::{TestApp, expect_status};
 
 /// The `BATON_JWT_SECRET` of authenticated test apps.
@@ -105,46 +106,15 @@ impl TestApp {
     }
 }
 
-impl Session<'_> {
-    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+impl Api for Session<'_> {
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.app
             .request(method, path)
             .header(self.header.0, &self.header.1)
     }
+}
 
-    pub async fn get(&self, path: &str) -> Response {
-        self.request(Method::GET, path).send().await.expect("GET")
-    }
-
-    pub async fn delete(&self, path: &str) -> Response {
-        self.request(Method::DELETE, path)
-            .send()
-            .await
-            .expect("DELETE")
-    }
-
-    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
-        self.request(method, path)
-            .json(body)
-            .send()
-            .await
-            .expect("request with a JSON body")
-    }
-
-    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.send_json(Method::POST, path, body).await
-    }
-
-    /// Creates a workflow and returns its JSON, failing the test unless it answers 201.
-    pub async fn create_workflow(&self, body: &Value) -> Value {
-        expect_status(
-            self.post_json("/api/workflows", body).await,
-            StatusCode::CREATED,
-        )
-        .await
-    }
-
-    /// Creates an API key and returns the answer (with `key`), failing unless 201.
+impl Session<'_> {
     pub async fn create_api_key(&self, name: &str) -> Value {
         expect_status(
             self.post_json("/api/api-keys", &json!({"name": name}))
@@ -152,31 +122,5 @@ impl Session<'_> {
             StatusCode::CREATED,
         )
         .await
-    }
-
-    /// Polls the workflow until its status is one of `statuses`.
-    pub async fn wait_for_workflow(
-        &self,
-        workflow_id: &str,
-        statuses: &[&str],
-        timeout: std::time::Duration,
-    ) -> Value {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let workflow = expect_status(
-                self.get(&format!("/api/workflows/{workflow_id}")).await,
-                StatusCode::OK,
-            )
-            .await;
-            let status = workflow["status"].as_str().unwrap_or_default().to_owned();
-            if statuses.contains(&status.as_str()) {
-                return workflow;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "workflow {workflow_id} still {status} after {timeout:?}: {workflow}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
     }
 }

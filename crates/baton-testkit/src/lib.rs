@@ -2,6 +2,7 @@
 // Test scaffolding: failing loudly at setup is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod api;
 mod app;
 mod auth;
 mod database;
@@ -9,7 +10,8 @@ mod fake_llm;
 mod process;
 pub mod sse;
 
-pub use app::{TestApp, expect_status, wait_for_workflow};
+pub use api::Api;
+pub use app::{TestApp, expect_status};
 pub use auth::{ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, MEMBER_PASSWORD, Member, Session};
 pub use database::{TestDatabase, events_of_type as events_of_type_in};
 pub use fake_llm::{DEFAULT_TOKENS, FakeLlm, Script};

@@ -4,7 +4,9 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use reqwest::Client;
+use reqwest::{Client, Method, RequestBuilder};
+
+use crate::Api;
 
 /// A `baton serve` child process on a port of its own; killed on drop.
 pub struct BatonProcess {
@@ -95,6 +97,12 @@ impl BatonProcess {
             .status()
             .expect("send SIGTERM");
         self.child.wait().expect("wait for baton")
+    }
+}
+
+impl Api for BatonProcess {
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
     }
 }
 

@@ -5,7 +5,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::time::Duration;
 
 use baton_testkit::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, BatonProcess, JWT_SECRET, TestApp, TestDatabase, expect_status,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Api, BatonProcess, JWT_SECRET, TestApp, TestDatabase,
+    expect_status,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use baton_server::api::{Access, ROUTES, Route, Serve};
-use baton_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, Member, TestApp, expect_status};
+use baton_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, JWT_SECRET, Member, TestApp, expect_status};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};

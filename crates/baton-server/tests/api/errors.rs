@@ -1,6 +1,6 @@
 //! Every way a request can be wrong answers the error format and changes nothing.
 
-use baton_testkit::{TestApp, expect_status};
+use baton_testkit::{Api, TestApp, expect_status};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on POST: one effect per key, the same answer for every repeat.
 
 use baton_server::protection::idempotency::fingerprint;
-use baton_testkit::{TestApp, expect_status};
+use baton_testkit::{Api, TestApp, expect_status};
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;

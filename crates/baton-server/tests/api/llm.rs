@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use baton_testkit::sse::{self};
-use baton_testkit::{FakeLlm, Script, TestApp, expect_status};
+use baton_testkit::{Api, FakeLlm, Script, TestApp, expect_status};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;

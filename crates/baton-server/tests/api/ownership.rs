@@ -1,6 +1,6 @@
 //! Lists show a member only their own resources; administrators see everyone's.
 
-use baton_testkit::{Session, TestApp, expect_status};
+use baton_testkit::{Api, Session, TestApp, expect_status};
 use reqwest::StatusCode;
 use serde_json::Value;
 

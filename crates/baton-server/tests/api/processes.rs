@@ -3,7 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use baton_testkit::{BatonProcess, TestDatabase, wait_for_workflow};
+use baton_testkit::{Api, BatonProcess, TestDatabase, expect_status};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -13,15 +14,7 @@ use crate::runs::DONE;
 const BATON: &str = env!("CARGO_BIN_EXE_baton");
 
 async fn create(process: &BatonProcess, body: &Value) -> String {
-    let response = process
-        .client
-        .post(process.url("/api/workflows"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let created: Value = response.json().await.unwrap();
+    let created = process.create_workflow(body).await;
     created["id"].as_str().unwrap().to_owned()
 }
 
@@ -89,14 +82,9 @@ async fn after_kill_9_a_new_process_finishes_every_workflow_without_rerunning_co
 
     let second = BatonProcess::start(BATON, &db.url, &vars).await;
     for id in &ids {
-        let done = wait_for_workflow(
-            &second.client,
-            &second.address,
-            id,
-            DONE,
-            Duration::from_secs(60),
-        )
-        .await;
+        let done = second
+            .wait_for_workflow(id, DONE, Duration::from_secs(60))
+            .await;
         assert_eq!(done["status"], "completed", "{done}");
         assert_eq!(
             done["tasks"][0]["attempt"], 1,
@@ -159,8 +147,9 @@ async fn two_processes_share_200_workflows_and_complete_each_task_once() {
         );
     }
     for id in &ids {
-        let done =
-            wait_for_workflow(&a.client, &a.address, id, DONE, Duration::from_secs(120)).await;
+        let done = a
+            .wait_for_workflow(id, DONE, Duration::from_secs(120))
+            .await;
         assert_eq!(done["status"], "completed", "{done}");
         assert_eq!(done["output"], true);
     }
@@ -228,13 +217,11 @@ async fn sigterm_lets_running_tasks_finish_and_hands_back_the_rest() {
     let get = |id: String| {
         let after = &after;
         async move {
-            let r = after
-                .client
-                .get(after.url(&format!("/api/workflows/{id}")))
-                .send()
-                .await
-                .unwrap();
-            r.json::<Value>().await.unwrap()
+            expect_status(
+                after.get(&format!("/api/workflows/{id}")).await,
+                StatusCode::OK,
+            )
+            .await
         }
     };
     let short_wf = get(short.clone()).await;
@@ -257,14 +244,9 @@ async fn sigterm_lets_running_tasks_finish_and_hands_back_the_rest() {
 
     // Another process picks it up.
     let next = BatonProcess::start(BATON, &db.url, &vars).await;
-    let done = wait_for_workflow(
-        &next.client,
-        &next.address,
-        &long,
-        DONE,
-        Duration::from_secs(30),
-    )
-    .await;
+    let done = next
+        .wait_for_workflow(&long, DONE, Duration::from_secs(30))
+        .await;
     assert_eq!(done["status"], "completed");
     assert_eq!(done["output"]["body"], 2);
 }

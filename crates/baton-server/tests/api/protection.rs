@@ -1,6 +1,6 @@
 //! CORS and security headers.
 
-use baton_testkit::{TestApp, expect_status};
+use baton_testkit::{Api, TestApp, expect_status};
 use reqwest::{Method, Response, StatusCode};
 
 const ALLOWED: &str = "https://app.example.com";

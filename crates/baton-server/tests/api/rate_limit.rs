@@ -1,6 +1,6 @@
 //! Rate limits: per principal, per IP for anonymous calls (login included), with headers.
 
-use baton_testkit::{ADMIN_EMAIL, TestApp, expect_status};
+use baton_testkit::{ADMIN_EMAIL, Api, TestApp, expect_status};
 use reqwest::{Response, StatusCode};
 
 fn header(response: &Response, name: &str) -> u64 {

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use baton_testkit::{TestApp, expect_status};
+use baton_testkit::{Api, TestApp, expect_status};
 use reqwest::StatusCode;
 use serde_json::json;
 use wiremock::matchers::{method, path};

@@ -2,7 +2,7 @@
 //! at once and nothing reaches the local target. (Every range is unit-tested on the classifier in
 //! baton-fetch; no test sends traffic to a non-loopback address.)
 
-use baton_testkit::TestApp;
+use baton_testkit::{Api, TestApp};
 use serde_json::json;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};

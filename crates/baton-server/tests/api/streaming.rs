@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use baton_testkit::sse::{self, SseEvent};
-use baton_testkit::{FakeLlm, Script, TestApp};
+use baton_testkit::{Api, FakeLlm, Script, TestApp};
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde_json::{Value, json};

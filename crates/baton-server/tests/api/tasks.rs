@@ -1,4 +1,4 @@
-use baton_testkit::{TestApp, expect_status};
+use baton_testkit::{Api, TestApp, expect_status};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
