@@ -20,24 +20,6 @@ type Row = (
     chrono::DateTime<chrono::Utc>,
 );
 
-const COLUMNS: (
-    documents::id,
-    documents::owner_id,
-    documents::collection,
-    documents::workflow_id,
-    documents::task_id,
-    documents::data,
-    documents::created_at,
-) = (
-    documents::id,
-    documents::owner_id,
-    documents::collection,
-    documents::workflow_id,
-    documents::task_id,
-    documents::data,
-    documents::created_at,
-);
-
 fn into_document(row: Row) -> Document {
     let (id, owner_id, collection, workflow_id, task_id, data, created_at) = row;
     Document {
@@ -76,7 +58,7 @@ pub(crate) async fn list(
     let mut rows: Vec<Row> = query
         .order(documents::id.desc())
         .limit(limit as i64 + 1)
-        .select(COLUMNS)
+        .select(documents::all_columns)
         .load(conn)
         .await
         .map_err(PgError::from)?;
@@ -96,7 +78,7 @@ pub(crate) async fn get(
 ) -> Result<Document, StoreError> {
     let row: Row = scoped(scope)
         .filter(documents::id.eq(id))
-        .select(COLUMNS)
+        .select(documents::all_columns)
         .first(conn)
         .await
         .optional()
