@@ -20,6 +20,8 @@ const CHANNEL_CAPACITY: usize = 1_024;
 pub struct EventHub {
     log: Arc<dyn EventLog>,
     topics: Mutex<HashMap<WorkflowId, Arc<Topic>>>,
+    /// `true` once the process is stopping: live streams end (clients reconnect elsewhere).
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 struct Topic {
@@ -42,7 +44,20 @@ impl EventHub {
         Arc::new(Self {
             log,
             topics: Mutex::new(HashMap::new()),
+            closing: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Ends every live stream of this process (it is shutting down).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`close`](Self::close) has been called.
+    pub async fn closed(&self) {
+        let mut closing = self.closing.subscribe();
+        // An error means the hub is gone: that is closed too.
+        let _ = closing.wait_for(|closing| *closing).await;
     }
 
     pub fn log(&self) -> &Arc<dyn EventLog> {

@@ -45,6 +45,7 @@ pub struct Application {
     port: u16,
     server: Server,
     store: PgStore,
+    events: Arc<EventHub>,
     engine: Option<EngineHandle>,
     listener: JoinHandle<()>,
     shutdown_grace: Duration,
@@ -113,7 +114,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store: Arc::new(store.clone()),
             documents: Arc::new(store.clone()),
-            events: hub,
+            events: hub.clone(),
             llm,
             users: users.clone(),
             auth: Authenticator::new(jwt, users),
@@ -158,6 +159,7 @@ impl Application {
             port,
             server,
             store,
+            events: hub,
             engine,
             listener,
             shutdown_grace: config.shutdown_grace,
@@ -188,6 +190,8 @@ impl Application {
         let server = tokio::spawn(self.server);
         shutdown_signal().await;
         tracing::info!("stopping: finishing requests and tasks in flight");
+        // Event streams would hold the server open: end them, clients resume elsewhere.
+        self.events.close();
         let listener = self.listener;
         let engine = async {
             if let Some(engine) = self.engine {

@@ -76,10 +76,17 @@ pub async fn stream(
         .is_terminal();
     let subscription = state.events.subscribe(workflow_id).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(256);
-    let log = state.events.log().clone();
+    let hub = state.events.clone();
     tokio::spawn(async move {
-        if let Err(err) = follow(log, subscription, workflow_id, after, finished, tx).await {
-            tracing::warn!(error = %err, %workflow_id, "event stream stopped");
+        let log = hub.log().clone();
+        tokio::select! {
+            result = follow(log, subscription, workflow_id, after, finished, tx) => {
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, %workflow_id, "event stream stopped");
+                }
+            }
+            // Shutting down: end the stream; the client resumes elsewhere with Last-Event-ID.
+            () = hub.closed() => {}
         }
     });
     Ok(sse::response(sse::channel_body(rx)))

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use baton_testkit::{Api, BatonProcess, TestDatabase, expect_status};
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wiremock::matchers::path;
@@ -210,8 +211,22 @@ async fn sigterm_lets_running_tasks_finish_and_hands_back_the_rest() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // A client following the long workflow does not hold the stop up: its stream ends.
+    let mut following =
+        baton_testkit::sse::events(process.get(&format!("/api/workflows/{long}/events")).await);
+    let first = following.next().await.expect("the history");
+    assert_eq!(first.event, "workflow.started");
+    let stopping = std::time::Instant::now();
     let status = process.terminate();
     assert!(status.success(), "a graceful stop exits 0: {status}");
+    // Open streams would otherwise hold the HTTP server until its 30 s shutdown timeout.
+    assert!(
+        stopping.elapsed() < Duration::from_secs(20),
+        "the connected client did not hold the stop up: {:?}",
+        stopping.elapsed()
+    );
+    let rest = tokio::time::timeout(Duration::from_secs(5), following.collect::<Vec<_>>()).await;
+    assert!(rest.is_ok(), "the event stream ended with the process");
 
     let after = BatonProcess::start(BATON, &db.url, &[("BATON_WORKERS", "0")]).await;
     let get = |id: String| {
