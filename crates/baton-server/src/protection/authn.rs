@@ -3,7 +3,8 @@
 //! the idempotency layer and the `Caller` extractor read it.
 //!
 //! Credentials: `Authorization: Bearer <JWT>` (from `POST /api/auth/login`), `Authorization:
-//! Bearer <API key>` or `X-API-Key: <API key>`. In local mode (no `BATON_JWT_SECRET`) nothing is
+//! Bearer <API key>` or `X-API-Key: <API key>`; on the events stream only, also
+//! `?access_token=` (for browsers' `EventSource`, which cannot send headers). In local mode (no `BATON_JWT_SECRET`) nothing is
 //! checked and every request acts as the built-in local admin.
 
 use std::sync::Arc;
@@ -122,7 +123,9 @@ impl Authenticator {
             .map_err(|err| ApiError::Internal(anyhow::Error::new(err)))
     }
 
-    pub async fn identify(&self, headers: &HeaderMap) -> Identity {
+    /// `query_token`: an `access_token` query parameter, accepted only where browsers cannot
+    /// send headers (an `EventSource` on the events stream); headers win when both are sent.
+    pub async fn identify(&self, headers: &HeaderMap, query_token: Option<&str>) -> Identity {
         let Some(jwt) = &self.jwt else {
             return Identity::Principal(Principal::LOCAL_ADMIN);
         };
@@ -132,7 +135,10 @@ impl Authenticator {
             None => match headers.get(X_API_KEY).map(|v| v.to_str()) {
                 Some(Ok(key)) => return self.api_key(key.trim()).await,
                 Some(Err(_)) => return Identity::Rejected("the X-API-Key header is not valid"),
-                None => return Identity::Anonymous,
+                None => match query_token {
+                    Some(token) => token,
+                    None => return Identity::Anonymous,
+                },
             },
         };
         if looks_like_api_key(token) {
@@ -178,13 +184,35 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, &'static str>> {
     }
 }
 
+/// The `access_token` query parameter of `GET /api/workflows/{id}/events`: a browser's
+/// `EventSource` cannot set headers. Accepted nowhere else, so tokens stay out of other URLs.
+fn event_stream_token(req: &ServiceRequest) -> Option<String> {
+    if req.method() != actix_web::http::Method::GET || !req.path().ends_with("/events") {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        access_token: Option<String>,
+    }
+    web::Query::<Params>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().access_token)
+        .filter(|t| !t.is_empty())
+}
+
 /// Resolves the identity of every `/api` request once and stores it in the extensions.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let identity = match req.app_data::<web::Data<AppState>>() {
-        Some(state) if req.path().starts_with("/api/") => state.auth.identify(req.headers()).await,
+        Some(state) if req.path().starts_with("/api/") => {
+            let query_token = event_stream_token(&req);
+            state
+                .auth
+                .identify(req.headers(), query_token.as_deref())
+                .await
+        }
         _ => Identity::Anonymous,
     };
     req.extensions_mut().insert(identity);

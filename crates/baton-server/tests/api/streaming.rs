@@ -246,3 +246,49 @@ async fn a_finished_workflow_replays_and_ends_and_bad_requests_are_refused() {
         .await;
     assert_eq!(missing.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browsers_follow_events_with_an_access_token_in_the_query_only_there() {
+    let app = TestApp::spawn_authenticated().await;
+    let admin = app.admin_token().await;
+    let ada = app.create_member(&admin, "ada@example.com").await;
+    let bob = app.create_member(&admin, "bob@example.com").await;
+    let wf = app
+        .bearer(&ada.token)
+        .create_workflow(&json!({"name": "w", "start": true, "tasks": [{"type": "transform", "input": {"jq": "1"}}]}))
+        .await;
+    let id = id_of(&wf);
+    app.bearer(&ada.token)
+        .wait_for_workflow(id, DONE, WAIT)
+        .await;
+
+    let path = format!("/api/workflows/{id}/events");
+    let events = sse::collect(
+        app.get(&format!("{path}?access_token={}", ada.token)).await,
+        WAIT,
+    )
+    .await;
+    assert_eq!(events.last().unwrap().event, "workflow.completed");
+
+    assert_eq!(app.get(&path).await.status(), 401);
+    assert_eq!(
+        app.get(&format!("{path}?access_token=forged"))
+            .await
+            .status(),
+        401
+    );
+    let other = app.get(&format!("{path}?access_token={}", bob.token)).await;
+    assert_eq!(
+        other.status(),
+        404,
+        "another member's workflow stays hidden"
+    );
+    let elsewhere = app
+        .get(&format!("/api/workflows/{id}?access_token={}", ada.token))
+        .await;
+    assert_eq!(
+        elsewhere.status(),
+        401,
+        "query tokens are accepted on the events stream only"
+    );
+}
