@@ -1,2 +1,2 @@
 DROP TRIGGER events_notify ON events;
-DROP FUNCTION baton_notify_events();
+DROP FUNCTION baton_notify_event();

@@ -68,9 +68,6 @@ BEGIN
         VALUES (p_doc_id, t.owner_id, p_doc_collection, t.workflow_id, t.id, p_doc_data)
         ON CONFLICT (task_id) DO NOTHING;
     END IF;
-    INSERT INTO events (workflow_id, task_id, attempt, type, data)
-    VALUES (t.workflow_id, t.id, t.attempt, 'task.completed',
-            jsonb_build_object('task_id', t.id, 'output', p_output));
 
     IF p_lease_ms IS NOT NULL THEN
         UPDATE tasks
@@ -81,11 +78,6 @@ BEGIN
                updated_at = now(), version = version + 1
          WHERE workflow_id = t.workflow_id AND position = t.position + 1 AND status = 'pending'
         RETURNING * INTO nxt;
-        IF FOUND THEN
-            INSERT INTO events (workflow_id, task_id, attempt, type, data)
-            VALUES (nxt.workflow_id, nxt.id, nxt.attempt, 'task.started',
-                    jsonb_build_object('task_id', nxt.id, 'attempt', nxt.attempt, 'worker', p_worker));
-        END IF;
     ELSE
         UPDATE tasks
            SET status = 'queued', available_at = now(), updated_at = now(), version = version + 1
@@ -97,6 +89,15 @@ BEGIN
     END IF;
 
     IF nxt.id IS NOT NULL THEN
+        -- task.completed, and task.started when the next task was claimed, in one statement.
+        INSERT INTO events (workflow_id, task_id, attempt, type, data)
+        SELECT * FROM (VALUES
+            (t.workflow_id, t.id, t.attempt, 'task.completed',
+             jsonb_build_object('task_id', t.id, 'output', p_output)),
+            (nxt.workflow_id, nxt.id, nxt.attempt, 'task.started',
+             jsonb_build_object('task_id', nxt.id, 'attempt', nxt.attempt, 'worker', p_worker))
+        ) AS e(workflow_id, task_id, attempt, type, data)
+        WHERE e.type = 'task.completed' OR p_lease_ms IS NOT NULL;
         UPDATE workflows
            SET current_position = t.position + 1, updated_at = now(), version = version + 1
          WHERE id = t.workflow_id;
@@ -110,8 +111,10 @@ BEGIN
        SET status = 'completed', output = p_output, finished_at = now(), updated_at = now(),
            version = version + 1
      WHERE id = t.workflow_id AND status = 'running';
-    INSERT INTO events (workflow_id, type, data)
-    VALUES (t.workflow_id, 'workflow.completed', jsonb_build_object('output', p_output));
+    INSERT INTO events (workflow_id, task_id, attempt, type, data)
+    VALUES (t.workflow_id, t.id, t.attempt, 'task.completed',
+            jsonb_build_object('task_id', t.id, 'output', p_output)),
+           (t.workflow_id, NULL, NULL, 'workflow.completed', jsonb_build_object('output', p_output));
     IF p_lease_ms IS NOT NULL THEN
         other := baton_claim(p_worker, p_lease_ms, 1) -> 0;
     END IF;
