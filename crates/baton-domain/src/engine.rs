@@ -6,25 +6,32 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::{Task, TaskStatus};
+use crate::{LeaseToken, Task, TaskId, TaskStatus};
 
-/// A task a worker holds a lease on. `task.lease_owner` is the lease's fencing token: every write
-/// about this run of the task is conditioned on it.
+/// A task a worker holds a lease on, with what running it needs from its workflow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
     pub task: Task,
+    /// The lease's fencing token: every write about this attempt is conditioned on it.
+    pub token: LeaseToken,
     pub workflow_name: String,
     pub workflow_input: Value,
+    /// The task that runs after this one, when there is one.
+    pub successor: Option<Successor>,
 }
 
 impl Claim {
-    pub fn token(&self) -> &str {
-        self.task.lease_owner.as_deref().unwrap_or_default()
-    }
-
     pub fn attempt(&self) -> u32 {
         u32::try_from(self.task.attempt).unwrap_or(0)
     }
+}
+
+/// The next task of a sequential workflow, as a claim knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Successor {
+    pub id: TaskId,
+    /// Its attempts so far (a claim makes it `attempt + 1`).
+    pub attempt: i32,
 }
 
 /// A finished earlier task of the same workflow, as templates see it (`steps.<key>`, `prev`).
@@ -54,27 +61,6 @@ pub struct Document {
     pub task_id: crate::TaskId,
     pub data: Value,
     pub created_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// What completing a task led to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Completed {
-    /// The next task was claimed in the same transaction: run it now.
-    Next(Box<Claim>),
-    /// The next task is queued for any worker.
-    Queued,
-    /// That was the last task: the workflow is completed. `next`: a queued task of another
-    /// workflow, claimed in the same transaction (when asked to continue) — run it now.
-    WorkflowCompleted { next: Option<Box<Claim>> },
-}
-
-/// What failing a task led to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failed {
-    /// Queued again for a later attempt.
-    Retrying,
-    /// Failed for good, and its workflow with it.
-    WorkflowFailed,
 }
 
 /// Why a task's attempt did not succeed. Serialized into the task's `error`.
@@ -162,9 +148,6 @@ pub struct Event {
 impl Event {
     /// The events after which a workflow's stream ends.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self.event_type.as_str(),
-            "workflow.completed" | "workflow.failed" | "workflow.cancelled"
-        )
+        crate::event::TERMINAL_EVENT_TYPES.contains(&self.event_type.as_str())
     }
 }

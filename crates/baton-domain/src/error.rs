@@ -42,11 +42,32 @@ pub enum DomainError {
         from: &'static str,
         to: &'static str,
     },
+    /// The change is valid but the resource's state forbids it now (editing a started
+    /// workflow); the message says why, for a person.
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller's expected version is not the current one.
+    #[error("version {expected} is not the current version {current}")]
+    VersionMismatch { expected: i32, current: i32 },
 }
 
 impl DomainError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict(message.into())
+    }
+
+    /// `VersionMismatch` when the caller expects a version other than `current`.
+    pub fn check_version(expected: Option<i32>, current: i32) -> Result<(), Self> {
+        match expected {
+            Some(expected) if expected != current => {
+                Err(Self::VersionMismatch { expected, current })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Prefix every field of an `Invalid` error (used when checking nested input).

@@ -1,17 +1,23 @@
 #![doc = include_str!("../README.md")]
 
 mod auth;
+mod edit;
 mod engine;
 mod error;
+mod event;
 mod hints;
 mod idempotency;
 mod ids;
 mod json;
+mod lease;
+mod lifecycle;
 mod llm;
 pub mod ports;
 mod ports_auth;
 mod retry;
+mod signals;
 mod status;
+mod step;
 mod task;
 mod text;
 mod workflow;
@@ -20,18 +26,25 @@ pub use auth::{
     ApiKey, ApiKeyId, Credentials, Email, KeyHash, KeyName, NewApiKey, NewUser, Password,
     Principal, Role, User,
 };
+pub use edit::{Change, Edit};
 pub use engine::{
-    Claim, Completed, Document, Event, Failed, FetchRequest, FetchResponse, NewDocument,
-    StepResult, TaskError,
+    Claim, Document, Event, FetchRequest, FetchResponse, NewDocument, StepResult, Successor,
+    TaskError,
 };
 pub use error::{DomainError, FieldError};
+pub use event::{EventKind, NewEvent, TERMINAL_EVENT_TYPES};
 pub use hints::{parse_reset_duration, parse_retry_after};
 pub use idempotency::{Begun, IDEMPOTENCY_TTL, IN_FLIGHT_TIMEOUT, IdempotencyKey, StoredResponse};
 pub use ids::{TaskId, UserId, WorkflowId};
 pub use json::check_json;
+pub use lease::LeaseToken;
+pub use lifecycle::{Effect, Transition};
 pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, Usage};
 pub use retry::{RetryDraft, RetryPolicy};
 pub use status::{TaskStatus, WorkflowStatus};
+pub use step::{
+    CarryOn, Fence, NextClaim, StepApplied, StepCommit, TaskOutcome, WorkflowOutcome, retry_delay,
+};
 pub use task::{
     DEFAULT_TASK_TIMEOUT_MS, MAX_TASK_TIMEOUT_MS, NewTask, Task, TaskDraft, TaskPatch, TaskType,
 };

@@ -6,14 +6,16 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
 use uuid::Uuid;
 
+#[allow(unused_imports)] // named by the docs
+use crate::EventKind;
 pub use crate::ports_auth::{IdempotencyStore, UserStore};
+pub use crate::signals::{LocalSignals, Signal, Signals, Subscriber};
 use crate::{
-    Claim, Completed, Document, DomainError, Event, Failed, FetchRequest, FetchResponse,
-    LlmCompletion, LlmRequest, LlmStream, NewDocument, NewTask, NewWorkflow, StepResult, Task,
-    TaskError, TaskId, TaskPatch, TaskStatus, UserId, Workflow, WorkflowId, WorkflowPatch,
+    Claim, Document, DomainError, Edit, Event, FetchRequest, FetchResponse, LeaseToken,
+    LlmCompletion, LlmRequest, LlmStream, NewEvent, NewWorkflow, StepApplied, StepCommit,
+    StepResult, Task, TaskError, TaskId, TaskStatus, Transition, UserId, Workflow, WorkflowId,
     WorkflowStatus,
 };
 
@@ -106,9 +108,13 @@ pub enum StoreError {
     /// The caller's expected version is not the current one.
     #[error("version {expected} is not the current version {current}")]
     VersionMismatch { expected: i32, current: i32 },
-    /// The change breaks a rule only the store can check (e.g. a task key already used).
+    /// A decided change was not applied: the resource changed since it was read. Read it
+    /// again and decide again.
+    #[error("{0} changed while the change was being decided")]
+    Stale(&'static str),
+    /// The change breaks a rule (from the domain, or a constraint only the store can check).
     #[error(transparent)]
-    Invalid(#[from] DomainError),
+    Invalid(DomainError),
     /// The backend cannot be reached or did not answer in time.
     #[error("the store is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -117,34 +123,30 @@ pub enum StoreError {
     Unknown(#[from] anyhow::Error),
 }
 
-/// Persistence of workflows and their tasks.
+/// Persistence of workflows and their tasks. Stores decide nothing: the rules are the
+/// domain's ([`Workflow::start`], [`Workflow::patch`], …), and a store applies the decided
+/// [`Transition`]s and [`Edit`]s atomically, only while the workflow is still as it was read.
 ///
-/// Every method takes the caller's [`Scope`]: resources outside it behave as if they did not
-/// exist. Methods that change a resource take `expected_version`; when it is `Some` and differs,
-/// they return [`StoreError::VersionMismatch`] and change nothing. Each method is atomic.
+/// Reads take the caller's [`Scope`]: resources outside it behave as if they did not exist.
 #[async_trait]
 pub trait WorkflowStore: Send + Sync + 'static {
-    /// Stores a workflow and its tasks in one transaction and returns it as stored; with
-    /// `start`, it is started in that same transaction.
+    /// Stores a workflow and its tasks (positions in order) in one transaction, applying
+    /// `start` (decided by [`NewWorkflow::start`]) in that same transaction.
     async fn create_workflow(
         &self,
-        workflow: NewWorkflow,
-        start: bool,
-    ) -> Result<Workflow, StoreError>;
+        workflow: &NewWorkflow,
+        start: Option<&Transition>,
+    ) -> Result<(), StoreError>;
 
-    /// Starts a pending workflow: its first task is queued. `Conflict` unless pending, or when it
-    /// has no tasks.
-    async fn start_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError>;
+    /// Applies a status change. `Stale` (changing nothing) when the workflow's status is no
+    /// longer `transition.from`; `NotFound("workflow")` when it is gone.
+    async fn apply_transition(&self, transition: &Transition) -> Result<(), StoreError>;
 
-    /// Cancels a pending or running workflow and its unfinished tasks; a running task's result
-    /// will be refused. `Conflict` when it has finished.
-    async fn cancel_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError>;
+    /// Applies an edit. `Stale` (changing nothing) when the workflow's version is no longer
+    /// `edit.version`; `NotFound("workflow")` when it is gone.
+    async fn apply_edit(&self, edit: &Edit) -> Result<(), StoreError>;
 
-    /// Resumes a failed workflow from its failed task, with a fresh attempt budget; completed
-    /// tasks are not run again. `Conflict` unless failed.
-    async fn retry_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError>;
-
-    /// One workflow with its tasks. `NotFound("workflow")` when absent.
+    /// One workflow with its tasks by position. `NotFound("workflow")` when absent.
     async fn get_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError>;
 
     /// Workflows newest first, each with its tasks, in a constant number of queries.
@@ -154,23 +156,6 @@ pub trait WorkflowStore: Send + Sync + 'static {
         filter: WorkflowFilter,
         page: PageRequest,
     ) -> Result<Page<Workflow>, StoreError>;
-
-    /// Renames or changes the input of a pending workflow. `Conflict` when it is not pending.
-    async fn update_workflow(
-        &self,
-        scope: Scope,
-        id: WorkflowId,
-        patch: WorkflowPatch,
-        expected_version: Option<i32>,
-    ) -> Result<Workflow, StoreError>;
-
-    /// Deletes a workflow with its tasks. `Conflict` while it is running.
-    async fn delete_workflow(
-        &self,
-        scope: Scope,
-        id: WorkflowId,
-        expected_version: Option<i32>,
-    ) -> Result<(), StoreError>;
 
     /// Tasks newest first.
     async fn list_tasks(
@@ -183,53 +168,23 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// One task. `NotFound("task")` when absent.
     async fn get_task(&self, scope: Scope, id: TaskId) -> Result<Task, StoreError>;
 
-    /// Adds a task to a pending workflow at `position` (0-based; the end when `None`), shifting
-    /// later tasks. `NotFound("workflow")`, `Conflict` when the workflow is not pending,
-    /// `Invalid` for a key already used in the workflow or a position past the end.
-    async fn add_task(
-        &self,
-        scope: Scope,
-        workflow_id: WorkflowId,
-        position: Option<i32>,
-        task: NewTask,
-    ) -> Result<Task, StoreError>;
-
-    /// Changes a task of a pending workflow (moving it when the patch has a position).
-    async fn update_task(
-        &self,
-        scope: Scope,
-        id: TaskId,
-        patch: TaskPatch,
-        expected_version: Option<i32>,
-    ) -> Result<Task, StoreError>;
-
-    /// Removes a task of a pending workflow, closing the gap in positions.
-    async fn delete_task(
-        &self,
-        scope: Scope,
-        id: TaskId,
-        expected_version: Option<i32>,
-    ) -> Result<(), StoreError>;
-
     /// Whether the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// The executor's side of the store: claiming tasks under a lease and recording their results.
+/// The executor's side of the store: claiming tasks under a lease and applying decided steps.
 ///
 /// Every write about a claimed task is fenced by its lease token ([`Claim::token`]): when the
 /// lease was lost (expired and taken over, or the workflow was cancelled) the write changes
-/// nothing and the method answers `Ok(None)` (or `false`).
+/// nothing and the method answers [`StepApplied::Lost`] (or `false`).
 #[async_trait]
 pub trait TaskQueue: Send + Sync + 'static {
-    /// Claims up to `limit` queued tasks whose time has come, oldest first, setting them
-    /// `running` with a new attempt and a lease of `lease`.
-    async fn claim(
-        &self,
-        worker: &str,
-        limit: u32,
-        lease: Duration,
-    ) -> Result<Vec<Claim>, StoreError>;
+    /// Claims up to `tokens.len()` queued tasks whose time has come by the store's clock,
+    /// oldest first: each becomes `running` with its next attempt, a lease of `lease` under
+    /// one of `tokens`, and a `task.started` event ([`EventKind::TaskStarted`], the worker
+    /// being [`LeaseToken::worker`]).
+    async fn claim(&self, tokens: &[LeaseToken], lease: Duration)
+    -> Result<Vec<Claim>, StoreError>;
 
     /// The tasks before `position` in a workflow, for templates.
     async fn steps_before(
@@ -241,40 +196,22 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// Extends a lease. `false` when it was lost or the task was cancelled: stop working on it.
     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<bool, StoreError>;
 
-    /// Completes a claimed task in one transaction with its events, its document (for `store`),
-    /// and the queueing of the next task — claimed right away under `continue_lease` when given —
-    /// or the completion of the workflow (then, with `continue_lease`, another queued task is
-    /// claimed so the worker carries on without a separate claim).
-    async fn complete(
-        &self,
-        claim: &Claim,
-        resolved_input: &Value,
-        output: Value,
-        document: Option<NewDocument>,
-        continue_lease: Option<Duration>,
-    ) -> Result<Option<Completed>, StoreError>;
+    /// Applies a decided step in one transaction (see [`StepCommit`] for what, in which order).
+    /// A retry's time is the store's clock plus its delay, and is filled into its
+    /// `task.retrying` event. A `task.started` event for `then_claim` is appended as
+    /// [`claim`](Self::claim) does.
+    async fn apply_step(&self, step: &StepCommit) -> Result<StepApplied, StoreError>;
 
-    /// Records a failed attempt: queued again after `retry_in`, or (when `None`) failed for
-    /// good with its workflow. With `only_if_expired`, only while the lease has expired (the
-    /// reaper's case).
-    async fn fail(
-        &self,
-        claim: &Claim,
-        resolved_input: Option<&Value>,
-        error: &TaskError,
-        retry_in: Option<Duration>,
-        only_if_expired: bool,
-    ) -> Result<Option<Failed>, StoreError>;
-
-    /// Appends a `task.delta` event (streamed text) while the claim holds its lease; `false`
-    /// when it no longer does.
-    async fn append_delta(&self, claim: &Claim, text: &str) -> Result<bool, StoreError>;
+    /// Appends an event about a claimed attempt (streamed text) while the claim holds its
+    /// lease; `false` when it no longer does.
+    async fn append_held(&self, claim: &Claim, event: &NewEvent) -> Result<bool, StoreError>;
 
     /// Hands a claimed task back without counting the attempt (the worker is shutting down):
     /// queued again at once. `false` when the lease was already lost.
     async fn release(&self, claim: &Claim) -> Result<bool, StoreError>;
 
-    /// Running tasks whose lease has expired (their worker is gone), at most `limit`.
+    /// Running tasks whose lease has expired by the store's clock (their worker is gone), at
+    /// most `limit`.
     async fn expired(&self, limit: u32) -> Result<Vec<Claim>, StoreError>;
 }
 
@@ -306,6 +243,37 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The id of the workflow's latest event (0 when none).
     async fn last_event_id(&self, workflow_id: WorkflowId) -> Result<i64, StoreError>;
+}
+
+/// Use cases report the domain's verdicts as the store's error kinds, so one mapping to HTTP
+/// covers both.
+impl From<DomainError> for StoreError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Conflict(message) => Self::Conflict(message),
+            err @ DomainError::IllegalTransition { .. } => Self::Conflict(err.to_string()),
+            DomainError::VersionMismatch { expected, current } => {
+                Self::VersionMismatch { expected, current }
+            }
+            err @ DomainError::Invalid(_) => Self::Invalid(err),
+        }
+    }
+}
+
+/// The time, for what Rust stamps itself (token expiry, idempotency windows). Stores use their
+/// own clock for what must agree across instances (leases, retry times).
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+}
+
+/// The machine's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
 }
 
 /// Calls a language model.

@@ -8,7 +8,8 @@ use crate::DomainError;
 /// Where a workflow is in its life.
 ///
 /// `pending` → `running` → `completed` | `failed` | `cancelled`; `failed` → `running` through
-/// retry; `pending` → `cancelled` too.
+/// retry; `pending` → `cancelled` too. A failed workflow is finished: it can be retried or
+/// deleted, not cancelled (there is nothing left to stop).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkflowStatus {
@@ -69,7 +70,6 @@ impl WorkflowStatus {
                 | (Running, Failed)
                 | (Running, Cancelled)
                 | (Failed, Running)
-                | (Failed, Cancelled)
         )
     }
 
@@ -111,6 +111,9 @@ impl TaskStatus {
     pub const fn is_terminal(self) -> bool {
         matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
+
+    /// The statuses a task can be cancelled from.
+    pub const UNFINISHED: [TaskStatus; 3] = [Self::Pending, Self::Queued, Self::Running];
 
     pub const fn can_become(self, next: Self) -> bool {
         use TaskStatus::*;
@@ -189,6 +192,10 @@ mod tests {
         assert!(Completed.transition(Running).is_err());
         assert!(Running.transition(Pending).is_err());
         assert!(Cancelled.transition(Running).is_err());
+        assert!(
+            Failed.transition(Cancelled).is_err(),
+            "retry or delete instead"
+        );
         assert!(Completed.is_terminal() && Failed.is_terminal() && !Running.is_terminal());
     }
 

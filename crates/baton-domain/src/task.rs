@@ -149,15 +149,17 @@ pub const MAX_TASK_TIMEOUT_MS: u64 = 3_600_000;
 /// The default time limit of one attempt (5 minutes).
 pub const DEFAULT_TASK_TIMEOUT_MS: u64 = 300_000;
 
-/// A task as a client describes it, checked. Built by [`NewTask::new`].
+/// A task as a client describes it, checked. Only [`NewTask::new`] builds one (its fields are
+/// private); its id is chosen there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTask {
-    pub key: Option<TaskKey>,
-    pub title: TaskTitle,
-    pub task_type: TaskType,
-    pub input: Value,
-    pub retry: RetryPolicy,
-    pub timeout_ms: u64,
+    id: TaskId,
+    key: Option<TaskKey>,
+    title: TaskTitle,
+    task_type: TaskType,
+    input: Value,
+    retry: RetryPolicy,
+    timeout_ms: u64,
 }
 
 /// A task as a client sent it, unchecked.
@@ -206,6 +208,7 @@ impl NewTask {
         errors.finish()?;
         match (key.transpose(), title, task_type, retry, timeout_ms) {
             (Ok(key), Some(title), Some(task_type), Some(retry), Some(timeout_ms)) => Ok(Self {
+                id: TaskId::generate(),
                 key,
                 title,
                 task_type,
@@ -215,6 +218,36 @@ impl NewTask {
             }),
             _ => Err(DomainError::invalid("", "invalid task")),
         }
+    }
+}
+
+impl NewTask {
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    pub fn key(&self) -> Option<&TaskKey> {
+        self.key.as_ref()
+    }
+
+    pub fn title(&self) -> &TaskTitle {
+        &self.title
+    }
+
+    pub fn task_type(&self) -> TaskType {
+        self.task_type
+    }
+
+    pub fn input(&self) -> &Value {
+        &self.input
+    }
+
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
     }
 }
 

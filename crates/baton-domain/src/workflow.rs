@@ -13,13 +13,15 @@ use crate::{
 /// At most this many tasks in one workflow.
 pub const MAX_TASKS_PER_WORKFLOW: usize = 1_000;
 
-/// A workflow as a client describes it, checked: a name, an input and its ordered tasks.
+/// A workflow as a client describes it, checked: a name, an input and its ordered tasks. Its
+/// fields are private so that only [`NewWorkflow::new`] builds one; its id is chosen here.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewWorkflow {
-    pub owner_id: UserId,
-    pub name: WorkflowName,
-    pub input: Value,
-    pub tasks: Vec<NewTask>,
+    id: WorkflowId,
+    owner_id: UserId,
+    name: WorkflowName,
+    input: Value,
+    tasks: Vec<NewTask>,
 }
 
 impl NewWorkflow {
@@ -49,7 +51,7 @@ impl NewWorkflow {
         for (i, draft) in tasks.into_iter().enumerate() {
             match NewTask::new(draft) {
                 Ok(task) => {
-                    if let Some(key) = &task.key
+                    if let Some(key) = task.key()
                         && !keys.insert(key.clone())
                     {
                         errors.add(
@@ -65,6 +67,7 @@ impl NewWorkflow {
         errors.finish()?;
         match name {
             Some(name) => Ok(Self {
+                id: WorkflowId::generate(),
                 owner_id,
                 name,
                 input,
@@ -72,6 +75,29 @@ impl NewWorkflow {
             }),
             None => Err(DomainError::invalid("name", "is invalid")),
         }
+    }
+}
+
+impl NewWorkflow {
+    pub fn id(&self) -> WorkflowId {
+        self.id
+    }
+
+    pub fn owner_id(&self) -> UserId {
+        self.owner_id
+    }
+
+    pub fn name(&self) -> &WorkflowName {
+        &self.name
+    }
+
+    pub fn input(&self) -> &Value {
+        &self.input
+    }
+
+    /// Its tasks in order (position = index).
+    pub fn tasks(&self) -> &[NewTask] {
+        &self.tasks
     }
 }
 
@@ -91,6 +117,11 @@ impl WorkflowPatch {
         }
         errors.finish()?;
         Ok(Self { name, input })
+    }
+
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.input.is_none()
     }
 }
 
@@ -137,8 +168,8 @@ mod tests {
             vec![transform(Some("a")), transform(None), transform(None)],
         )
         .unwrap();
-        assert_eq!(wf.tasks.len(), 3);
-        assert_eq!(wf.input, json!({}));
+        assert_eq!(wf.tasks().len(), 3);
+        assert_eq!(wf.input(), &json!({}));
     }
 
     #[test]

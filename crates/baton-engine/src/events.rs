@@ -1,17 +1,19 @@
 //! Fan-out of workflow events to live subscribers (SSE clients).
 //!
-//! Each process holds one topic per watched workflow. When the store signals new events for a
-//! workflow (Postgres NOTIFY, whichever instance wrote them), the topic reads them once and
-//! broadcasts them to every subscriber: one query per notification, whatever the number of
-//! clients, and no polling.
+//! Each process holds one topic per watched workflow. When a signal says a workflow has new
+//! events (at once for this process's own commits; through the store's signals, e.g. Postgres
+//! NOTIFY, for other instances'), the topic reads them once and broadcasts them to every
+//! subscriber: one query per signal, whatever the number of clients. A slow poll of the watched
+//! workflows is the fallback, so a lost notification never stalls a stream.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use baton_domain::ports::{EventLog, StoreError};
+use baton_domain::ports::{EventLog, Signal, Signals, StoreError};
 use baton_domain::{Event, WorkflowId};
 use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 
 /// Events read per query.
 pub const PAGE: u32 = 500;
@@ -146,6 +148,36 @@ impl EventHub {
         {
             topics.remove(&workflow_id);
         }
+    }
+
+    /// Hears [`Signal::EventsAppended`] on `signals`.
+    pub fn listen(self: &Arc<Self>, signals: &dyn Signals) {
+        let hub = Arc::downgrade(self);
+        signals.subscribe(Arc::new(move |signal| {
+            if let (Signal::EventsAppended(id), Some(hub)) = (signal, hub.upgrade()) {
+                hub.notify(id);
+            }
+        }));
+    }
+
+    /// Reads new events of every watched workflow every `every`, until the task is aborted:
+    /// the fallback for lost notifications.
+    pub fn spawn_fallback(self: &Arc<Self>, every: std::time::Duration) -> JoinHandle<()> {
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(hub) = hub.upgrade() else { return };
+                let watched: Vec<WorkflowId> = hub
+                    .topics
+                    .lock()
+                    .map(|topics| topics.keys().copied().collect())
+                    .unwrap_or_default();
+                for id in watched {
+                    hub.notify(id);
+                }
+            }
+        })
     }
 
     /// Workflows with at least one subscriber here.

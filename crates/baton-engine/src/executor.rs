@@ -4,8 +4,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton_domain::ports::{HttpFetcher, LlmClient, TaskQueue};
-use baton_domain::{Claim, Completed, Failed, StepResult, TaskError, TaskStatus, WorkflowId};
+use baton_domain::ports::{HttpFetcher, LlmClient, Signal, Signals, TaskQueue};
+use baton_domain::{
+    CarryOn, Claim, Fence, LeaseToken, StepApplied, StepCommit, StepResult, TaskError, TaskOutcome,
+    TaskStatus, WorkflowId, retry_delay,
+};
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -27,6 +30,18 @@ pub struct EngineConfig {
     pub poll: Duration,
 }
 
+impl Default for EngineConfig {
+    /// 16 workers, a 30 s lease, a 500 ms poll (DESIGN.md §6).
+    fn default() -> Self {
+        Self {
+            worker_id: format!("baton-{}", std::process::id()),
+            workers: 16,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
 /// The executor of one process. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -37,6 +52,7 @@ struct Inner {
     queue: Arc<dyn TaskQueue>,
     fetcher: Arc<dyn HttpFetcher>,
     llm: Option<Arc<dyn LlmClient>>,
+    signals: Arc<dyn Signals>,
     jq: JqCache,
     config: EngineConfig,
     wake: Notify,
@@ -66,18 +82,22 @@ enum StepOutcome {
 
 impl Engine {
     /// `llm`: `None` when no model is configured (llm tasks then fail, saying what to set).
+    /// The engine hears `signals` (work queued, workflows cancelled) and publishes on them
+    /// after each commit.
     pub fn new(
         queue: Arc<dyn TaskQueue>,
         fetcher: Arc<dyn HttpFetcher>,
         llm: Option<Arc<dyn LlmClient>>,
+        signals: Arc<dyn Signals>,
         config: EngineConfig,
     ) -> Self {
         let workers = config.workers.max(1);
-        Self {
+        let engine = Self {
             inner: Arc::new(Inner {
                 queue,
                 fetcher,
                 llm,
+                signals: signals.clone(),
                 jq: JqCache::default(),
                 slots: Arc::new(Semaphore::new(workers)),
                 config: EngineConfig { workers, ..config },
@@ -86,7 +106,18 @@ impl Engine {
                 abort: watch::channel(false).0,
                 cancels: Mutex::new(HashMap::new()),
             }),
-        }
+        };
+        let weak = Arc::downgrade(&engine.inner);
+        signals.subscribe(Arc::new(move |signal| {
+            let Some(inner) = weak.upgrade() else { return };
+            let engine = Engine { inner };
+            match signal {
+                Signal::WorkQueued => engine.wake(),
+                Signal::WorkflowCancelled(id) => engine.workflow_cancelled(id),
+                Signal::EventsAppended(_) | Signal::KeysRevoked => {}
+            }
+        }));
+        engine
     }
 
     /// Work may be waiting: look now rather than at the next poll.
@@ -136,17 +167,16 @@ impl Engine {
                 }
                 continue;
             }
-            let claimed = inner
-                .queue
-                .claim(
-                    &inner.config.worker_id,
-                    u32::try_from(free).unwrap_or(u32::MAX),
-                    inner.config.lease,
-                )
-                .await;
+            let tokens: Vec<LeaseToken> = (0..free)
+                .map(|_| LeaseToken::new(&inner.config.worker_id))
+                .collect();
+            let claimed = inner.queue.claim(&tokens, inner.config.lease).await;
             match claimed {
                 Ok(claims) if !claims.is_empty() => {
                     for claim in claims {
+                        inner
+                            .signals
+                            .publish(Signal::EventsAppended(claim.task.workflow_id));
                         let Ok(permit) = inner.slots.clone().try_acquire_owned() else {
                             break;
                         };
@@ -206,14 +236,15 @@ impl Engine {
                     "lease_expired",
                     "the worker running this task stopped answering (its lease expired)",
                 );
-                let retry_in = retry_delay(&claim, &error);
-                match inner.queue.fail(&claim, None, &error, retry_in, true).await {
-                    Ok(Some(_)) => tracing::warn!(
+                let retry_in = retry_delay(&claim, &error, rand::random::<f64>());
+                let step = StepCommit::failed(&claim, None, &error, retry_in, Fence::Expired);
+                match self.commit(&step).await {
+                    Ok(StepApplied::Applied { .. }) => tracing::warn!(
                         task_id = %claim.task.id,
-                        lease = claim.token(),
+                        lease = %claim.token,
                         "re-queued a task whose lease expired"
                     ),
-                    Ok(None) => {}
+                    Ok(StepApplied::Lost) => {}
                     Err(err) => tracing::warn!(error = %err, "cannot re-queue an expired task"),
                 }
             }
@@ -254,34 +285,32 @@ impl Engine {
             match (outcome, resolved) {
                 (StepOutcome::Done(success), Some(resolved)) => {
                     let output = success.output.clone();
-                    let continue_lease = (!self.stopping()).then_some(self.inner.config.lease);
-                    let completed = self
-                        .inner
-                        .queue
-                        .complete(
-                            &claim,
-                            &resolved,
-                            success.output,
-                            success.document,
-                            continue_lease,
-                        )
-                        .await;
-                    match completed {
-                        Ok(Some(Completed::Next(next))) => {
-                            context.push(&StepResult {
-                                position: claim.task.position,
-                                key: claim.task.key.clone(),
-                                status: TaskStatus::Completed,
-                                output: Some(output),
-                            });
-                            carried = Some(context);
+                    let carry_on = (!self.stopping()).then(|| CarryOn {
+                        worker: self.inner.config.worker_id.clone(),
+                        lease: self.inner.config.lease,
+                    });
+                    let step = StepCommit::completed(
+                        &claim,
+                        resolved,
+                        success.output,
+                        success.document,
+                        carry_on.as_ref(),
+                    );
+                    match self.commit(&step).await {
+                        Ok(StepApplied::Applied { next: Some(next) }) => {
+                            if next.task.workflow_id == workflow_id {
+                                context.push(&StepResult {
+                                    position: claim.task.position,
+                                    key: claim.task.key.clone(),
+                                    status: TaskStatus::Completed,
+                                    output: Some(output),
+                                });
+                                carried = Some(context);
+                            }
                             claim = *next;
                         }
-                        Ok(Some(Completed::WorkflowCompleted { next: Some(next) })) => {
-                            claim = *next;
-                        }
-                        Ok(Some(_)) => return,
-                        Ok(None) => {
+                        Ok(StepApplied::Applied { next: None }) => return,
+                        Ok(StepApplied::Lost) => {
                             tracing::info!(
                                 "result discarded: the lease was lost or the workflow cancelled"
                             );
@@ -294,20 +323,18 @@ impl Engine {
                     }
                 }
                 (StepOutcome::Failed(error), resolved) => {
-                    let retry_in = retry_delay(&claim, &error);
-                    match self
-                        .inner
-                        .queue
-                        .fail(&claim, resolved.as_ref(), &error, retry_in, false)
-                        .await
-                    {
-                        Ok(Some(Failed::Retrying)) => {
-                            tracing::info!(error = %error.message, ?retry_in, "attempt failed; retrying");
+                    let retry_in = retry_delay(&claim, &error, rand::random::<f64>());
+                    let step = StepCommit::failed(&claim, resolved, &error, retry_in, Fence::Held);
+                    match self.commit(&step).await {
+                        Ok(StepApplied::Applied { .. }) => match step.outcome {
+                            TaskOutcome::Retry { .. } => {
+                                tracing::info!(error = %error.message, ?retry_in, "attempt failed; retrying");
+                            }
+                            _ => tracing::info!(error = %error.message, "task failed"),
+                        },
+                        Ok(StepApplied::Lost) => {
+                            tracing::info!("failure discarded: the lease was lost");
                         }
-                        Ok(Some(Failed::WorkflowFailed)) => {
-                            tracing::info!(error = %error.message, "task failed");
-                        }
-                        Ok(None) => tracing::info!("failure discarded: the lease was lost"),
                         Err(err) => tracing::warn!(error = %err, "cannot record the failure"),
                     }
                     return;
@@ -317,6 +344,29 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Applies a decided step, then tells this process what it changed at once (other
+    /// instances hear it through the store's signals).
+    #[tracing::instrument(skip_all, fields(workflow_id = %step.workflow_id, task_id = %step.task_id))]
+    async fn commit(
+        &self,
+        step: &StepCommit,
+    ) -> Result<StepApplied, baton_domain::ports::StoreError> {
+        let applied = self.inner.queue.apply_step(step).await?;
+        if let StepApplied::Applied { next } = &applied {
+            let signals = &self.inner.signals;
+            signals.publish(Signal::EventsAppended(step.workflow_id));
+            if let Some(next) = next
+                && next.task.workflow_id != step.workflow_id
+            {
+                signals.publish(Signal::EventsAppended(next.task.workflow_id));
+            }
+            if step.queues_work() {
+                signals.publish(Signal::WorkQueued);
+            }
+        }
+        Ok(applied)
     }
 
     async fn load_context(
@@ -354,6 +404,7 @@ impl Engine {
             fetcher: self.inner.fetcher.as_ref(),
             llm: self.inner.llm.as_deref(),
             queue: self.inner.queue.as_ref(),
+            signals: self.inner.signals.as_ref(),
             jq: &self.inner.jq,
         };
         let run = tasks::run(&deps, claim, resolved, context.to_json(), limit);
@@ -475,18 +526,4 @@ async fn render_input(claim: &Claim, context: &StepContext) -> Result<Value, Tas
                 format!("rendering crashed: {e}"),
             ))
         })
-}
-
-/// When to try again after `error`, or `None` when the task has failed for good.
-fn retry_delay(claim: &Claim, error: &TaskError) -> Option<Duration> {
-    let attempt = claim.attempt();
-    if !error.retryable || !claim.task.retry.allows_another(attempt) {
-        return None;
-    }
-    let backoff = claim.task.retry.backoff(attempt, rand::random::<f64>());
-    Some(
-        error
-            .retry_after
-            .map_or(backoff, |after| after.max(backoff)),
-    )
 }

@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
-use baton_domain::ports::{HttpFetcher, LlmClient, TaskQueue};
-use baton_domain::{Claim, FetchRequest, LlmEvent, LlmRequest, NewDocument, TaskError, TaskType};
+use baton_domain::ports::{HttpFetcher, LlmClient, Signal, Signals, TaskQueue};
+use baton_domain::{
+    Claim, EventKind, FetchRequest, LlmEvent, LlmRequest, NewDocument, NewEvent, TaskError,
+    TaskType,
+};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -35,6 +38,7 @@ pub struct Deps<'a> {
     pub fetcher: &'a dyn HttpFetcher,
     pub llm: Option<&'a dyn LlmClient>,
     pub queue: &'a dyn TaskQueue,
+    pub signals: &'a dyn Signals,
     pub jq: &'a JqCache,
 }
 
@@ -149,9 +153,19 @@ async fn flush(deps: &Deps<'_>, claim: &Claim, pending: &mut String) -> Result<(
     if pending.is_empty() {
         return Ok(());
     }
-    match deps.queue.append_delta(claim, pending).await {
+    let delta = NewEvent::new(
+        claim.task.workflow_id,
+        EventKind::TaskDelta {
+            task_id: claim.task.id,
+            attempt: claim.task.attempt,
+            text: pending.clone(),
+        },
+    );
+    match deps.queue.append_held(claim, &delta).await {
         Ok(true) => {
             pending.clear();
+            deps.signals
+                .publish(Signal::EventsAppended(claim.task.workflow_id));
             Ok(())
         }
         Ok(false) => Err(TaskError::permanent(

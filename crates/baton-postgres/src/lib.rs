@@ -2,6 +2,7 @@
 
 mod auth_schema;
 mod documents;
+mod edit;
 mod error;
 mod event_log;
 mod events;
@@ -12,6 +13,7 @@ mod models;
 mod pool;
 mod queue;
 mod schema;
+mod signals;
 mod store;
 mod tasks;
 mod users;
@@ -20,5 +22,6 @@ mod workflows;
 pub use events::{CANCEL_CHANNEL, EVENTS_CHANNEL, WORK_CHANNEL};
 pub use listener::spawn_listener;
 pub use pool::{MIGRATIONS, PgConfig, create_database_if_missing, drop_database, run_migrations};
+pub use signals::PgSignals;
 pub use store::PgStore;
 pub use users::AUTH_CHANNEL;

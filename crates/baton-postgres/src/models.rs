@@ -110,12 +110,12 @@ fn clamp_i32(v: u32) -> i32 {
 impl<'a> TaskFieldsRow<'a> {
     pub fn from_new(task: &'a NewTask) -> Self {
         Self::new(
-            task.key.as_ref().map(|k| k.as_str()),
-            task.title.as_str(),
-            task.task_type,
-            &task.input,
-            &task.retry,
-            clamp_i64(task.timeout_ms),
+            task.key().map(|k| k.as_str()),
+            task.title().as_str(),
+            task.task_type(),
+            task.input(),
+            task.retry(),
+            clamp_i64(task.timeout_ms()),
         )
     }
 
@@ -219,54 +219,42 @@ impl WorkflowRow {
             tasks,
         })
     }
-
-    pub fn status(&self) -> anyhow::Result<WorkflowStatus> {
-        self.status
-            .parse::<WorkflowStatus>()
-            .context("stored workflow status")
-    }
 }
 
-/// A claimed task with what its templates need from its workflow.
-#[derive(Debug, QueryableByName)]
-pub(crate) struct ClaimRow {
-    #[diesel(embed)]
-    pub task: TaskRow,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub workflow_name: String,
-    #[diesel(sql_type = diesel::sql_types::Jsonb)]
-    pub workflow_input: Value,
-}
-
-/// A claimed task as the step functions answer it (JSON).
+/// A claimed task as the step functions answer it (JSON): the only decoder of a claim.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct ClaimJson {
     #[serde(flatten)]
     pub task: TaskRow,
     pub workflow_name: String,
     pub workflow_input: Value,
+    pub successor: Option<SuccessorJson>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct SuccessorJson {
+    pub id: Uuid,
+    pub attempt: i32,
 }
 
 impl TryFrom<ClaimJson> for baton_domain::Claim {
     type Error = anyhow::Error;
 
     fn try_from(row: ClaimJson) -> anyhow::Result<Self> {
+        let token = row
+            .task
+            .lease_owner
+            .clone()
+            .context("a claimed task without a lease")?;
         Ok(baton_domain::Claim {
             task: Task::try_from(row.task)?,
+            token: baton_domain::LeaseToken::from_stored(token),
             workflow_name: row.workflow_name,
             workflow_input: row.workflow_input,
-        })
-    }
-}
-
-impl TryFrom<ClaimRow> for baton_domain::Claim {
-    type Error = anyhow::Error;
-
-    fn try_from(row: ClaimRow) -> anyhow::Result<Self> {
-        Ok(baton_domain::Claim {
-            task: Task::try_from(row.task)?,
-            workflow_name: row.workflow_name,
-            workflow_input: row.workflow_input,
+            successor: row.successor.map(|s| baton_domain::Successor {
+                id: TaskId::from_uuid(s.id),
+                attempt: s.attempt,
+            }),
         })
     }
 }
@@ -281,30 +269,14 @@ pub(crate) struct NewEventRow {
     pub data: Value,
 }
 
-impl NewEventRow {
-    pub fn workflow(workflow_id: Uuid, event_type: &'static str, data: Value) -> Self {
+impl From<&baton_domain::NewEvent> for NewEventRow {
+    fn from(event: &baton_domain::NewEvent) -> Self {
         Self {
-            workflow_id,
-            task_id: None,
-            attempt: None,
-            event_type,
-            data,
-        }
-    }
-
-    pub fn task(
-        workflow_id: Uuid,
-        task_id: Uuid,
-        attempt: i32,
-        event_type: &'static str,
-        data: Value,
-    ) -> Self {
-        Self {
-            workflow_id,
-            task_id: Some(task_id),
-            attempt: Some(attempt),
-            event_type,
-            data,
+            workflow_id: *event.workflow_id.as_uuid(),
+            task_id: event.task_id().map(|id| *id.as_uuid()),
+            attempt: event.row_attempt(),
+            event_type: event.event_type(),
+            data: event.data(),
         }
     }
 }

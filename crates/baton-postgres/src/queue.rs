@@ -1,47 +1,30 @@
-//! The executor's side of the store: claims, heartbeats, completions and failures, all fenced by
-//! the lease token (`lease_owner`, unique per claim).
+//! The executor's side of the store: claims, heartbeats, and applying decided steps, all fenced
+//! by the lease token (`lease_owner`, made per claim by the domain).
 
 use std::time::Duration;
 
 use baton_domain::ports::StoreError;
 use baton_domain::{
-    Claim, Completed, Failed, NewDocument, StepResult, TaskError, TaskStatus, WorkflowId,
-    WorkflowStatus,
+    Claim, Fence, LeaseToken, NewEvent, StepApplied, StepCommit, StepResult, TaskOutcome,
+    TaskStatus, WorkflowId, WorkflowOutcome,
 };
-use diesel::dsl::now;
 use diesel::prelude::*;
-use diesel::sql_types::{Double, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{Array, Bool, Double, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
-use crate::error::{PgError, PgResult};
-use crate::events;
-use crate::models::{ClaimJson, ClaimRow, NewEventRow};
-use crate::schema::{tasks, workflows};
+use crate::error::PgError;
+use crate::models::{ClaimJson, NewEventRow};
+use crate::schema::tasks;
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
 
-diesel::define_sql_function! {
-    /// See migrations/postgres/*_step_functions.
-    fn baton_claim(worker: Text, lease_ms: Double, limit: Integer) -> Jsonb;
-}
-
-diesel::define_sql_function! {
-    /// See migrations/postgres/*_step_functions.
-    #[allow(clippy::too_many_arguments)]
-    fn baton_complete(
-        task: SqlUuid,
-        token: Text,
-        output: Jsonb,
-        resolved: Jsonb,
-        doc_id: Nullable<SqlUuid>,
-        doc_collection: Nullable<Text>,
-        doc_data: Nullable<Jsonb>,
-        worker: Text,
-        lease_ms: Nullable<Double>,
-    ) -> Jsonb;
+#[derive(QueryableByName)]
+struct JsonAnswer {
+    #[diesel(sql_type = Jsonb)]
+    answer: Value,
 }
 
 fn parse_claim(value: Value) -> Result<Claim, StoreError> {
@@ -50,41 +33,35 @@ fn parse_claim(value: Value) -> Result<Claim, StoreError> {
     Claim::try_from(json).map_err(StoreError::Unknown)
 }
 
-const EXPIRED_SQL: &str = "
-SELECT t.*, t.type AS task_type, w.name AS workflow_name, w.input AS workflow_input
-  FROM tasks t JOIN workflows w ON w.id = t.workflow_id
- WHERE t.status = 'running' AND t.lease_expires_at < now()
- ORDER BY t.lease_expires_at
- LIMIT $1";
-
-fn into_claims(rows: Vec<ClaimRow>) -> Result<Vec<Claim>, StoreError> {
-    rows.into_iter()
-        .map(|row| Claim::try_from(row).map_err(StoreError::Unknown))
-        .collect()
+fn parse_claims(value: Value) -> Result<Vec<Claim>, StoreError> {
+    match value {
+        Value::Array(items) => items.into_iter().map(parse_claim).collect(),
+        _ => Ok(Vec::new()),
+    }
 }
 
-fn worker_of(claim: &Claim) -> &str {
-    claim.token().split('/').next().unwrap_or_default()
+/// The worker all of a claim batch's tokens belong to.
+fn worker_of(tokens: &[LeaseToken]) -> &str {
+    tokens.first().map_or("", LeaseToken::worker)
 }
 
 pub(crate) async fn claim(
     conn: &mut AsyncPgConnection,
-    worker: &str,
-    limit: u32,
+    tokens: &[LeaseToken],
     lease: Duration,
 ) -> Result<Vec<Claim>, StoreError> {
-    let claimed: Value = diesel::select(baton_claim(
-        worker,
-        millis(lease),
-        i32::try_from(limit).unwrap_or(i32::MAX),
-    ))
-    .get_result(conn)
-    .await
-    .map_err(PgError::from)?;
-    match claimed {
-        Value::Array(items) => items.into_iter().map(parse_claim).collect(),
-        _ => Ok(Vec::new()),
+    if tokens.is_empty() {
+        return Ok(Vec::new());
     }
+    let token_texts: Vec<&str> = tokens.iter().map(LeaseToken::as_str).collect();
+    let row: JsonAnswer = diesel::sql_query("SELECT baton_claim($1, $2, $3) AS answer")
+        .bind::<Text, _>(worker_of(tokens))
+        .bind::<Array<Text>, _>(&token_texts)
+        .bind::<Double, _>(millis(lease))
+        .get_result(conn)
+        .await
+        .map_err(PgError::from)?;
+    parse_claims(row.answer)
 }
 
 pub(crate) async fn steps_before(
@@ -125,237 +102,120 @@ pub(crate) async fn heartbeat(
     )
     .bind::<Double, _>(millis(lease))
     .bind::<SqlUuid, _>(*claim.task.id.as_uuid())
-    .bind::<Text, _>(claim.token())
+    .bind::<Text, _>(claim.token.as_str())
     .execute(conn)
     .await
     .map_err(PgError::from)?;
     Ok(updated == 1)
 }
 
-/// The row of a claimed task, only while this claim still holds its lease.
-macro_rules! fenced {
-    ($claim:expr) => {
-        tasks::table
-            .filter(tasks::id.eq(*$claim.task.id.as_uuid()))
-            .filter(tasks::lease_owner.eq($claim.token().to_owned()))
-            .filter(tasks::status.eq(TaskStatus::Running.as_str()))
-    };
+const APPLY_STEP_SQL: &str = "SELECT baton_apply_step($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) AS answer";
+
+/// The step's events as the step function takes them.
+fn events_json(events: &[NewEvent]) -> Value {
+    Value::Array(
+        events
+            .iter()
+            .map(|event| {
+                let row = NewEventRow::from(event);
+                json!({
+                    "task_id": row.task_id,
+                    "attempt": row.attempt,
+                    "type": row.event_type,
+                    "data": row.data,
+                    "retry_at": matches!(event.kind, baton_domain::EventKind::TaskRetrying { .. }),
+                })
+            })
+            .collect(),
+    )
 }
 
-#[derive(serde::Deserialize)]
-struct Completion {
-    outcome: String,
-    next: Option<Value>,
-}
-
-/// One statement, one commit: see `baton_complete` in the step-functions migration.
-pub(crate) async fn complete(
+/// One statement, one commit: see `baton_apply_step` in the decided-steps migration.
+pub(crate) async fn apply_step(
     conn: &mut AsyncPgConnection,
-    claim: &Claim,
-    resolved_input: &Value,
-    output: Value,
-    document: Option<NewDocument>,
-    continue_lease: Option<Duration>,
-) -> Result<Option<Completed>, StoreError> {
-    let (doc_id, doc_collection, doc_data) = match document {
-        Some(doc) => (Some(doc.id), Some(doc.collection), Some(doc.data)),
-        None => (None, None, None),
+    step: &StepCommit,
+) -> Result<StepApplied, StoreError> {
+    let (status, output, error, retry_ms) = match &step.outcome {
+        TaskOutcome::Completed { output } => ("completed", Some(output), None, None),
+        TaskOutcome::Retry { after, error } => ("queued", None, Some(error), Some(millis(*after))),
+        TaskOutcome::Failed { error } => ("failed", None, Some(error), None),
     };
-    let answer: Value = diesel::select(baton_complete(
-        *claim.task.id.as_uuid(),
-        claim.token(),
-        output,
-        resolved_input,
-        doc_id,
-        doc_collection,
-        doc_data,
-        worker_of(claim),
-        continue_lease.map(millis),
-    ))
-    .get_result(conn)
-    .await
-    .map_err(PgError::from)?;
-    let completion: Completion = serde_json::from_value(answer)
-        .map_err(|e| StoreError::Unknown(anyhow::Error::new(e).context("baton_complete")))?;
-    let next = completion
-        .next
-        .filter(|n| !n.is_null())
-        .map(parse_claim)
-        .transpose()?
-        .map(Box::new);
-    Ok(match (completion.outcome.as_str(), next) {
-        ("lost", _) => None,
-        ("next", Some(next)) => Some(Completed::Next(next)),
-        ("completed", next) => Some(Completed::WorkflowCompleted { next }),
-        _ => Some(Completed::Queued),
-    })
-}
-
-pub(crate) async fn fail(
-    conn: &mut AsyncPgConnection,
-    claim: &Claim,
-    resolved_input: Option<&Value>,
-    error: &TaskError,
-    retry_in: Option<Duration>,
-    only_if_expired: bool,
-) -> Result<Option<Failed>, StoreError> {
-    let task = &claim.task;
-    let task_id = *task.id.as_uuid();
-    let workflow_id = *task.workflow_id.as_uuid();
-    let error_json = error.to_json(claim.attempt());
-    let result: PgResult<Option<Failed>> = conn
-        .transaction(async |conn| {
-            let resolved = resolved_input.cloned();
-            match retry_in {
-                Some(delay) => {
-                    let rows: Vec<RetryRow> = diesel::sql_query(RETRY_SQL)
-                        .bind::<Double, _>(millis(delay))
-                        .bind::<diesel::sql_types::Jsonb, _>(&error_json)
-                        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Jsonb>, _>(
-                            resolved.as_ref(),
-                        )
-                        .bind::<SqlUuid, _>(task_id)
-                        .bind::<Text, _>(claim.token())
-                        .bind::<diesel::sql_types::Bool, _>(only_if_expired)
-                        .load(conn)
-                        .await?;
-                    let Some(row) = rows.into_iter().next() else {
-                        return Ok(None);
-                    };
-                    events::append(
-                        conn,
-                        vec![NewEventRow::task(
-                            workflow_id,
-                            task_id,
-                            task.attempt,
-                            "task.retrying",
-                            json!({
-                                "task_id": task_id,
-                                "attempt": task.attempt,
-                                "error": error_json,
-                                "retry_at": row.available_at,
-                            }),
-                        )],
-                    )
-                    .await?;
-                    Ok(Some(Failed::Retrying))
-                }
-                None => {
-                    let mut update = diesel::update(fenced!(claim)).into_boxed();
-                    if only_if_expired {
-                        update = update.filter(tasks::lease_expires_at.lt(now));
-                    }
-                    let done = update
-                        .set((
-                            tasks::status.eq(TaskStatus::Failed.as_str()),
-                            tasks::error.eq(&error_json),
-                            tasks::resolved_input.eq(resolved.as_ref()),
-                            tasks::lease_owner.eq(None::<String>),
-                            tasks::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-                            tasks::finished_at.eq(now),
-                            tasks::updated_at.eq(now),
-                            tasks::version.eq(tasks::version + 1),
-                        ))
-                        .execute(conn)
-                        .await?;
-                    if done == 0 {
-                        return Ok(None);
-                    }
-                    let workflow_error = json!({
-                        "task_id": task_id,
-                        "position": task.position,
-                        "key": task.key,
-                        "kind": error.kind,
-                        "message": error.message,
-                    });
-                    let task_failed = NewEventRow::task(
-                        workflow_id,
-                        task_id,
-                        task.attempt,
-                        "task.failed",
-                        json!({"task_id": task_id, "error": error_json}),
-                    );
-                    finish(
-                        conn,
-                        workflow_id,
-                        WorkflowStatus::Failed,
-                        &workflow_error,
-                        vec![task_failed],
-                    )
-                    .await?;
-                    Ok(Some(Failed::WorkflowFailed))
-                }
-            }
-        })
-        .await;
-    Ok(result?)
-}
-
-/// Ends a running workflow — `completed` with `result` as its output, or `failed` with `result` as
-/// its error — appending `events` then the workflow's own terminal event.
-async fn finish(
-    conn: &mut AsyncPgConnection,
-    workflow_id: uuid::Uuid,
-    status: WorkflowStatus,
-    result: &Value,
-    mut events: Vec<NewEventRow>,
-) -> PgResult<()> {
-    let running = workflows::table
-        .find(workflow_id)
-        .filter(workflows::status.eq(WorkflowStatus::Running.as_str()));
-    let common = (
-        workflows::status.eq(status.as_str()),
-        workflows::finished_at.eq(now),
-        workflows::updated_at.eq(now),
-        workflows::version.eq(workflows::version + 1),
-    );
-    let (event_type, data) = if status == WorkflowStatus::Completed {
-        diesel::update(running)
-            .set((common, workflows::output.eq(result)))
-            .execute(conn)
-            .await?;
-        ("workflow.completed", json!({"output": result}))
-    } else {
-        diesel::update(running)
-            .set((common, workflows::error.eq(result)))
-            .execute(conn)
-            .await?;
-        ("workflow.failed", json!({"error": result}))
+    let (wf_status, wf_position, wf_result) = match &step.workflow {
+        WorkflowOutcome::Advanced { position } => (Some("running"), Some(*position), None),
+        WorkflowOutcome::Unchanged => (None, None, None),
+        WorkflowOutcome::Completed { output } => (Some("completed"), None, Some(output)),
+        WorkflowOutcome::Failed { error } => (Some("failed"), None, Some(error)),
     };
-    events.push(NewEventRow::workflow(workflow_id, event_type, data));
-    events::append(conn, events).await
+    let queue: Vec<uuid::Uuid> = step.queue.iter().map(|id| *id.as_uuid()).collect();
+    let (claim_task, claim_token) = match &step.claim_task {
+        Some((id, next)) => (Some(*id.as_uuid()), Some(next.token.as_str())),
+        None => (None, None),
+    };
+    let lease_ms = step
+        .claim_task
+        .as_ref()
+        .map(|(_, next)| next.lease)
+        .or(step.then_claim.as_ref().map(|next| next.lease))
+        .map(millis);
+    let then_token = step.then_claim.as_ref().map(|next| next.token.as_str());
+    let worker = step
+        .then_claim
+        .as_ref()
+        .map(|next| next.token.worker())
+        .unwrap_or_else(|| step.token.worker());
+    let document = step.document.as_ref();
+    let row: JsonAnswer = diesel::sql_query(APPLY_STEP_SQL)
+        .bind::<SqlUuid, _>(*step.task_id.as_uuid())
+        .bind::<Text, _>(step.token.as_str())
+        .bind::<Bool, _>(step.fence == Fence::Expired)
+        .bind::<Text, _>(status)
+        .bind::<Nullable<Jsonb>, _>(output)
+        .bind::<Nullable<Jsonb>, _>(error)
+        .bind::<Nullable<Double>, _>(retry_ms)
+        .bind::<Nullable<Jsonb>, _>(step.resolved_input.as_ref())
+        .bind::<Nullable<SqlUuid>, _>(document.map(|d| d.id))
+        .bind::<Nullable<Text>, _>(document.map(|d| d.collection.as_str()))
+        .bind::<Nullable<Jsonb>, _>(document.map(|d| &d.data))
+        .bind::<Array<SqlUuid>, _>(&queue)
+        .bind::<Nullable<SqlUuid>, _>(claim_task)
+        .bind::<Nullable<Text>, _>(claim_token)
+        .bind::<Nullable<Double>, _>(lease_ms)
+        .bind::<Nullable<Text>, _>(wf_status)
+        .bind::<Nullable<Integer>, _>(wf_position)
+        .bind::<Nullable<Jsonb>, _>(wf_result)
+        .bind::<Jsonb, _>(events_json(&step.events))
+        .bind::<Nullable<Text>, _>(then_token)
+        .bind::<Text, _>(worker)
+        .get_result(conn)
+        .await
+        .map_err(PgError::from)?;
+    if row.answer["outcome"] == "lost" {
+        return Ok(StepApplied::Lost);
+    }
+    let next = match row.answer.get("next") {
+        Some(next) if !next.is_null() => Some(Box::new(parse_claim(next.clone())?)),
+        _ => None,
+    };
+    Ok(StepApplied::Applied { next })
 }
-
-#[derive(QueryableByName)]
-struct RetryRow {
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
-    available_at: chrono::DateTime<chrono::Utc>,
-}
-
-const RETRY_SQL: &str = "
-UPDATE tasks
-   SET status = 'queued',
-       available_at = now() + $1 * interval '1 millisecond',
-       error = $2,
-       resolved_input = coalesce($3, resolved_input),
-       lease_owner = NULL,
-       lease_expires_at = NULL,
-       updated_at = now(),
-       version = version + 1
- WHERE id = $4 AND lease_owner = $5 AND status = 'running'
-   AND (NOT $6 OR lease_expires_at < now())
-RETURNING available_at";
 
 pub(crate) async fn expired(
     conn: &mut AsyncPgConnection,
     limit: u32,
 ) -> Result<Vec<Claim>, StoreError> {
-    let rows: Vec<ClaimRow> = diesel::sql_query(EXPIRED_SQL)
-        .bind::<Integer, _>(i32::try_from(limit).unwrap_or(i32::MAX))
-        .load(conn)
-        .await
-        .map_err(PgError::from)?;
-    into_claims(rows)
+    let row: JsonAnswer = diesel::sql_query(
+        "SELECT coalesce(jsonb_agg(baton_claim_json(t) ORDER BY t.lease_expires_at), '[]') AS answer
+           FROM (SELECT * FROM tasks
+                  WHERE status = 'running' AND lease_expires_at < now()
+                  ORDER BY lease_expires_at
+                  LIMIT $1) t",
+    )
+    .bind::<Integer, _>(i32::try_from(limit).unwrap_or(i32::MAX))
+    .get_result(conn)
+    .await
+    .map_err(PgError::from)?;
+    parse_claims(row.answer)
 }
 
 pub(crate) async fn release(
@@ -370,32 +230,34 @@ pub(crate) async fn release(
           WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
     )
     .bind::<SqlUuid, _>(*claim.task.id.as_uuid())
-    .bind::<Text, _>(claim.token())
+    .bind::<Text, _>(claim.token.as_str())
     .execute(conn)
     .await
     .map_err(PgError::from)?;
     Ok(released == 1)
 }
 
-/// Locks the task row (shared) so a concurrent cancel waits for the delta to commit: events of
+/// Locks the task row (shared) so a concurrent cancel waits for the event to commit: events of
 /// one workflow then commit in id order.
-const DELTA_SQL: &str = "
+const HELD_EVENT_SQL: &str = "
 INSERT INTO events (workflow_id, task_id, attempt, type, data)
-SELECT workflow_id, id, attempt, 'task.delta',
-       jsonb_build_object('task_id', id, 'attempt', attempt, 'text', $3::text)
-  FROM (SELECT workflow_id, id, attempt FROM tasks
+SELECT workflow_id, id, $3, $4, $5
+  FROM (SELECT workflow_id, id FROM tasks
          WHERE id = $1 AND lease_owner = $2 AND status = 'running'
            FOR SHARE) AS held";
 
-pub(crate) async fn append_delta(
+pub(crate) async fn append_held(
     conn: &mut AsyncPgConnection,
     claim: &Claim,
-    text: &str,
+    event: &NewEvent,
 ) -> Result<bool, StoreError> {
-    let inserted = diesel::sql_query(DELTA_SQL)
+    let row = NewEventRow::from(event);
+    let inserted = diesel::sql_query(HELD_EVENT_SQL)
         .bind::<SqlUuid, _>(*claim.task.id.as_uuid())
-        .bind::<Text, _>(claim.token())
-        .bind::<Text, _>(text)
+        .bind::<Text, _>(claim.token.as_str())
+        .bind::<Nullable<Integer>, _>(row.attempt)
+        .bind::<Text, _>(row.event_type)
+        .bind::<Jsonb, _>(&row.data)
         .execute(conn)
         .await
         .map_err(PgError::from)?;

@@ -9,16 +9,15 @@ use baton_domain::ports::{
     WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
-    Claim, Completed, Document, Event, Failed, NewDocument, NewTask, NewWorkflow, StepResult, Task,
-    TaskError, TaskId, TaskPatch, Workflow, WorkflowId, WorkflowPatch,
+    Claim, Document, Edit, Event, LeaseToken, NewEvent, NewWorkflow, StepApplied, StepCommit,
+    StepResult, Task, TaskId, Transition, Workflow, WorkflowId,
 };
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use serde_json::Value;
 
 use crate::error::from_pool;
 use crate::pool::{PgConfig, build_pool};
-use crate::{documents, event_log, lifecycle, queue, tasks, workflows};
+use crate::{documents, edit, event_log, lifecycle, queue, tasks, workflows};
 
 /// The Postgres `WorkflowStore`. Cheap to clone: clones share one pool.
 #[derive(Clone)]
@@ -51,22 +50,18 @@ impl PgStore {
 impl WorkflowStore for PgStore {
     async fn create_workflow(
         &self,
-        workflow: NewWorkflow,
-        start: bool,
-    ) -> Result<Workflow, StoreError> {
-        workflows::create(&mut *self.conn().await?, &workflow, start).await
+        workflow: &NewWorkflow,
+        start: Option<&Transition>,
+    ) -> Result<(), StoreError> {
+        workflows::create(&mut *self.conn().await?, workflow, start).await
     }
 
-    async fn start_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
-        lifecycle::start(&mut *self.conn().await?, scope, id).await
+    async fn apply_transition(&self, transition: &Transition) -> Result<(), StoreError> {
+        lifecycle::apply(&mut *self.conn().await?, transition).await
     }
 
-    async fn cancel_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
-        lifecycle::cancel(&mut *self.conn().await?, scope, id).await
-    }
-
-    async fn retry_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
-        lifecycle::retry(&mut *self.conn().await?, scope, id).await
+    async fn apply_edit(&self, edit: &Edit) -> Result<(), StoreError> {
+        edit::apply(&mut *self.conn().await?, edit).await
     }
 
     async fn get_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
@@ -82,32 +77,6 @@ impl WorkflowStore for PgStore {
         workflows::list(&mut *self.conn().await?, scope, filter, page).await
     }
 
-    async fn update_workflow(
-        &self,
-        scope: Scope,
-        id: WorkflowId,
-        patch: WorkflowPatch,
-        expected_version: Option<i32>,
-    ) -> Result<Workflow, StoreError> {
-        workflows::update(
-            &mut *self.conn().await?,
-            scope,
-            id,
-            &patch,
-            expected_version,
-        )
-        .await
-    }
-
-    async fn delete_workflow(
-        &self,
-        scope: Scope,
-        id: WorkflowId,
-        expected_version: Option<i32>,
-    ) -> Result<(), StoreError> {
-        workflows::delete(&mut *self.conn().await?, scope, id, expected_version).await
-    }
-
     async fn list_tasks(
         &self,
         scope: Scope,
@@ -119,49 +88,6 @@ impl WorkflowStore for PgStore {
 
     async fn get_task(&self, scope: Scope, id: TaskId) -> Result<Task, StoreError> {
         tasks::get(&mut *self.conn().await?, scope, id).await
-    }
-
-    async fn add_task(
-        &self,
-        scope: Scope,
-        workflow_id: WorkflowId,
-        position: Option<i32>,
-        task: NewTask,
-    ) -> Result<Task, StoreError> {
-        tasks::add(
-            &mut *self.conn().await?,
-            scope,
-            workflow_id,
-            position,
-            &task,
-        )
-        .await
-    }
-
-    async fn update_task(
-        &self,
-        scope: Scope,
-        id: TaskId,
-        patch: TaskPatch,
-        expected_version: Option<i32>,
-    ) -> Result<Task, StoreError> {
-        tasks::update(
-            &mut *self.conn().await?,
-            scope,
-            id,
-            &patch,
-            expected_version,
-        )
-        .await
-    }
-
-    async fn delete_task(
-        &self,
-        scope: Scope,
-        id: TaskId,
-        expected_version: Option<i32>,
-    ) -> Result<(), StoreError> {
-        tasks::delete(&mut *self.conn().await?, scope, id, expected_version).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -179,11 +105,10 @@ impl WorkflowStore for PgStore {
 impl TaskQueue for PgStore {
     async fn claim(
         &self,
-        worker: &str,
-        limit: u32,
+        tokens: &[LeaseToken],
         lease: Duration,
     ) -> Result<Vec<Claim>, StoreError> {
-        queue::claim(&mut *self.conn().await?, worker, limit, lease).await
+        queue::claim(&mut *self.conn().await?, tokens, lease).await
     }
 
     async fn steps_before(
@@ -198,46 +123,12 @@ impl TaskQueue for PgStore {
         queue::heartbeat(&mut *self.conn().await?, claim, lease).await
     }
 
-    async fn complete(
-        &self,
-        claim: &Claim,
-        resolved_input: &Value,
-        output: Value,
-        document: Option<NewDocument>,
-        continue_lease: Option<Duration>,
-    ) -> Result<Option<Completed>, StoreError> {
-        queue::complete(
-            &mut *self.conn().await?,
-            claim,
-            resolved_input,
-            output,
-            document,
-            continue_lease,
-        )
-        .await
+    async fn apply_step(&self, step: &StepCommit) -> Result<StepApplied, StoreError> {
+        queue::apply_step(&mut *self.conn().await?, step).await
     }
 
-    async fn fail(
-        &self,
-        claim: &Claim,
-        resolved_input: Option<&Value>,
-        error: &TaskError,
-        retry_in: Option<Duration>,
-        only_if_expired: bool,
-    ) -> Result<Option<Failed>, StoreError> {
-        queue::fail(
-            &mut *self.conn().await?,
-            claim,
-            resolved_input,
-            error,
-            retry_in,
-            only_if_expired,
-        )
-        .await
-    }
-
-    async fn append_delta(&self, claim: &Claim, text: &str) -> Result<bool, StoreError> {
-        queue::append_delta(&mut *self.conn().await?, claim, text).await
+    async fn append_held(&self, claim: &Claim, event: &NewEvent) -> Result<bool, StoreError> {
+        queue::append_held(&mut *self.conn().await?, claim, event).await
     }
 
     async fn release(&self, claim: &Claim) -> Result<bool, StoreError> {

@@ -4,9 +4,8 @@ use std::collections::HashMap;
 
 use baton_domain::ports::{Page, PageRequest, Scope, StoreError, WorkflowFilter};
 use baton_domain::{
-    NewWorkflow, Task, UserId, Workflow, WorkflowId, WorkflowPatch, WorkflowStatus,
+    NewWorkflow, Task, TaskStatus, Transition, Workflow, WorkflowId, WorkflowStatus,
 };
-use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -18,54 +17,63 @@ use crate::schema::{tasks, workflows};
 pub(crate) async fn create(
     conn: &mut AsyncPgConnection,
     new: &NewWorkflow,
-    start: bool,
-) -> Result<Workflow, StoreError> {
-    let workflow_id = Uuid::now_v7();
-    let owner_id = *new.owner_id.as_uuid();
+    start: Option<&Transition>,
+) -> Result<(), StoreError> {
+    let workflow_id = *new.id().as_uuid();
+    let owner_id = *new.owner_id().as_uuid();
     let task_rows: Vec<NewTaskRow<'_>> = new
-        .tasks
+        .tasks()
         .iter()
         .enumerate()
         .map(|(position, task)| NewTaskRow {
-            id: Uuid::now_v7(),
+            id: *task.id().as_uuid(),
             workflow_id,
             owner_id,
             position: i32::try_from(position).unwrap_or(i32::MAX),
-            status: "pending",
+            status: TaskStatus::Pending.as_str(),
             fields: TaskFieldsRow::from_new(task),
         })
         .collect();
-    let result: PgResult<Workflow> = conn
+    let result: PgResult<()> = conn
         .transaction(async |conn| {
-            let row: WorkflowRow = diesel::insert_into(workflows::table)
+            diesel::insert_into(workflows::table)
                 .values(NewWorkflowRow {
                     id: workflow_id,
                     owner_id,
-                    name: new.name.as_str(),
+                    name: new.name().as_str(),
                     status: WorkflowStatus::Pending.as_str(),
-                    input: &new.input,
+                    input: new.input(),
                 })
-                .returning(WorkflowRow::as_returning())
-                .get_result(conn)
+                .execute(conn)
                 .await?;
-            let mut task_rows: Vec<TaskRow> = if task_rows.is_empty() {
-                Vec::new()
-            } else {
+            if !task_rows.is_empty() {
                 diesel::insert_into(tasks::table)
                     .values(&task_rows)
-                    .returning(TaskRow::as_returning())
-                    .get_results(conn)
-                    .await?
-            };
-            if start {
-                crate::lifecycle::start_locked(conn, &row).await?;
-                return load(conn, Scope::All, workflow_id).await;
+                    .execute(conn)
+                    .await?;
             }
-            task_rows.sort_by_key(|t| t.position);
-            Ok(row.into_workflow(into_tasks(task_rows)?)?)
+            if let Some(start) = start {
+                crate::lifecycle::apply_in(conn, start).await?;
+            }
+            Ok(())
         })
         .await;
     Ok(result?)
+}
+
+/// Why a guarded change matched no row: the workflow changed (`Stale`) or is gone.
+pub(crate) async fn stale_or_missing(conn: &mut AsyncPgConnection, id: Uuid) -> PgError {
+    let exists = workflows::table
+        .find(id)
+        .select(workflows::id)
+        .first::<Uuid>(conn)
+        .await
+        .optional();
+    match exists {
+        Ok(Some(_)) => StoreError::Stale("workflow").into(),
+        Ok(None) => StoreError::NotFound("workflow").into(),
+        Err(err) => err.into(),
+    }
 }
 
 pub(crate) fn into_tasks(rows: Vec<TaskRow>) -> Result<Vec<Task>, StoreError> {
@@ -111,11 +119,7 @@ pub(crate) async fn get(
     Ok(load(conn, scope, *id.as_uuid()).await?)
 }
 
-pub(crate) async fn load(
-    conn: &mut AsyncPgConnection,
-    scope: Scope,
-    id: Uuid,
-) -> PgResult<Workflow> {
+async fn load(conn: &mut AsyncPgConnection, scope: Scope, id: Uuid) -> PgResult<Workflow> {
     let row: WorkflowRow = scoped(scope)
         .filter(workflows::id.eq(id))
         .select(WorkflowRow::as_select())
@@ -173,115 +177,4 @@ pub(crate) async fn list(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page { items, next })
-}
-
-/// Locks a workflow row for the rest of the transaction.
-pub(crate) async fn lock(
-    conn: &mut AsyncPgConnection,
-    scope: Scope,
-    id: Uuid,
-) -> PgResult<WorkflowRow> {
-    let row: WorkflowRow = workflows::table
-        .find(id)
-        .select(WorkflowRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?
-        .filter(|row| scope.allows(UserId::from_uuid(row.owner_id)))
-        .ok_or(StoreError::NotFound("workflow"))?;
-    Ok(row)
-}
-
-pub(crate) fn check_version(expected: Option<i32>, current: i32) -> PgResult<()> {
-    match expected {
-        Some(expected) if expected != current => {
-            Err(StoreError::VersionMismatch { expected, current }.into())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Marks a workflow as changed (its tasks changed): new version, new `updated_at`.
-pub(crate) async fn touch(conn: &mut AsyncPgConnection, id: Uuid) -> PgResult<()> {
-    diesel::update(workflows::table.find(id))
-        .set((
-            workflows::version.eq(workflows::version + 1),
-            workflows::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-#[derive(AsChangeset)]
-#[diesel(table_name = workflows)]
-struct WorkflowChanges<'a> {
-    name: Option<&'a str>,
-    input: Option<&'a serde_json::Value>,
-}
-
-pub(crate) async fn update(
-    conn: &mut AsyncPgConnection,
-    scope: Scope,
-    id: WorkflowId,
-    patch: &WorkflowPatch,
-    expected_version: Option<i32>,
-) -> Result<Workflow, StoreError> {
-    let id = *id.as_uuid();
-    let result: PgResult<Workflow> = conn
-        .transaction(async |conn| {
-            let row = lock(conn, scope, id).await?;
-            check_version(expected_version, row.version)?;
-            let status = row.status()?;
-            if status != WorkflowStatus::Pending {
-                return Err(StoreError::Conflict(format!(
-                    "the workflow is {status}; it can only be edited while pending"
-                ))
-                .into());
-            }
-            let changes = WorkflowChanges {
-                name: patch.name.as_ref().map(|n| n.as_str()),
-                input: patch.input.as_ref(),
-            };
-            if changes.name.is_some() || changes.input.is_some() {
-                diesel::update(workflows::table.find(id))
-                    .set((
-                        changes,
-                        workflows::version.eq(workflows::version + 1),
-                        workflows::updated_at.eq(now),
-                    ))
-                    .execute(conn)
-                    .await?;
-            }
-            load(conn, Scope::All, id).await
-        })
-        .await;
-    Ok(result?)
-}
-
-pub(crate) async fn delete(
-    conn: &mut AsyncPgConnection,
-    scope: Scope,
-    id: WorkflowId,
-    expected_version: Option<i32>,
-) -> Result<(), StoreError> {
-    let id = *id.as_uuid();
-    let result: PgResult<()> = conn
-        .transaction(async |conn| {
-            let row = lock(conn, scope, id).await?;
-            check_version(expected_version, row.version)?;
-            if row.status()? == WorkflowStatus::Running {
-                return Err(StoreError::Conflict(
-                    "the workflow is running; cancel it before deleting it".into(),
-                )
-                .into());
-            }
-            diesel::delete(workflows::table.find(id))
-                .execute(conn)
-                .await?;
-            Ok(())
-        })
-        .await;
-    Ok(result?)
 }

@@ -132,6 +132,11 @@ impl ApiError {
                 message,
                 details: None,
             },
+            // Use cases decide again on a stale read; one that reaches here lost every retry.
+            err @ StoreError::Stale(_) => Self::Conflict {
+                message: format!("{err}; try again"),
+                details: None,
+            },
             StoreError::VersionMismatch { expected, current } => {
                 let details =
                     Some(json!({"expected_version": expected, "current_version": current}));
@@ -173,10 +178,13 @@ impl From<DomainError> for ApiError {
                 message: err_message(&errors),
                 details: Some(json!({ "fields": errors })),
             },
-            DomainError::IllegalTransition { .. } => Self::Conflict {
+            DomainError::IllegalTransition { .. } | DomainError::Conflict(_) => Self::Conflict {
                 message: err.to_string(),
                 details: None,
             },
+            DomainError::VersionMismatch { .. } => {
+                Self::from_store(err.into(), VersionSource::IfMatch)
+            }
         }
     }
 }

@@ -11,14 +11,12 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use baton_auth::JwtKeys;
 use baton_cache::{CachedUserStore, DEFAULT_KEY_TTL};
-use baton_domain::ports::{LlmClient, UserStore};
-use baton_domain::{NewUser, Role, UserId, WorkflowId};
-use baton_engine::{Engine, EngineConfig, EngineHandle, EventHub};
+use baton_domain::ports::{LlmClient, Signal, Signals, UserStore};
+use baton_domain::{NewUser, Role, UserId};
+use baton_engine::{EngineConfig, Runtime};
 use baton_fetch::ReqwestFetcher;
 use baton_llm::{LlmConfig, OpenAiClient};
-use baton_postgres::{
-    AUTH_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL, PgConfig, PgStore, WORK_CHANNEL,
-};
+use baton_postgres::{PgConfig, PgSignals, PgStore};
 use secrecy::ExposeSecret;
 use tokio::task::JoinHandle;
 use utoipa::OpenApi;
@@ -45,8 +43,7 @@ pub struct Application {
     port: u16,
     server: Server,
     store: PgStore,
-    events: Arc<EventHub>,
-    engine: Option<EngineHandle>,
+    runtime: Runtime,
     listener: JoinHandle<()>,
     shutdown_grace: Duration,
 }
@@ -80,7 +77,6 @@ impl Application {
             .map(llm_client)
             .transpose()?
             .map(|client| Arc::new(client) as Arc<dyn LlmClient>);
-        let hub = EventHub::new(Arc::new(store.clone()));
         let users = Arc::new(CachedUserStore::new(
             store.clone(),
             DEFAULT_KEY_TTL,
@@ -98,12 +94,15 @@ impl Application {
             }
             AuthMode::Local => {}
         }
-        let engine = if config.workers > 0 {
-            Some(start_engine(&config, &store, llm.clone())?)
-        } else {
-            None
-        };
-        let listener = spawn_notifications(&config, engine.as_ref(), hub.clone(), users.clone());
+        let signals = PgSignals::new();
+        let runtime = build_runtime(&config, &store, signals.clone(), llm.clone())?;
+        let forget = users.clone();
+        signals.subscribe(Arc::new(move |signal| {
+            if signal == Signal::KeysRevoked {
+                forget.forget_api_keys();
+            }
+        }));
+        let listener = signals.listen(config.database_url().to_owned());
         let tcp = TcpListener::bind(config.bind)
             .with_context(|| format!("cannot listen on {} (BATON_BIND)", config.bind))?;
         let port = tcp.local_addr()?.port();
@@ -112,9 +111,10 @@ impl Application {
             .as_ref()
             .map(|secret| JwtKeys::new(secret.expose_secret().as_bytes(), ACCESS_TOKEN_TTL));
         let state = web::Data::new(AppState {
+            workflows: runtime.workflows().clone(),
             store: Arc::new(store.clone()),
             documents: Arc::new(store.clone()),
-            events: hub.clone(),
+            events: runtime.events().clone(),
             llm,
             users: users.clone(),
             auth: Authenticator::new(jwt, users),
@@ -159,8 +159,7 @@ impl Application {
             port,
             server,
             store,
-            events: hub,
-            engine,
+            runtime,
             listener,
             shutdown_grace: config.shutdown_grace,
         })
@@ -177,7 +176,7 @@ impl Application {
 
     /// Serves (and runs tasks) until the server is stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let _engine = self.engine;
+        let _runtime = self.runtime;
         let result = self.server.await;
         self.listener.abort();
         result
@@ -190,13 +189,11 @@ impl Application {
         let server = tokio::spawn(self.server);
         shutdown_signal().await;
         tracing::info!("stopping: finishing requests and tasks in flight");
-        // Event streams would hold the server open: end them, clients resume elsewhere.
-        self.events.close();
+        // Event streams would hold the server open: the runtime ends them first (clients
+        // resume elsewhere), then stops its workers.
         let listener = self.listener;
         let engine = async {
-            if let Some(engine) = self.engine {
-                engine.shutdown(self.shutdown_grace).await;
-            }
+            self.runtime.shutdown(self.shutdown_grace).await;
             listener.abort();
         };
         tokio::join!(handle.stop(true), engine);
@@ -218,61 +215,34 @@ fn llm_client(settings: &LlmSettings) -> anyhow::Result<OpenAiClient> {
     .context("cannot build the HTTP client of the language model")
 }
 
-/// The executor (woken by Postgres notifications, polling as the fallback).
-fn start_engine(
+/// The runtime over Postgres: the use cases, live events, and (with workers) the executor,
+/// woken by this process's own signals and other instances' notifications, polling as the
+/// fallback.
+fn build_runtime(
     config: &Config,
     store: &PgStore,
+    signals: Arc<PgSignals>,
     llm: Option<Arc<dyn LlmClient>>,
-) -> anyhow::Result<EngineHandle> {
-    if config.fetch_allow_private {
+) -> anyhow::Result<Runtime> {
+    if config.workers > 0 && config.fetch_allow_private {
         tracing::warn!(
             "BATON_FETCH_ALLOW_PRIVATE=true: fetch tasks may reach loopback and private addresses"
         );
     }
     let fetcher = ReqwestFetcher::new(config.fetch_allow_private)
         .context("cannot build the HTTP client of fetch tasks")?;
-    let engine = Engine::new(
-        Arc::new(store.clone()),
-        Arc::new(fetcher),
-        llm,
-        EngineConfig {
+    let store = Arc::new(store.clone());
+    Ok(Runtime::builder(store.clone(), store.clone(), store)
+        .signals(signals)
+        .fetcher(Arc::new(fetcher))
+        .llm(llm)
+        .config(EngineConfig {
             worker_id: worker_id(),
             workers: config.workers,
             lease: config.lease,
             poll: config.poll,
-        },
-    );
-    Ok(engine.start())
-}
-
-/// One LISTEN connection per process: new work and cancellations for the engine, new events for
-/// SSE clients (whichever instance wrote them), API key revocations for the key cache.
-fn spawn_notifications(
-    config: &Config,
-    engine: Option<&EngineHandle>,
-    hub: Arc<EventHub>,
-    users: Arc<CachedUserStore<PgStore>>,
-) -> JoinHandle<()> {
-    let channels: &'static [&'static str] = if config.auth_mode() == AuthMode::Authenticated {
-        &[WORK_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL, AUTH_CHANNEL]
-    } else {
-        &[WORK_CHANNEL, CANCEL_CHANNEL, EVENTS_CHANNEL]
-    };
-    let engine = engine.map(|handle| handle.engine().clone());
-    baton_postgres::spawn_listener(
-        config.database_url().to_owned(),
-        channels,
-        Arc::new(move |channel: &str, payload: &str| {
-            let workflow = payload.parse::<Uuid>().ok().map(WorkflowId::from_uuid);
-            match (channel, workflow, &engine) {
-                (AUTH_CHANNEL, _, _) => users.forget_api_keys(),
-                (EVENTS_CHANNEL, Some(id), _) => hub.notify(id),
-                (CANCEL_CHANNEL, Some(id), Some(engine)) => engine.workflow_cancelled(id),
-                (WORK_CHANNEL, _, Some(engine)) => engine.wake(),
-                _ => {}
-            }
-        }),
-    )
+        })
+        .start())
 }
 
 /// Creates the administrator of `BATON_ADMIN_EMAIL`/`BATON_ADMIN_PASSWORD` when no user exists.

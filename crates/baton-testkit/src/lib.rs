@@ -9,6 +9,7 @@ mod database;
 mod fake_llm;
 mod process;
 pub mod sse;
+mod wait;
 
 pub use api::Api;
 pub use app::{TestApp, expect_status};
@@ -16,3 +17,4 @@ pub use auth::{ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, MEMBER_PASSWORD, Member,
 pub use database::{TestDatabase, events_of_type as events_of_type_in};
 pub use fake_llm::{DEFAULT_TOKENS, FakeLlm, Script};
 pub use process::BatonProcess;
+pub use wait::wait_until;

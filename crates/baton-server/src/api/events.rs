@@ -69,8 +69,8 @@ pub async fn stream(
     let workflow_id = WorkflowId::from_uuid(*id);
     // Only what the caller may see.
     let finished = state
-        .store
-        .get_workflow(caller.scope, workflow_id)
+        .workflows
+        .get(caller.scope, workflow_id)
         .await?
         .status
         .is_terminal();

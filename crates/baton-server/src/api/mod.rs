@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use baton_domain::ports::{DocumentStore, LlmClient, UserStore, WorkflowStore};
-use baton_engine::EventHub;
+use baton_engine::{EventHub, Workflows};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -32,6 +32,9 @@ use crate::protection::{Authenticator, Idempotency, RateLimiter};
 
 /// What every handler and middleware shares.
 pub struct AppState {
+    /// The use cases over workflows and tasks.
+    pub workflows: Workflows,
+    /// The store itself, for the readiness probe.
     pub store: Arc<dyn WorkflowStore>,
     pub documents: Arc<dyn DocumentStore>,
     /// Live events of workflows, for SSE clients.

@@ -1,7 +1,7 @@
 //! ETags and conditional requests: `ETag: "<version>"`, `If-Match`, `If-None-Match`.
 
-use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::{ApiError, VersionSource};
 
@@ -32,12 +32,28 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<i32>, ApiError> {
 }
 
 /// Whether `If-None-Match` matches `version` (the client's copy is current: answer 304).
-pub fn none_match(req: &HttpRequest, version: i32) -> bool {
+fn none_match(req: &HttpRequest, version: i32) -> bool {
     req.headers()
         .get_all(header::IF_NONE_MATCH)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|tag| tag.trim() == "*" || parse_tag(tag) == Some(version))
+}
+
+/// A read answered conditionally: 304 with the `ETag` when `If-None-Match` holds `version`,
+/// else 200 with the body and the `ETag`.
+pub fn conditional<T: serde::Serialize>(
+    req: &HttpRequest,
+    version: i32,
+    body: impl FnOnce() -> T,
+) -> HttpResponse {
+    if none_match(req, version) {
+        HttpResponse::NotModified()
+            .insert_header(etag(version))
+            .finish()
+    } else {
+        HttpResponse::Ok().insert_header(etag(version)).json(body())
+    }
 }
 
 /// The expected version of a change, from `If-Match` or the body's `version`, and which one

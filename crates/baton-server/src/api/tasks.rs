@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::dto::{CreateTask, ErrorBody, PatchTask, PutTask, TaskPage, TaskView};
 use super::paging::{CursorKind, ListParams, encode_cursor};
-use super::preconditions::{etag, expected_version, if_match, none_match};
+use super::preconditions::{conditional, etag, expected_version, if_match};
 use super::{AppState, Caller};
 use crate::error::{ApiError, VersionSource};
 
@@ -43,7 +43,10 @@ pub async fn list(
         workflow_id,
         status: params.status::<TaskStatus>()?,
     };
-    let page = state.store.list_tasks(caller.scope, filter, page).await?;
+    let page = state
+        .workflows
+        .list_tasks(caller.scope, filter, page)
+        .await?;
     Ok(HttpResponse::Ok().json(TaskPage {
         data: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next.map(|id| encode_cursor(CursorKind::Tasks, id)),
@@ -66,17 +69,10 @@ pub async fn get(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let task = state
-        .store
+        .workflows
         .get_task(caller.scope, TaskId::from_uuid(*id))
         .await?;
-    if none_match(&req, task.version) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header(etag(task.version))
-            .finish());
-    }
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(task.version))
-        .json(TaskView::from(task)))
+    Ok(conditional(&req, task.version, || TaskView::from(task)))
 }
 
 #[utoipa::path(
@@ -97,7 +93,7 @@ pub async fn create(
     let (workflow_id, position, draft) = body.into_inner().into_parts();
     let task = NewTask::new(draft)?;
     let task = state
-        .store
+        .workflows
         .add_task(
             caller.scope,
             WorkflowId::from_uuid(workflow_id),
@@ -186,7 +182,7 @@ async fn update(
     source: VersionSource,
 ) -> Result<HttpResponse, ApiError> {
     let task = state
-        .store
+        .workflows
         .update_task(caller.scope, TaskId::from_uuid(id), patch, expected)
         .await
         .map_err(|e| ApiError::from_store(e, source))?;
@@ -213,7 +209,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req)?;
     state
-        .store
+        .workflows
         .delete_task(caller.scope, TaskId::from_uuid(*id), expected)
         .await
         .map_err(|e| ApiError::from_store(e, VersionSource::IfMatch))?;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::dto::{CreateWorkflow, ErrorBody, PatchWorkflow, TaskList, WorkflowPage, WorkflowView};
 use super::paging::{CursorKind, ListParams, encode_cursor};
-use super::preconditions::{etag, expected_version, if_match, none_match};
+use super::preconditions::{conditional, etag, expected_version, if_match};
 use super::{AppState, Caller};
 use crate::error::{ApiError, VersionSource};
 
@@ -34,7 +34,7 @@ pub async fn create(
         body.input,
         body.tasks.into_iter().map(Into::into).collect(),
     )?;
-    let workflow = state.store.create_workflow(new, start).await?;
+    let workflow = state.workflows.create(new, start).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/workflows/{}", workflow.id)))
         .insert_header(etag(workflow.version))
@@ -62,10 +62,7 @@ pub async fn list(
     let filter = WorkflowFilter {
         status: params.status::<WorkflowStatus>()?,
     };
-    let page = state
-        .store
-        .list_workflows(caller.scope, filter, page)
-        .await?;
+    let page = state.workflows.list(caller.scope, filter, page).await?;
     Ok(HttpResponse::Ok().json(WorkflowPage {
         data: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next.map(|id| encode_cursor(CursorKind::Workflows, id)),
@@ -88,17 +85,12 @@ pub async fn get(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let workflow = state
-        .store
-        .get_workflow(caller.scope, WorkflowId::from_uuid(*id))
+        .workflows
+        .get(caller.scope, WorkflowId::from_uuid(*id))
         .await?;
-    if none_match(&req, workflow.version) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header(etag(workflow.version))
-            .finish());
-    }
-    Ok(HttpResponse::Ok()
-        .insert_header(etag(workflow.version))
-        .json(WorkflowView::from(workflow)))
+    Ok(conditional(&req, workflow.version, || {
+        WorkflowView::from(workflow)
+    }))
 }
 
 #[utoipa::path(
@@ -124,8 +116,8 @@ pub async fn patch(
     let (expected, source) = expected_version(&req, body.version)?;
     let patch = WorkflowPatch::new(body.name, body.input)?;
     let workflow = state
-        .store
-        .update_workflow(caller.scope, WorkflowId::from_uuid(*id), patch, expected)
+        .workflows
+        .patch(caller.scope, WorkflowId::from_uuid(*id), patch, expected)
         .await
         .map_err(|e| ApiError::from_store(e, source))?;
     Ok(HttpResponse::Ok()
@@ -151,8 +143,8 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req)?;
     state
-        .store
-        .delete_workflow(caller.scope, WorkflowId::from_uuid(*id), expected)
+        .workflows
+        .delete(caller.scope, WorkflowId::from_uuid(*id), expected)
         .await
         .map_err(|e| ApiError::from_store(e, VersionSource::IfMatch))?;
     Ok(HttpResponse::NoContent().finish())
@@ -172,8 +164,8 @@ pub async fn tasks(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let workflow = state
-        .store
-        .get_workflow(caller.scope, WorkflowId::from_uuid(*id))
+        .workflows
+        .get(caller.scope, WorkflowId::from_uuid(*id))
         .await?;
     Ok(HttpResponse::Ok().json(TaskList {
         data: workflow.tasks.into_iter().map(Into::into).collect(),
@@ -246,9 +238,9 @@ async fn act(
 ) -> Result<HttpResponse, ApiError> {
     let id = WorkflowId::from_uuid(id);
     let workflow = match action {
-        Action::Start => state.store.start_workflow(caller.scope, id).await?,
-        Action::Cancel => state.store.cancel_workflow(caller.scope, id).await?,
-        Action::Retry => state.store.retry_workflow(caller.scope, id).await?,
+        Action::Start => state.workflows.start(caller.scope, id).await?,
+        Action::Cancel => state.workflows.cancel(caller.scope, id).await?,
+        Action::Retry => state.workflows.retry(caller.scope, id).await?,
     };
     Ok(accepted(workflow))
 }

@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 use baton_testkit::{Api, TestApp, expect_status};
 use reqwest::StatusCode;
 use serde_json::json;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -196,36 +199,50 @@ async fn exhausted_attempts_fail_the_workflow_and_retry_resumes_without_rerunnin
     assert_eq!(app.count("documents").await, 1);
 }
 
+/// A fetch target that never answers: it reports when a request arrived and when the client
+/// gave up (closed the connection).
+async fn hanging_target() -> (String, Arc<Notify>, Arc<Notify>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    let (received, closed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (on_request, on_close) = (received.clone(), closed.clone());
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buffer = vec![0_u8; 8192];
+        let mut seen = Vec::new();
+        loop {
+            let read = socket.read(&mut buffer).await.unwrap_or(0);
+            if read == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buffer[..read]);
+            if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                on_request.notify_one();
+            }
+        }
+        on_close.notify_one();
+    });
+    (url, received, closed)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_during_a_running_task_discards_its_late_result() {
     let app = TestApp::spawn().await;
-    let target = MockServer::start().await;
-    Mock::given(path("/slow"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"late": true}))
-                .set_delay(Duration::from_millis(1500)),
-        )
-        .mount(&target)
-        .await;
+    let (url, received, closed) = hanging_target().await;
     let wf = app
         .create_workflow(&json!({
             "name": "cancel me",
             "start": true,
             "tasks": [
-                {"type": "fetch", "input": {"url": format!("{}/slow", target.uri())}},
+                {"type": "fetch", "input": {"url": url}},
                 {"type": "store", "input": {"collection": "never", "document": {}}}
             ]
         }))
         .await;
     let id = id_of(&wf);
-    // Wait until the fetch is in flight.
-    for _ in 0..100 {
-        if !target.received_requests().await.unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tokio::time::timeout(WAIT, received.notified())
+        .await
+        .expect("the fetch is in flight");
     let cancelled = expect_status(
         app.post_json(&format!("/api/workflows/{id}/cancel"), &json!({}))
             .await,
@@ -241,7 +258,10 @@ async fn cancel_during_a_running_task_discards_its_late_result() {
             .all(|t| t["status"] == "cancelled")
     );
 
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // The running attempt is abandoned at once: its worker hangs up on the target.
+    tokio::time::timeout(WAIT, closed.notified())
+        .await
+        .expect("the worker stops waiting for the cancelled task's answer");
     let after = expect_status(
         app.get(&format!("/api/workflows/{id}")).await,
         StatusCode::OK,

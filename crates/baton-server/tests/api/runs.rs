@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use baton_testkit::{Api, TestApp, expect_status};
+use baton_testkit::{Api, TestApp, expect_status, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
@@ -151,7 +151,16 @@ async fn an_endless_jq_program_times_out_while_the_api_stays_responsive() {
         .await;
     let id = id_of(&wf);
     // While the program spins, the API answers.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until("the jq task is running", WAIT, || async {
+        let workflow: Value = app
+            .get(&format!("/api/workflows/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        workflow["tasks"][0]["status"] == "running"
+    })
+    .await;
     let health = app
         .client
         .get(app.url("/healthz"))

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use baton_testkit::sse::{self, SseEvent};
-use baton_testkit::{Api, FakeLlm, Script, TestApp};
+use baton_testkit::{Api, FakeLlm, Script, TestApp, wait_until};
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
@@ -151,7 +151,12 @@ async fn reconnecting_with_last_event_id_gets_every_missed_event_exactly_once() 
         seen.push(first.next().await.expect("an event"));
     }
     drop(first);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Events go on being recorded while the client is away.
+    let away = seen.len() + 2;
+    wait_until("more events were recorded", WAIT, || async {
+        app.events(id).await.len() >= away
+    })
+    .await;
     let last = seen.last().unwrap().id.unwrap();
     let rest = sse::collect(subscribe(&app, id, Some(last)).await, WAIT).await;
     seen.extend(rest);

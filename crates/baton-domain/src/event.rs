@@ -1,0 +1,230 @@
+//! The events of a run (DESIGN.md §4): one enum with its payloads, serialised here and nowhere
+//! else. Stores persist a [`NewEvent`] as `(type, data)`; clients receive exactly that.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::{TaskId, WorkflowId};
+
+/// What happened, with its payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// The workflow started; `retry` when it resumed after failing.
+    WorkflowStarted {
+        retry: bool,
+    },
+    TaskStarted {
+        task_id: TaskId,
+        attempt: i32,
+        worker: String,
+    },
+    /// Streamed text of an attempt.
+    TaskDelta {
+        task_id: TaskId,
+        attempt: i32,
+        text: String,
+    },
+    /// An attempt failed and another follows. `retry_at` is the database's time of the next
+    /// attempt: the store fills it in when it applies the retry (see [`NewEvent::retry_at`]).
+    TaskRetrying {
+        task_id: TaskId,
+        attempt: i32,
+        error: Value,
+        retry_at: Option<DateTime<Utc>>,
+    },
+    TaskCompleted {
+        task_id: TaskId,
+        output: Value,
+    },
+    TaskFailed {
+        task_id: TaskId,
+        error: Value,
+    },
+    WorkflowCompleted {
+        output: Value,
+    },
+    WorkflowFailed {
+        error: Value,
+    },
+    WorkflowCancelled,
+}
+
+/// The event types after which a workflow's stream ends.
+pub const TERMINAL_EVENT_TYPES: [&str; 3] = [
+    "workflow.completed",
+    "workflow.failed",
+    "workflow.cancelled",
+];
+
+impl EventKind {
+    pub const fn event_type(&self) -> &'static str {
+        match self {
+            Self::WorkflowStarted { .. } => "workflow.started",
+            Self::TaskStarted { .. } => "task.started",
+            Self::TaskDelta { .. } => "task.delta",
+            Self::TaskRetrying { .. } => "task.retrying",
+            Self::TaskCompleted { .. } => "task.completed",
+            Self::TaskFailed { .. } => "task.failed",
+            Self::WorkflowCompleted { .. } => "workflow.completed",
+            Self::WorkflowFailed { .. } => "workflow.failed",
+            Self::WorkflowCancelled => "workflow.cancelled",
+        }
+    }
+
+    /// The payload clients receive as the event's `data`.
+    pub fn data(&self) -> Value {
+        match self {
+            Self::WorkflowStarted { retry: false } | Self::WorkflowCancelled => json!({}),
+            Self::WorkflowStarted { retry: true } => json!({"retry": true}),
+            Self::TaskStarted {
+                task_id,
+                attempt,
+                worker,
+            } => json!({"task_id": task_id, "attempt": attempt, "worker": worker}),
+            Self::TaskDelta {
+                task_id,
+                attempt,
+                text,
+            } => json!({"task_id": task_id, "attempt": attempt, "text": text}),
+            Self::TaskRetrying {
+                task_id,
+                attempt,
+                error,
+                retry_at,
+            } => {
+                json!({"task_id": task_id, "attempt": attempt, "error": error, "retry_at": retry_at})
+            }
+            Self::TaskCompleted { task_id, output } => {
+                json!({"task_id": task_id, "output": output})
+            }
+            Self::TaskFailed { task_id, error } => json!({"task_id": task_id, "error": error}),
+            Self::WorkflowCompleted { output } => json!({"output": output}),
+            Self::WorkflowFailed { error } => json!({"error": error}),
+        }
+    }
+
+    /// The task and attempt the event is about, for the event row's columns.
+    pub fn task(&self) -> Option<(TaskId, Option<i32>)> {
+        match self {
+            Self::TaskStarted {
+                task_id, attempt, ..
+            }
+            | Self::TaskDelta {
+                task_id, attempt, ..
+            }
+            | Self::TaskRetrying {
+                task_id, attempt, ..
+            } => Some((*task_id, Some(*attempt))),
+            Self::TaskCompleted { task_id, .. } | Self::TaskFailed { task_id, .. } => {
+                Some((*task_id, None))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        TERMINAL_EVENT_TYPES.contains(&self.event_type())
+    }
+}
+
+/// An event a decided change appends, in the change's transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub workflow_id: WorkflowId,
+    /// The attempt of the task the event is about, when it is not in the payload.
+    pub attempt: Option<i32>,
+    pub kind: EventKind,
+}
+
+impl NewEvent {
+    pub fn new(workflow_id: WorkflowId, kind: EventKind) -> Self {
+        Self {
+            workflow_id,
+            attempt: None,
+            kind,
+        }
+    }
+
+    /// About an attempt of a task (completed and failed events name the attempt in the row).
+    pub fn of_attempt(workflow_id: WorkflowId, attempt: i32, kind: EventKind) -> Self {
+        Self {
+            workflow_id,
+            attempt: Some(attempt),
+            kind,
+        }
+    }
+
+    pub fn event_type(&self) -> &'static str {
+        self.kind.event_type()
+    }
+
+    pub fn task_id(&self) -> Option<TaskId> {
+        self.kind.task().map(|(id, _)| id)
+    }
+
+    pub fn row_attempt(&self) -> Option<i32> {
+        self.kind
+            .task()
+            .and_then(|(_, attempt)| attempt)
+            .or(self.attempt)
+    }
+
+    pub fn data(&self) -> Value {
+        self.kind.data()
+    }
+
+    /// The same event with the database's retry time filled in (a `task.retrying` event).
+    pub fn retry_at(mut self, at: DateTime<Utc>) -> Self {
+        if let EventKind::TaskRetrying { retry_at, .. } = &mut self.kind {
+            *retry_at = Some(at);
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_the_wire_format() {
+        let task_id = TaskId::generate();
+        let workflow_id = WorkflowId::generate();
+        let started = NewEvent::new(
+            workflow_id,
+            EventKind::TaskStarted {
+                task_id,
+                attempt: 2,
+                worker: "w".into(),
+            },
+        );
+        assert_eq!(started.event_type(), "task.started");
+        assert_eq!(
+            started.data(),
+            json!({"task_id": task_id, "attempt": 2, "worker": "w"})
+        );
+        assert_eq!(started.row_attempt(), Some(2));
+        assert_eq!(
+            EventKind::WorkflowStarted { retry: true }.data(),
+            json!({"retry": true})
+        );
+        assert!(EventKind::WorkflowCancelled.is_terminal());
+        assert!(!EventKind::WorkflowStarted { retry: false }.is_terminal());
+    }
+
+    #[test]
+    fn the_store_fills_the_retry_time() {
+        let at = Utc::now();
+        let event = NewEvent::new(
+            WorkflowId::generate(),
+            EventKind::TaskRetrying {
+                task_id: TaskId::generate(),
+                attempt: 1,
+                error: json!({"kind": "http"}),
+                retry_at: None,
+            },
+        )
+        .retry_at(at);
+        assert_eq!(event.data()["retry_at"], json!(at));
+    }
+}

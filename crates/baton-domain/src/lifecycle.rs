@@ -1,0 +1,143 @@
+//! Starting, cancelling and retrying a workflow: which status may do what, decided on the
+//! workflow as read, as a [`Transition`] a store applies only while the workflow still has the
+//! status it was decided from.
+
+use crate::{
+    DomainError, EventKind, NewEvent, NewWorkflow, TaskId, TaskStatus, Workflow, WorkflowId,
+    WorkflowStatus,
+};
+
+/// A decided change of a workflow's status, with what it does to the tasks and its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub workflow_id: WorkflowId,
+    /// The status the decision was made from: the store applies nothing (answering
+    /// `StoreError::Stale`) when the workflow no longer has it.
+    pub from: WorkflowStatus,
+    pub to: WorkflowStatus,
+    pub effect: Effect,
+    pub events: Vec<NewEvent>,
+}
+
+/// What a transition does to the workflow's tasks and timestamps.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Started: `started_at` set, current position 0, these pending tasks queued now.
+    Start { queue: Vec<TaskId> },
+    /// Cancelled: `finished_at` set; every task still in [`TaskStatus::UNFINISHED`] is
+    /// cancelled and loses its lease (a running attempt's result will be refused).
+    Cancel,
+    /// Resumed: error and `finished_at` cleared; these failed tasks queued now with a fresh
+    /// attempt budget (attempt 0).
+    Retry { requeue: Vec<TaskId> },
+}
+
+impl Transition {
+    fn new(
+        workflow: &Workflow,
+        to: WorkflowStatus,
+        effect: Effect,
+        event: EventKind,
+    ) -> Result<Self, DomainError> {
+        workflow.status.transition(to)?;
+        Ok(Self {
+            workflow_id: workflow.id,
+            from: workflow.status,
+            to,
+            effect,
+            events: vec![NewEvent::new(workflow.id, event)],
+        })
+    }
+
+    /// Whether applying it makes tasks runnable.
+    pub fn queues_work(&self) -> bool {
+        matches!(self.effect, Effect::Start { .. } | Effect::Retry { .. })
+    }
+}
+
+/// The start of a workflow in `status` whose first task is `first`.
+fn start(
+    workflow_id: WorkflowId,
+    status: WorkflowStatus,
+    first: Option<TaskId>,
+) -> Result<Transition, DomainError> {
+    if status != WorkflowStatus::Pending {
+        return Err(DomainError::conflict(format!(
+            "the workflow is {status}; only a pending workflow can be started"
+        )));
+    }
+    let Some(first) = first else {
+        return Err(DomainError::conflict("the workflow has no tasks to run"));
+    };
+    let to = status.transition(WorkflowStatus::Running)?;
+    Ok(Transition {
+        workflow_id,
+        from: status,
+        to,
+        effect: Effect::Start { queue: vec![first] },
+        events: vec![NewEvent::new(
+            workflow_id,
+            EventKind::WorkflowStarted { retry: false },
+        )],
+    })
+}
+
+impl NewWorkflow {
+    /// Starts the workflow as it is created (`start: true`).
+    pub fn start(&self) -> Result<Transition, DomainError> {
+        start(
+            self.id(),
+            WorkflowStatus::Pending,
+            self.tasks().first().map(|t| t.id()),
+        )
+    }
+}
+
+impl Workflow {
+    /// Starts a pending workflow: its first task is queued. `Conflict` unless pending, or when
+    /// it has no tasks.
+    pub fn start(&self) -> Result<Transition, DomainError> {
+        let first = self.tasks.iter().min_by_key(|t| t.position).map(|t| t.id);
+        start(self.id, self.status, first)
+    }
+
+    /// Cancels a pending or running workflow and its unfinished tasks. `Conflict` when it has
+    /// finished (a failed workflow is retried or deleted instead).
+    pub fn cancel(&self) -> Result<Transition, DomainError> {
+        if !self.status.can_become(WorkflowStatus::Cancelled) {
+            return Err(DomainError::conflict(format!(
+                "the workflow is {}; only a pending or running workflow can be cancelled",
+                self.status
+            )));
+        }
+        Transition::new(
+            self,
+            WorkflowStatus::Cancelled,
+            Effect::Cancel,
+            EventKind::WorkflowCancelled,
+        )
+    }
+
+    /// Resumes a failed workflow from its failed tasks with a fresh attempt budget; completed
+    /// tasks are not run again. `Conflict` unless failed.
+    pub fn retry(&self) -> Result<Transition, DomainError> {
+        if self.status != WorkflowStatus::Failed {
+            return Err(DomainError::conflict(format!(
+                "the workflow is {}; only a failed workflow can be retried",
+                self.status
+            )));
+        }
+        let requeue: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Failed)
+            .map(|t| t.id)
+            .collect();
+        Transition::new(
+            self,
+            WorkflowStatus::Running,
+            Effect::Retry { requeue },
+            EventKind::WorkflowStarted { retry: true },
+        )
+    }
+}

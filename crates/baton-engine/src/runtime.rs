@@ -1,0 +1,182 @@
+//! An engine you can embed: the ports in, the use cases, live events and running workers out,
+//! with no HTTP server. `baton-server` is this runtime plus HTTP.
+//!
+//! ```ignore
+//! let runtime = Runtime::builder(store.clone(), store.clone(), store)
+//!     .signals(signals)
+//!     .fetcher(fetcher)
+//!     .config(config)
+//!     .start();
+//! let workflow = runtime.workflows().create(new_workflow, true).await?;
+//! let mut feed = runtime.events().subscribe(workflow.id).await?;
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use baton_domain::ports::{
+    Clock, EventLog, HttpFetcher, LlmClient, LocalSignals, Signals, SystemClock, TaskQueue,
+    WorkflowStore,
+};
+use baton_domain::{FetchRequest, FetchResponse, TaskError};
+use tokio::task::JoinHandle;
+
+use crate::{Engine, EngineConfig, EngineHandle, EventHub, Workflows};
+
+/// What a [`Runtime`] is built from; see [`Runtime::builder`].
+pub struct RuntimeBuilder {
+    store: Arc<dyn WorkflowStore>,
+    queue: Arc<dyn TaskQueue>,
+    log: Arc<dyn EventLog>,
+    signals: Option<Arc<dyn Signals>>,
+    fetcher: Option<Arc<dyn HttpFetcher>>,
+    llm: Option<Arc<dyn LlmClient>>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    event_poll: Duration,
+}
+
+/// Baton without HTTP: use cases, event subscriptions and (with workers) the executor.
+pub struct Runtime {
+    workflows: Workflows,
+    events: Arc<EventHub>,
+    signals: Arc<dyn Signals>,
+    clock: Arc<dyn Clock>,
+    engine: Option<EngineHandle>,
+    fallback: JoinHandle<()>,
+}
+
+/// Fetch tasks fail when no HTTP client was given to the runtime.
+struct NoFetcher;
+
+#[async_trait]
+impl HttpFetcher for NoFetcher {
+    async fn fetch(&self, _request: FetchRequest) -> Result<FetchResponse, TaskError> {
+        Err(TaskError::permanent(
+            "invalid_input",
+            "this Baton runtime has no HTTP client for fetch tasks",
+        ))
+    }
+}
+
+impl Runtime {
+    /// A builder over the stores (often one value implementing all three). Defaults: signals
+    /// within this process only, no HTTP client, no language model, the system clock, and
+    /// [`EngineConfig::default`].
+    pub fn builder(
+        store: Arc<dyn WorkflowStore>,
+        queue: Arc<dyn TaskQueue>,
+        log: Arc<dyn EventLog>,
+    ) -> RuntimeBuilder {
+        RuntimeBuilder {
+            store,
+            queue,
+            log,
+            signals: None,
+            fetcher: None,
+            llm: None,
+            clock: Arc::new(SystemClock),
+            config: EngineConfig::default(),
+            event_poll: Duration::from_secs(2),
+        }
+    }
+
+    /// Creating, reading, editing, starting, cancelling and retrying workflows.
+    pub fn workflows(&self) -> &Workflows {
+        &self.workflows
+    }
+
+    /// Live events of workflows (history through [`EventHub::log`]).
+    pub fn events(&self) -> &Arc<EventHub> {
+        &self.events
+    }
+
+    pub fn signals(&self) -> &Arc<dyn Signals> {
+        &self.signals
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Whether this runtime runs tasks (it has workers).
+    pub fn runs_tasks(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// Stops claiming, lets running tasks finish within `grace`, hands the rest back, and ends
+    /// live event streams.
+    pub async fn shutdown(self, grace: Duration) {
+        self.events.close();
+        if let Some(engine) = self.engine {
+            engine.shutdown(grace).await;
+        }
+        self.fallback.abort();
+    }
+}
+
+impl RuntimeBuilder {
+    /// How this process hears other instances (e.g. Postgres LISTEN/NOTIFY).
+    pub fn signals(mut self, signals: Arc<dyn Signals>) -> Self {
+        self.signals = Some(signals);
+        self
+    }
+
+    pub fn fetcher(mut self, fetcher: Arc<dyn HttpFetcher>) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// `None`: llm tasks fail, saying which variables to set.
+    pub fn llm(mut self, llm: Option<Arc<dyn LlmClient>>) -> Self {
+        self.llm = llm;
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Workers (0: this runtime runs no task, as an API-only instance), lease and poll.
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How often live event streams look for events when no signal came (default 2 s).
+    pub fn event_poll(mut self, every: Duration) -> Self {
+        self.event_poll = every;
+        self
+    }
+
+    /// Starts the workers (when there are any) and the event fallback poll; needs a Tokio
+    /// runtime.
+    pub fn start(self) -> Runtime {
+        let signals = self
+            .signals
+            .unwrap_or_else(|| Arc::new(LocalSignals::new()));
+        let events = EventHub::new(self.log);
+        events.listen(signals.as_ref());
+        let fallback = events.spawn_fallback(self.event_poll);
+        let engine = (self.config.workers > 0).then(|| {
+            Engine::new(
+                self.queue,
+                self.fetcher.unwrap_or_else(|| Arc::new(NoFetcher)),
+                self.llm,
+                signals.clone(),
+                self.config,
+            )
+            .start()
+        });
+        Runtime {
+            workflows: Workflows::new(self.store, signals.clone()),
+            events,
+            signals,
+            clock: self.clock,
+            engine,
+            fallback,
+        }
+    }
+}

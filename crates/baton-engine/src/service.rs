@@ -1,0 +1,225 @@
+//! The use cases: what the HTTP API (or an embedding service) can do with workflows and tasks.
+//!
+//! Each change reads the workflow, lets the domain decide ([`Workflow::start`],
+//! [`Workflow::patch`], [`Workflow::add_task`], …) and has the store apply the decision only
+//! while the workflow is as it was read. When it changed meanwhile (`Stale`), the use case reads
+//! and decides again, a few times at most. Ownership is decided here too: reads take the
+//! caller's [`Scope`], and a change starts with a read in that scope.
+
+use std::sync::Arc;
+
+use baton_domain::ports::{
+    Page, PageRequest, Scope, Signal, Signals, StoreError, TaskFilter, WorkflowFilter,
+    WorkflowStore,
+};
+use baton_domain::{
+    DomainError, Edit, Effect, NewTask, NewWorkflow, Task, TaskId, TaskPatch, Transition, Workflow,
+    WorkflowId, WorkflowPatch,
+};
+
+/// How often a change is decided again when the workflow changed under it.
+const ATTEMPTS: usize = 5;
+
+/// The use cases over workflows and their tasks. Cheap to clone.
+#[derive(Clone)]
+pub struct Workflows {
+    store: Arc<dyn WorkflowStore>,
+    signals: Arc<dyn Signals>,
+}
+
+fn busy() -> StoreError {
+    StoreError::Conflict("the workflow kept changing while this change was made; try again".into())
+}
+
+impl Workflows {
+    pub fn new(store: Arc<dyn WorkflowStore>, signals: Arc<dyn Signals>) -> Self {
+        Self { store, signals }
+    }
+
+    /// Stores a checked workflow; with `start`, it is started in the same transaction.
+    #[tracing::instrument(skip_all, fields(workflow_id = %workflow.id()))]
+    pub async fn create(&self, workflow: NewWorkflow, start: bool) -> Result<Workflow, StoreError> {
+        let transition = start.then(|| workflow.start()).transpose()?;
+        self.store
+            .create_workflow(&workflow, transition.as_ref())
+            .await?;
+        if let Some(transition) = &transition {
+            self.signal(transition);
+        }
+        self.store.get_workflow(Scope::All, workflow.id()).await
+    }
+
+    pub async fn get(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
+        self.store.get_workflow(scope, id).await
+    }
+
+    pub async fn list(
+        &self,
+        scope: Scope,
+        filter: WorkflowFilter,
+        page: PageRequest,
+    ) -> Result<Page<Workflow>, StoreError> {
+        self.store.list_workflows(scope, filter, page).await
+    }
+
+    #[tracing::instrument(skip_all, fields(workflow_id = %id))]
+    pub async fn start(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
+        self.transition(scope, id, Workflow::start).await
+    }
+
+    #[tracing::instrument(skip_all, fields(workflow_id = %id))]
+    pub async fn cancel(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
+        self.transition(scope, id, Workflow::cancel).await
+    }
+
+    #[tracing::instrument(skip_all, fields(workflow_id = %id))]
+    pub async fn retry(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
+        self.transition(scope, id, Workflow::retry).await
+    }
+
+    /// Renames a pending workflow or changes its input; `expected` is the caller's version.
+    #[tracing::instrument(skip_all, fields(workflow_id = %id))]
+    pub async fn patch(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        patch: WorkflowPatch,
+        expected: Option<i32>,
+    ) -> Result<Workflow, StoreError> {
+        let empty = patch.is_empty();
+        self.edit(scope, id, |workflow| {
+            let edit = workflow.patch(patch.clone(), expected)?;
+            // An empty patch is allowed (a pending workflow, the right version) and changes
+            // nothing, not even the version.
+            Ok((!empty).then_some(edit))
+        })
+        .await?;
+        self.store.get_workflow(Scope::All, id).await
+    }
+
+    #[tracing::instrument(skip_all, fields(workflow_id = %id))]
+    pub async fn delete(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        expected: Option<i32>,
+    ) -> Result<(), StoreError> {
+        self.edit(scope, id, |workflow| workflow.delete(expected).map(Some))
+            .await
+    }
+
+    pub async fn get_task(&self, scope: Scope, id: TaskId) -> Result<Task, StoreError> {
+        self.store.get_task(scope, id).await
+    }
+
+    pub async fn list_tasks(
+        &self,
+        scope: Scope,
+        filter: TaskFilter,
+        page: PageRequest,
+    ) -> Result<Page<Task>, StoreError> {
+        self.store.list_tasks(scope, filter, page).await
+    }
+
+    /// Adds a checked task to a pending workflow at `position` (the end when `None`).
+    #[tracing::instrument(skip_all, fields(workflow_id = %workflow_id, task_id = %task.id()))]
+    pub async fn add_task(
+        &self,
+        scope: Scope,
+        workflow_id: WorkflowId,
+        position: Option<i32>,
+        task: NewTask,
+    ) -> Result<Task, StoreError> {
+        let id = task.id();
+        self.edit(scope, workflow_id, |workflow| {
+            workflow.add_task(task.clone(), position).map(Some)
+        })
+        .await?;
+        self.store.get_task(Scope::All, id).await
+    }
+
+    /// Changes (or moves) a task of a pending workflow; `expected` is the caller's version of
+    /// the task.
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
+    pub async fn update_task(
+        &self,
+        scope: Scope,
+        id: TaskId,
+        patch: TaskPatch,
+        expected: Option<i32>,
+    ) -> Result<Task, StoreError> {
+        let task = self.store.get_task(scope, id).await?;
+        self.edit(Scope::All, task.workflow_id, |workflow| {
+            workflow.update_task(id, &patch, expected).map(Some)
+        })
+        .await?;
+        self.store.get_task(Scope::All, id).await
+    }
+
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
+    pub async fn delete_task(
+        &self,
+        scope: Scope,
+        id: TaskId,
+        expected: Option<i32>,
+    ) -> Result<(), StoreError> {
+        let task = self.store.get_task(scope, id).await?;
+        self.edit(Scope::All, task.workflow_id, |workflow| {
+            workflow.delete_task(id, expected).map(Some)
+        })
+        .await
+    }
+
+    async fn transition(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        decide: fn(&Workflow) -> Result<Transition, DomainError>,
+    ) -> Result<Workflow, StoreError> {
+        for _ in 0..ATTEMPTS {
+            let workflow = self.store.get_workflow(scope, id).await?;
+            let transition = decide(&workflow)?;
+            match self.store.apply_transition(&transition).await {
+                Ok(()) => {
+                    self.signal(&transition);
+                    return self.store.get_workflow(Scope::All, id).await;
+                }
+                Err(StoreError::Stale(_)) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(busy())
+    }
+
+    /// Decides an edit on the workflow as read and applies it; `None` means nothing to do.
+    async fn edit(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        decide: impl Fn(&Workflow) -> Result<Option<Edit>, DomainError>,
+    ) -> Result<(), StoreError> {
+        for _ in 0..ATTEMPTS {
+            let workflow = self.store.get_workflow(scope, id).await?;
+            let Some(edit) = decide(&workflow)? else {
+                return Ok(());
+            };
+            match self.store.apply_edit(&edit).await {
+                Err(StoreError::Stale(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(busy())
+    }
+
+    /// Tells this process what a transition changed (other instances hear it from the store).
+    fn signal(&self, transition: &Transition) {
+        self.signals
+            .publish(Signal::EventsAppended(transition.workflow_id));
+        match transition.effect {
+            Effect::Start { .. } | Effect::Retry { .. } => self.signals.publish(Signal::WorkQueued),
+            Effect::Cancel => self
+                .signals
+                .publish(Signal::WorkflowCancelled(transition.workflow_id)),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+-- The hot path applies what the engine decided. These functions choose nothing: which task
+-- comes next, whether the workflow ends and which events are written are all parameters, built
+-- in Rust (baton-domain's StepCommit). What remains here is persistence: the fenced write, the
+-- batch claim (which rows SKIP LOCKED hands over), and one commit per step.
+
+DROP FUNCTION IF EXISTS baton_complete(uuid, text, jsonb, jsonb, uuid, text, jsonb, text, double precision);
+DROP FUNCTION IF EXISTS baton_claim(text, double precision, integer);
+
+-- A claimed task as the executor reads it: the row, its workflow's name and input, and the task
+-- after it (id and attempts), if any.
+CREATE OR REPLACE FUNCTION baton_claim_json(t tasks) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT to_jsonb(t) || jsonb_build_object(
+               'workflow_name', w.name,
+               'workflow_input', w.input,
+               'successor', (SELECT jsonb_build_object('id', n.id, 'attempt', n.attempt)
+                               FROM tasks n
+                              WHERE n.workflow_id = t.workflow_id AND n.position = t.position + 1))
+      FROM workflows w WHERE w.id = t.workflow_id
+$$;
+
+-- Claims up to cardinality(p_tokens) queued tasks whose time has come (oldest first), one token
+-- each, appending task.started for each (the claim contract of the TaskQueue port).
+CREATE FUNCTION baton_claim(p_worker text, p_tokens text[], p_lease_ms double precision)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    claimed jsonb := '[]'::jsonb;
+    t tasks%ROWTYPE;
+BEGIN
+    FOR t IN
+        WITH picked AS (
+            SELECT s.id, row_number() OVER () AS n
+              FROM (SELECT id FROM tasks
+                     WHERE status = 'queued' AND available_at <= now()
+                     ORDER BY available_at
+                     LIMIT cardinality(p_tokens)
+                     FOR UPDATE SKIP LOCKED) s)
+        UPDATE tasks
+           SET status = 'running',
+               attempt = tasks.attempt + 1,
+               lease_owner = p_tokens[picked.n],
+               lease_expires_at = now() + p_lease_ms * interval '1 millisecond',
+               started_at = coalesce(tasks.started_at, now()),
+               updated_at = now(),
+               version = tasks.version + 1
+          FROM picked
+         WHERE tasks.id = picked.id
+        RETURNING tasks.*
+    LOOP
+        INSERT INTO events (workflow_id, task_id, attempt, type, data)
+        VALUES (t.workflow_id, t.id, t.attempt, 'task.started',
+                jsonb_build_object('task_id', t.id, 'attempt', t.attempt, 'worker', p_worker));
+        claimed := claimed || jsonb_build_array(baton_claim_json(t));
+    END LOOP;
+    RETURN claimed;
+END
+$$;
+
+-- Applies a decided step (see StepCommit in baton-domain) in one statement:
+--  1. the claimed task takes p_status ('completed' | 'queued' | 'failed'), only while p_token
+--     holds its lease (and, with p_expired_only, only once that lease has expired); otherwise
+--     nothing at all is applied and the answer is {"outcome": "lost"};
+--  2. the document, at most once per task;
+--  3. the p_queue tasks become queued (notifying baton_work);
+--  4. p_claim_task becomes running under p_claim_token;
+--  5. the workflow takes p_wf_status ('running' with p_wf_position, 'completed' or 'failed' with
+--     p_wf_result, NULL for no change);
+--  6. p_events (an array of {task_id, attempt, type, data, retry_at}) are appended in order, a
+--     retry's database time filled into the data of those marked retry_at;
+--  7. with p_then_token, one queued task of any workflow is claimed under it.
+-- Answers {"outcome": "applied", "next": claim|null}.
+CREATE FUNCTION baton_apply_step(
+    p_task uuid, p_token text, p_expired_only boolean,
+    p_status text, p_output jsonb, p_error jsonb, p_retry_ms double precision, p_resolved jsonb,
+    p_doc_id uuid, p_doc_collection text, p_doc_data jsonb,
+    p_queue uuid[], p_claim_task uuid, p_claim_token text, p_lease_ms double precision,
+    p_wf_status text, p_wf_position integer, p_wf_result jsonb,
+    p_events jsonb, p_then_token text, p_worker text
+) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    t tasks%ROWTYPE;
+    nxt tasks%ROWTYPE;
+    next_claim jsonb;
+BEGIN
+    UPDATE tasks
+       SET status = p_status,
+           output = CASE WHEN p_status = 'completed' THEN p_output ELSE output END,
+           error = CASE WHEN p_status = 'completed' THEN NULL ELSE p_error END,
+           resolved_input = CASE WHEN p_status = 'queued' THEN coalesce(p_resolved, resolved_input)
+                                 ELSE p_resolved END,
+           available_at = CASE WHEN p_status = 'queued'
+                               THEN now() + p_retry_ms * interval '1 millisecond'
+                               ELSE available_at END,
+           lease_owner = NULL, lease_expires_at = NULL,
+           finished_at = CASE WHEN p_status = 'queued' THEN finished_at ELSE now() END,
+           updated_at = now(), version = version + 1
+     WHERE id = p_task AND lease_owner = p_token AND status = 'running'
+       AND (NOT p_expired_only OR lease_expires_at < now())
+    RETURNING * INTO t;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('outcome', 'lost', 'next', NULL);
+    END IF;
+
+    IF p_doc_id IS NOT NULL THEN
+        INSERT INTO documents (id, owner_id, collection, workflow_id, task_id, data)
+        VALUES (p_doc_id, t.owner_id, p_doc_collection, t.workflow_id, t.id, p_doc_data)
+        ON CONFLICT (task_id) DO NOTHING;
+    END IF;
+
+    IF cardinality(p_queue) > 0 THEN
+        UPDATE tasks
+           SET status = 'queued', available_at = now(), updated_at = now(), version = version + 1
+         WHERE id = ANY (p_queue) AND status = 'pending';
+        PERFORM pg_notify('baton_work', '');
+    END IF;
+
+    IF p_claim_task IS NOT NULL THEN
+        UPDATE tasks
+           SET status = 'running', attempt = attempt + 1, lease_owner = p_claim_token,
+               lease_expires_at = now() + p_lease_ms * interval '1 millisecond',
+               available_at = now(), started_at = coalesce(started_at, now()),
+               updated_at = now(), version = version + 1
+         WHERE id = p_claim_task AND status = 'pending'
+        RETURNING * INTO nxt;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'baton: the decided next task % is not pending', p_claim_task;
+        END IF;
+        next_claim := baton_claim_json(nxt);
+    END IF;
+
+    IF p_wf_status = 'running' THEN
+        UPDATE workflows
+           SET current_position = p_wf_position, updated_at = now(), version = version + 1
+         WHERE id = t.workflow_id;
+    ELSIF p_wf_status = 'completed' THEN
+        UPDATE workflows
+           SET status = 'completed', output = p_wf_result, finished_at = now(),
+               updated_at = now(), version = version + 1
+         WHERE id = t.workflow_id AND status = 'running';
+    ELSIF p_wf_status = 'failed' THEN
+        UPDATE workflows
+           SET status = 'failed', error = p_wf_result, finished_at = now(),
+               updated_at = now(), version = version + 1
+         WHERE id = t.workflow_id AND status = 'running';
+    END IF;
+
+    INSERT INTO events (workflow_id, task_id, attempt, type, data)
+    SELECT t.workflow_id, (e->>'task_id')::uuid, (e->>'attempt')::integer, e->>'type',
+           CASE WHEN (e->>'retry_at')::boolean
+                THEN jsonb_set(e->'data', '{retry_at}', to_jsonb(t.available_at))
+                ELSE e->'data' END
+      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, n)
+     ORDER BY n;
+
+    IF p_then_token IS NOT NULL THEN
+        next_claim := baton_claim(p_worker, ARRAY[p_then_token], p_lease_ms) -> 0;
+    END IF;
+    RETURN jsonb_build_object('outcome', 'applied', 'next', next_claim);
+END
+$$;
