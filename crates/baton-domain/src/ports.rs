@@ -182,7 +182,7 @@ pub trait TaskQueue: Send + Sync + 'static {
     /// Claims up to `tokens.len()` queued tasks whose time has come by the store's clock,
     /// oldest first: each becomes `running` with its next attempt, a lease of `lease` under
     /// one of `tokens`, and a `task.started` event ([`EventKind::TaskStarted`], the worker
-    /// being [`LeaseToken::worker`]).
+    /// being [`LeaseToken::worker`]). The tokens of one call belong to one worker.
     async fn claim(&self, tokens: &[LeaseToken], lease: Duration)
     -> Result<Vec<Claim>, StoreError>;
 

@@ -10,9 +10,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::error::PgResult;
+use crate::guard::stale_or_missing;
 use crate::models::{NewTaskRow, TaskFieldsRow};
 use crate::schema::{tasks, workflows};
-use crate::workflows::stale_or_missing;
 
 #[derive(AsChangeset)]
 #[diesel(table_name = workflows)]

@@ -6,6 +6,7 @@ mod edit;
 mod error;
 mod event_log;
 mod events;
+mod guard;
 mod idempotency;
 mod lifecycle;
 mod listener;

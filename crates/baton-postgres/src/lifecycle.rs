@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use crate::error::PgResult;
 use crate::events::{self, CANCEL_CHANNEL, WORK_CHANNEL};
+use crate::guard::stale_or_missing;
 use crate::models::NewEventRow;
 use crate::schema::{tasks, workflows};
-use crate::workflows::stale_or_missing;
 
 fn ids(ids: &[baton_domain::TaskId]) -> Vec<Uuid> {
     ids.iter().map(|id| *id.as_uuid()).collect()

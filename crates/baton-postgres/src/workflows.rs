@@ -61,21 +61,6 @@ pub(crate) async fn create(
     Ok(result?)
 }
 
-/// Why a guarded change matched no row: the workflow changed (`Stale`) or is gone.
-pub(crate) async fn stale_or_missing(conn: &mut AsyncPgConnection, id: Uuid) -> PgError {
-    let exists = workflows::table
-        .find(id)
-        .select(workflows::id)
-        .first::<Uuid>(conn)
-        .await
-        .optional();
-    match exists {
-        Ok(Some(_)) => StoreError::Stale("workflow").into(),
-        Ok(None) => StoreError::NotFound("workflow").into(),
-        Err(err) => err.into(),
-    }
-}
-
 pub(crate) fn into_tasks(rows: Vec<TaskRow>) -> Result<Vec<Task>, StoreError> {
     rows.into_iter()
         .map(|row| Task::try_from(row).map_err(StoreError::Unknown))

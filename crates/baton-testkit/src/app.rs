@@ -3,8 +3,8 @@ use baton_server::{Application, Config, telemetry};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
-use crate::Api;
 use crate::database::{self, TestDatabase};
+use crate::{Api, Backend};
 
 /// The real application on a random port, over a database of its own.
 pub struct TestApp {
@@ -29,9 +29,10 @@ impl TestApp {
         Self::spawn_with(&[]).await
     }
 
-    /// Starts the app with extra environment variables on top of the test defaults.
+    /// Starts the app with extra environment variables on top of the test defaults, on a fresh
+    /// store of the [`Backend`] the run is given.
     pub async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
-        Self::spawn_on(TestDatabase::new(), vars).await
+        Self::spawn_on(Backend::from_env().fresh_database(), vars).await
     }
 
     /// Another instance of the app on this app's database (as a second Baton process would be).

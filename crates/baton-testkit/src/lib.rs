@@ -5,6 +5,7 @@
 mod api;
 mod app;
 mod auth;
+mod backend;
 mod database;
 mod fake_llm;
 mod process;
@@ -14,6 +15,7 @@ mod wait;
 pub use api::Api;
 pub use app::{TestApp, expect_status};
 pub use auth::{ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, MEMBER_PASSWORD, Member, Session};
+pub use backend::Backend;
 pub use database::{TestDatabase, events_of_type as events_of_type_in};
 pub use fake_llm::{DEFAULT_TOKENS, FakeLlm, Script};
 pub use process::BatonProcess;

@@ -1,0 +1,129 @@
+#![doc = include_str!("../README.md")]
+// Test scaffolding: a contract that does not hold fails its test loudly, at the line that
+// checked it, so unwrap and expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ops::Deref;
+
+use async_trait::async_trait;
+use baton_domain::ports::{
+    DocumentStore, EventLog, IdempotencyStore, TaskQueue, UserStore, WorkflowStore,
+};
+
+pub mod auth;
+pub mod claims;
+pub mod documents;
+pub mod edits;
+pub mod events;
+pub mod failures;
+pub mod fencing;
+pub mod idempotency;
+pub mod leases;
+pub mod pages;
+pub mod retries;
+pub mod steps;
+pub mod support;
+pub mod transitions;
+pub mod workflows;
+
+/// Everything a store adapter implements: the ports the suite checks, on one cloneable value
+/// (clones share the backend, as the engine's workers do).
+pub trait ConformantStore:
+    WorkflowStore + TaskQueue + EventLog + DocumentStore + UserStore + IdempotencyStore + Clone
+{
+}
+
+impl<T> ConformantStore for T where
+    T: WorkflowStore + TaskQueue + EventLog + DocumentStore + UserStore + IdempotencyStore + Clone
+{
+}
+
+/// Makes stores for the suite. Each call gives a fresh, empty, migrated store of its own (its
+/// own database), so the tests can run in parallel.
+#[async_trait]
+pub trait StoreFactory: Send + Sync + 'static {
+    type Store: ConformantStore;
+    /// Held for as long as the test runs; dropping it deletes the store's database.
+    type Guard: Send + 'static;
+
+    async fn store(&self) -> Fresh<Self::Store, Self::Guard>;
+}
+
+/// A fresh store and the guard of its database. Derefs to the store; dropped at the end of a
+/// test, it drops the store first, then the guard (which deletes the database).
+pub struct Fresh<S, G> {
+    store: S,
+    _guard: G,
+}
+
+impl<S, G> Fresh<S, G> {
+    pub fn new(store: S, guard: G) -> Self {
+        Self {
+            store,
+            _guard: guard,
+        }
+    }
+
+    /// The store (also reachable through `Deref`).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}
+
+impl<S, G> Deref for Fresh<S, G> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.store
+    }
+}
+
+/// Expands to one `#[tokio::test(flavor = "multi_thread")]` per contract of the suite, each
+/// running the contract against a fresh store made by `$factory` (an expression evaluated per
+/// test, whose type implements [`StoreFactory`]).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr) => {
+        $crate::conformance_tests!(@contracts $factory;
+            workflows::create_get_list_round_trip,
+            workflows::create_with_start_applies_the_start,
+            workflows::other_owners_see_nothing,
+            claims::claims_are_exclusive_under_concurrency,
+            claims::claims_take_the_oldest_queued_tasks_first,
+            fencing::a_step_under_another_token_is_lost,
+            fencing::cancel_fences_out_the_running_claim,
+            leases::expired_leases_are_reported_and_reaped,
+            leases::the_expired_fence_needs_an_expired_lease,
+            leases::heartbeat_extends_a_held_lease,
+            leases::release_requeues_without_counting_the_attempt,
+            retries::retry_times_are_kept_by_the_store_clock,
+            steps::completing_a_step_carries_on_to_the_successor,
+            steps::then_claim_claims_a_task_of_another_workflow,
+            documents::a_completed_step_writes_its_document_once,
+            failures::failing_for_good_fails_the_workflow_and_retry_requeues_it,
+            transitions::transitions_apply_only_from_their_status,
+            transitions::transitions_of_missing_workflows_are_not_found,
+            edits::stale_edits_change_nothing,
+            edits::edits_bump_the_version_and_keep_positions_dense,
+            edits::deleting_a_workflow_removes_its_tasks,
+            events::events_are_complete_and_in_commit_order,
+            events::events_after_gives_exactly_the_suffix,
+            pages::workflow_pages_are_stable_under_inserts,
+            pages::task_pages_are_stable_under_inserts,
+            auth::users_and_credentials,
+            auth::the_first_user_is_created_once,
+            auth::api_keys_act_as_their_owner_until_revoked,
+            idempotency::idempotency_keys_begin_complete_and_replay,
+            idempotency::idempotency_keys_are_per_principal_and_released,
+            idempotency::concurrent_begins_start_once,
+        );
+    };
+    (@contracts $factory:expr; $($area:ident :: $contract:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $contract() {
+                $crate::$area::$contract(&$factory).await;
+            }
+        )*
+    };
+}
