@@ -27,6 +27,42 @@ struct JsonAnswer {
     answer: Value,
 }
 
+// The hot path goes through typed function calls rather than `sql_query`: diesel caches their
+// prepared statements per connection, while an uncached statement costs a Parse/Describe round
+// trip (and Postgres counts its Sync as a transaction of its own).
+diesel::define_sql_function! {
+    /// See migrations/postgres/*_decided_steps.
+    fn baton_claim(worker: Text, tokens: Array<Text>, lease_ms: Double) -> Jsonb;
+}
+
+diesel::define_sql_function! {
+    /// See migrations/postgres/*_decided_steps.
+    #[allow(clippy::too_many_arguments)]
+    fn baton_apply_step(
+        task: SqlUuid,
+        token: Text,
+        expired_only: Bool,
+        status: Text,
+        output: Nullable<Jsonb>,
+        error: Nullable<Jsonb>,
+        retry_ms: Nullable<Double>,
+        resolved: Nullable<Jsonb>,
+        doc_id: Nullable<SqlUuid>,
+        doc_collection: Nullable<Text>,
+        doc_data: Nullable<Jsonb>,
+        queue: Array<SqlUuid>,
+        claim_task: Nullable<SqlUuid>,
+        claim_token: Nullable<Text>,
+        lease_ms: Nullable<Double>,
+        wf_status: Nullable<Text>,
+        wf_position: Nullable<Integer>,
+        wf_result: Nullable<Jsonb>,
+        events: Jsonb,
+        then_token: Nullable<Text>,
+        worker: Text,
+    ) -> Jsonb;
+}
+
 fn parse_claim(value: Value) -> Result<Claim, StoreError> {
     let json: ClaimJson = serde_json::from_value(value)
         .map_err(|e| StoreError::Unknown(anyhow::Error::new(e).context("a claimed task")))?;
@@ -54,14 +90,11 @@ pub(crate) async fn claim(
         return Ok(Vec::new());
     }
     let token_texts: Vec<&str> = tokens.iter().map(LeaseToken::as_str).collect();
-    let row: JsonAnswer = diesel::sql_query("SELECT baton_claim($1, $2, $3) AS answer")
-        .bind::<Text, _>(worker_of(tokens))
-        .bind::<Array<Text>, _>(&token_texts)
-        .bind::<Double, _>(millis(lease))
+    let answer: Value = diesel::select(baton_claim(worker_of(tokens), token_texts, millis(lease)))
         .get_result(conn)
         .await
         .map_err(PgError::from)?;
-    parse_claims(row.answer)
+    parse_claims(answer)
 }
 
 pub(crate) async fn steps_before(
@@ -108,9 +141,6 @@ pub(crate) async fn heartbeat(
     .map_err(PgError::from)?;
     Ok(updated == 1)
 }
-
-const APPLY_STEP_SQL: &str = "SELECT baton_apply_step($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) AS answer";
 
 /// The step's events as the step function takes them.
 fn events_json(events: &[NewEvent]) -> Value {
@@ -165,35 +195,36 @@ pub(crate) async fn apply_step(
         .map(|next| next.token.worker())
         .unwrap_or_else(|| step.token.worker());
     let document = step.document.as_ref();
-    let row: JsonAnswer = diesel::sql_query(APPLY_STEP_SQL)
-        .bind::<SqlUuid, _>(*step.task_id.as_uuid())
-        .bind::<Text, _>(step.token.as_str())
-        .bind::<Bool, _>(step.fence == Fence::Expired)
-        .bind::<Text, _>(status)
-        .bind::<Nullable<Jsonb>, _>(output)
-        .bind::<Nullable<Jsonb>, _>(error)
-        .bind::<Nullable<Double>, _>(retry_ms)
-        .bind::<Nullable<Jsonb>, _>(step.resolved_input.as_ref())
-        .bind::<Nullable<SqlUuid>, _>(document.map(|d| d.id))
-        .bind::<Nullable<Text>, _>(document.map(|d| d.collection.as_str()))
-        .bind::<Nullable<Jsonb>, _>(document.map(|d| &d.data))
-        .bind::<Array<SqlUuid>, _>(&queue)
-        .bind::<Nullable<SqlUuid>, _>(claim_task)
-        .bind::<Nullable<Text>, _>(claim_token)
-        .bind::<Nullable<Double>, _>(lease_ms)
-        .bind::<Nullable<Text>, _>(wf_status)
-        .bind::<Nullable<Integer>, _>(wf_position)
-        .bind::<Nullable<Jsonb>, _>(wf_result)
-        .bind::<Jsonb, _>(events_json(&step.events))
-        .bind::<Nullable<Text>, _>(then_token)
-        .bind::<Text, _>(worker)
-        .get_result(conn)
-        .await
-        .map_err(PgError::from)?;
-    if row.answer["outcome"] == "lost" {
+    let answer: Value = diesel::select(baton_apply_step(
+        *step.task_id.as_uuid(),
+        step.token.as_str(),
+        step.fence == Fence::Expired,
+        status,
+        output,
+        error,
+        retry_ms,
+        step.resolved_input.as_ref(),
+        document.map(|d| d.id),
+        document.map(|d| d.collection.as_str()),
+        document.map(|d| &d.data),
+        queue,
+        claim_task,
+        claim_token,
+        lease_ms,
+        wf_status,
+        wf_position,
+        wf_result,
+        events_json(&step.events),
+        then_token,
+        worker,
+    ))
+    .get_result(conn)
+    .await
+    .map_err(PgError::from)?;
+    if answer["outcome"] == "lost" {
         return Ok(StepApplied::Lost);
     }
-    let next = match row.answer.get("next") {
+    let next = match answer.get("next") {
         Some(next) if !next.is_null() => Some(Box::new(parse_claim(next.clone())?)),
         _ => None,
     };
