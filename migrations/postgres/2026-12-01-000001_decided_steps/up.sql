@@ -7,15 +7,22 @@ DROP FUNCTION IF EXISTS baton_complete(uuid, text, jsonb, jsonb, uuid, text, jso
 DROP FUNCTION IF EXISTS baton_claim(text, double precision, integer);
 
 -- A claimed task as the executor reads it: the row, its workflow's name and input, and the task
--- after it (id and attempts), if any.
-CREATE OR REPLACE FUNCTION baton_claim_json(t tasks) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT to_jsonb(t) || jsonb_build_object(
-               'workflow_name', w.name,
-               'workflow_input', w.input,
-               'successor', (SELECT jsonb_build_object('id', n.id, 'attempt', n.attempt)
-                               FROM tasks n
-                              WHERE n.workflow_id = t.workflow_id AND n.position = t.position + 1))
-      FROM workflows w WHERE w.id = t.workflow_id
+-- after it (id and attempts), if any. PL/pgSQL rather than SQL so that its plans are cached per
+-- connection (a SQL function is parsed and planned again at every call).
+CREATE OR REPLACE FUNCTION baton_claim_json(t tasks) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    successor jsonb;
+    claim jsonb;
+BEGIN
+    SELECT jsonb_build_object('id', n.id, 'attempt', n.attempt) INTO successor
+      FROM tasks n
+     WHERE n.workflow_id = t.workflow_id AND n.position = t.position + 1;
+    SELECT to_jsonb(t) || jsonb_build_object('workflow_name', w.name, 'workflow_input', w.input,
+                                             'successor', successor)
+      INTO claim
+      FROM workflows w WHERE w.id = t.workflow_id;
+    RETURN claim;
+END
 $$;
 
 -- Claims up to cardinality(p_tokens) queued tasks whose time has come (oldest first), one token
@@ -81,21 +88,34 @@ DECLARE
     nxt tasks%ROWTYPE;
     next_claim jsonb;
 BEGIN
-    UPDATE tasks
-       SET status = p_status,
-           output = CASE WHEN p_status = 'completed' THEN p_output ELSE output END,
-           error = CASE WHEN p_status = 'completed' THEN NULL ELSE p_error END,
-           resolved_input = CASE WHEN p_status = 'queued' THEN coalesce(p_resolved, resolved_input)
-                                 ELSE p_resolved END,
-           available_at = CASE WHEN p_status = 'queued'
-                               THEN now() + p_retry_ms * interval '1 millisecond'
-                               ELSE available_at END,
-           lease_owner = NULL, lease_expires_at = NULL,
-           finished_at = CASE WHEN p_status = 'queued' THEN finished_at ELSE now() END,
-           updated_at = now(), version = version + 1
-     WHERE id = p_task AND lease_owner = p_token AND status = 'running'
-       AND (NOT p_expired_only OR lease_expires_at < now())
-    RETURNING * INTO t;
+    -- One plain statement per outcome (simple plans, cached generically).
+    IF p_status = 'completed' THEN
+        UPDATE tasks
+           SET status = 'completed', output = p_output, resolved_input = p_resolved, error = NULL,
+               lease_owner = NULL, lease_expires_at = NULL, finished_at = now(),
+               updated_at = now(), version = version + 1
+         WHERE id = p_task AND lease_owner = p_token AND status = 'running'
+           AND (NOT p_expired_only OR lease_expires_at < now())
+        RETURNING * INTO t;
+    ELSIF p_status = 'queued' THEN
+        UPDATE tasks
+           SET status = 'queued', error = p_error,
+               resolved_input = coalesce(p_resolved, resolved_input),
+               available_at = now() + p_retry_ms * interval '1 millisecond',
+               lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+               version = version + 1
+         WHERE id = p_task AND lease_owner = p_token AND status = 'running'
+           AND (NOT p_expired_only OR lease_expires_at < now())
+        RETURNING * INTO t;
+    ELSE
+        UPDATE tasks
+           SET status = 'failed', error = p_error, resolved_input = p_resolved,
+               lease_owner = NULL, lease_expires_at = NULL, finished_at = now(),
+               updated_at = now(), version = version + 1
+         WHERE id = p_task AND lease_owner = p_token AND status = 'running'
+           AND (NOT p_expired_only OR lease_expires_at < now())
+        RETURNING * INTO t;
+    END IF;
     IF NOT FOUND THEN
         RETURN jsonb_build_object('outcome', 'lost', 'next', NULL);
     END IF;
