@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use baton_postgres::PgStore;
+use baton_server::store::Store;
 use baton_server::{Application, Config};
 use chrono::{DateTime, Utc};
 use reqwest::{Client, StatusCode};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 /// A running application (it serves until the process exits).
 pub struct Baton {
     pub base_url: String,
-    pub store: PgStore,
+    pub store: Store,
 }
 
 /// Builds the application exactly as the `baton` binary does, from configuration read through

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use baton_conformance::{Fresh, StoreFactory};
 use baton_postgres::{PgConfig, PgStore, create_database_if_missing, run_migrations};
+use diesel_async::AsyncConnection;
 
 /// The server part of the test database URL (no database name).
 fn server_url() -> String {
@@ -56,6 +57,35 @@ impl StoreFactory for Postgres {
         let store = PgStore::connect(&PgConfig::new(&database.url))
             .unwrap_or_else(|err| panic!("connect to the test database {name}: {err:#}"));
         Fresh::new(store, database)
+    }
+
+    /// Whether the Postgres server answers; when it does not, the contracts are skipped with one
+    /// message, unless `BATON_REQUIRE_POSTGRES=1` (CI) makes that a failure.
+    async fn available(&self) -> bool {
+        static ANSWERS: tokio::sync::OnceCell<bool> = tokio::sync::OnceCell::const_new();
+        *ANSWERS
+            .get_or_init(|| async {
+                let url = format!("{}/postgres", server_url());
+                let connect = diesel_async::AsyncPgConnection::establish(&url);
+                let answers = matches!(
+                    tokio::time::timeout(std::time::Duration::from_secs(3), connect).await,
+                    Ok(Ok(_))
+                );
+                if !answers {
+                    assert!(
+                        std::env::var("BATON_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                        "BATON_REQUIRE_POSTGRES=1 but no Postgres answers at {}",
+                        server_url()
+                    );
+                    eprintln!(
+                        "note: the Postgres conformance tests were not run: no Postgres answers at \
+                         {} (start one, or set BATON_TEST_DATABASE_URL)",
+                        server_url()
+                    );
+                }
+                answers
+            })
+            .await
     }
 }
 

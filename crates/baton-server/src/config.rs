@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::store_location::StoreLocation;
 use baton_domain::{Email, Password};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 /// A variable that is set but wrong.
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +59,9 @@ pub struct LlmSettings {
 /// Everything Baton reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `DATABASE_URL`: the Postgres database (created when missing).
-    pub database_url: SecretString,
-    /// `BATON_DB_POOL_SIZE`: most connections held to Postgres.
+    /// `DATABASE_URL` (and `BATON_DATA_DIR`): the store, SQLite in `baton.db` when unset.
+    pub store: StoreLocation,
+    /// `BATON_DB_POOL_SIZE`: most connections held to the store.
     pub db_pool_size: usize,
     /// `BATON_BIND`: the address the HTTP API listens on.
     pub bind: SocketAddr,
@@ -112,8 +113,6 @@ pub enum AuthMode {
     Authenticated,
 }
 
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/baton";
-
 /// Variables whose values never appear in messages.
 const SECRET_VARIABLES: &[&str] = &[
     "BATON_JWT_SECRET",
@@ -131,13 +130,19 @@ impl Config {
     /// Reads the configuration through `lookup` (a variable name → its value, if set).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&lookup);
-        let database_url = vars.get("DATABASE_URL", DEFAULT_DATABASE_URL.to_owned(), |v| {
-            if v.starts_with("postgres://") || v.starts_with("postgresql://") {
-                Ok(v.to_owned())
-            } else {
-                Err("must be a postgres:// URL".into())
+        let data_dir = vars.get("BATON_DATA_DIR", None, |v| Ok(Some(v.to_owned())))?;
+        let store = match vars.get("DATABASE_URL", None, |v| {
+            StoreLocation::parse(Some(v), None).map(Some)
+        })? {
+            Some(store) => store,
+            None => {
+                StoreLocation::parse(None, data_dir.as_deref()).map_err(|message| ConfigError {
+                    name: "BATON_DATA_DIR",
+                    value: data_dir.clone().unwrap_or_default(),
+                    message,
+                })?
             }
-        })?;
+        };
         let jwt_secret = vars.get("BATON_JWT_SECRET", None, |v| {
             if v.len() < baton_auth::MIN_SECRET_BYTES {
                 Err(format!(
@@ -181,7 +186,7 @@ impl Config {
                 Duration::from_secs(10),
                 |v| in_range(v, 0, 600_000).map(Duration::from_millis),
             )?,
-            database_url: SecretString::from(database_url),
+            store,
             db_pool_size: vars.get("BATON_DB_POOL_SIZE", 16, |v| in_range(v, 1, 1_000))?,
             bind,
             workers: vars.get("BATON_WORKERS", 16, |v| in_range(v, 0, 1_024))?,
@@ -203,10 +208,6 @@ impl Config {
             })?,
             log_format: vars.get("BATON_LOG_FORMAT", LogFormat::Pretty, |v| v.parse())?,
         })
-    }
-
-    pub fn database_url(&self) -> &str {
-        self.database_url.expose_secret()
     }
 
     pub fn auth_mode(&self) -> AuthMode {
@@ -394,6 +395,8 @@ fn redact_url(url: &str) -> String {
 mod tests {
     use std::collections::HashMap;
 
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -407,7 +410,7 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.database_url(), DEFAULT_DATABASE_URL);
+        assert_eq!(c.store.to_string(), "sqlite at ./baton.db");
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.max_body_bytes, 1_048_576);
         assert_eq!(c.log_format, LogFormat::Pretty);

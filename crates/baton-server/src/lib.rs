@@ -6,6 +6,8 @@ pub mod error;
 pub mod middleware;
 pub mod protection;
 pub mod startup;
+pub mod store;
+pub mod store_location;
 pub mod telemetry;
 
 pub use config::Config;

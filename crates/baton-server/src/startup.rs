@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store::{Backend, Store};
 use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
@@ -16,7 +17,6 @@ use baton_domain::{NewUser, Role, UserId};
 use baton_engine::{EngineConfig, Runtime};
 use baton_fetch::ReqwestFetcher;
 use baton_llm::{LlmConfig, OpenAiClient};
-use baton_postgres::{PgConfig, PgSignals, PgStore};
 use secrecy::ExposeSecret;
 use tokio::task::JoinHandle;
 use utoipa::OpenApi;
@@ -42,35 +42,44 @@ const KEY_CACHE_CAPACITY: u64 = 100_000;
 pub struct Application {
     port: u16,
     server: Server,
-    store: PgStore,
+    store: Store,
     runtime: Runtime,
-    listener: JoinHandle<()>,
+    listener: Option<JoinHandle<()>>,
     shutdown_grace: Duration,
 }
 
-/// Creates the database when missing and runs pending migrations (under an advisory lock).
+/// Creates the database (or SQLite file) when missing and runs pending migrations.
 pub async fn prepare_database(config: &Config) -> anyhow::Result<()> {
-    baton_postgres::create_database_if_missing(config.database_url()).await?;
-    baton_postgres::run_migrations(config.database_url()).await?;
+    Store::open(config).await?;
+    tracing::info!(store = %config.store, "migrations are up to date");
     Ok(())
 }
 
 impl Application {
-    /// Prepares the database and binds `config.bind`; does not serve yet.
+    /// Prepares the store and binds `config.bind`; does not serve yet.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let mode = config.auth_mode();
-        if mode == AuthMode::Local {
+        if config.auth_mode() == AuthMode::Local {
             tracing::warn!(
                 bind = %config.bind,
                 "BATON_JWT_SECRET is not set: authentication is off (local mode), every caller \
                  acts as the built-in local admin, and only loopback addresses may be bound"
             );
         }
-        prepare_database(&config).await?;
-        let store = PgStore::connect(&PgConfig {
-            max_connections: config.db_pool_size,
-            ..PgConfig::new(config.database_url())
-        })?;
+        let store = Store::open(&config).await?;
+        tracing::info!(store = %config.store, "store ready");
+        match store.clone() {
+            Store::Postgres(backend) => Self::assemble(config, backend, store).await,
+            Store::Sqlite(backend) => Self::assemble(config, backend, store).await,
+        }
+    }
+
+    async fn assemble<S: Backend>(
+        config: Config,
+        backend: S,
+        store: Store,
+    ) -> anyhow::Result<Self> {
+        let mode = config.auth_mode();
+        let (signals, listener) = store.signals(&config);
         let llm = config
             .llm
             .as_ref()
@@ -78,7 +87,7 @@ impl Application {
             .transpose()?
             .map(|client| Arc::new(client) as Arc<dyn LlmClient>);
         let users = Arc::new(CachedUserStore::new(
-            store.clone(),
+            backend.clone(),
             DEFAULT_KEY_TTL,
             KEY_CACHE_CAPACITY,
         ));
@@ -94,15 +103,13 @@ impl Application {
             }
             AuthMode::Local => {}
         }
-        let signals = PgSignals::new();
-        let runtime = build_runtime(&config, &store, signals.clone(), llm.clone())?;
+        let runtime = build_runtime(&config, &backend, signals.clone(), llm.clone())?;
         let forget = users.clone();
         signals.subscribe(Arc::new(move |signal| {
             if signal == Signal::KeysRevoked {
                 forget.forget_api_keys();
             }
         }));
-        let listener = signals.listen(config.database_url().to_owned());
         let tcp = TcpListener::bind(config.bind)
             .with_context(|| format!("cannot listen on {} (BATON_BIND)", config.bind))?;
         let port = tcp.local_addr()?.port();
@@ -112,15 +119,15 @@ impl Application {
             .map(|secret| JwtKeys::new(secret.expose_secret().as_bytes(), ACCESS_TOKEN_TTL));
         let state = web::Data::new(AppState {
             workflows: runtime.workflows().clone(),
-            store: Arc::new(store.clone()),
-            documents: Arc::new(store.clone()),
+            store: Arc::new(backend.clone()),
+            documents: Arc::new(backend.clone()),
             events: runtime.events().clone(),
             llm,
             users: users.clone(),
             auth: Authenticator::new(jwt, users),
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             idempotency: Idempotency::new(
-                Arc::new(store.clone()),
+                Arc::new(backend.clone()),
                 config.idempotency_wait,
                 config.max_body_bytes,
             ),
@@ -170,7 +177,7 @@ impl Application {
     }
 
     /// The store this application uses (tests count its statements).
-    pub fn store(&self) -> &PgStore {
+    pub fn store(&self) -> &Store {
         &self.store
     }
 
@@ -178,7 +185,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _runtime = self.runtime;
         let result = self.server.await;
-        self.listener.abort();
+        if let Some(listener) = self.listener {
+            listener.abort();
+        }
         result
     }
 
@@ -194,7 +203,9 @@ impl Application {
         let listener = self.listener;
         let engine = async {
             self.runtime.shutdown(self.shutdown_grace).await;
-            listener.abort();
+            if let Some(listener) = listener {
+                listener.abort();
+            }
         };
         tokio::join!(handle.stop(true), engine);
         server.await??;
@@ -215,13 +226,13 @@ fn llm_client(settings: &LlmSettings) -> anyhow::Result<OpenAiClient> {
     .context("cannot build the HTTP client of the language model")
 }
 
-/// The runtime over Postgres: the use cases, live events, and (with workers) the executor,
+/// The runtime over the store: the use cases, live events, and (with workers) the executor,
 /// woken by this process's own signals and other instances' notifications, polling as the
 /// fallback.
-fn build_runtime(
+fn build_runtime<S: Backend>(
     config: &Config,
-    store: &PgStore,
-    signals: Arc<PgSignals>,
+    store: &S,
+    signals: Arc<dyn Signals>,
     llm: Option<Arc<dyn LlmClient>>,
 ) -> anyhow::Result<Runtime> {
     if config.workers > 0 && config.fetch_allow_private {

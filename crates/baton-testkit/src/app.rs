@@ -1,9 +1,9 @@
-use baton_postgres::PgStore;
+use baton_server::store::Store;
 use baton_server::{Application, Config, telemetry};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
-use crate::database::{self, TestDatabase};
+use crate::database::TestDatabase;
 use crate::{Api, Backend};
 
 /// The real application on a random port, over a database of its own.
@@ -13,7 +13,7 @@ pub struct TestApp {
     pub port: u16,
     pub client: Client,
     pub config: Config,
-    store: PgStore,
+    store: Store,
     // Dropped last: the database outlives everything that uses it.
     pub database: TestDatabase,
 }
@@ -92,55 +92,52 @@ impl TestApp {
 
     /// A digest of every row: equal before and after means the request changed nothing.
     pub async fn snapshot(&self) -> String {
-        database::snapshot(&mut self.database.connect().await).await
+        self.database.snapshot().await
     }
 
-    /// Puts a workflow in `status` directly in the database, as if a run had moved it there.
+    /// Puts a workflow in `status` directly in the store, as if a run had moved it there.
     pub async fn force_workflow_status(&self, workflow_id: &str, status: &str) {
-        database::force_workflow_status(&mut self.database.connect().await, workflow_id, status)
+        self.database
+            .force_workflow_status(workflow_id, status)
             .await;
     }
 
     /// A workflow's events in order, as `(type, data)`.
     pub async fn events(&self, workflow_id: &str) -> Vec<(String, Value)> {
-        database::events(&mut self.database.connect().await, workflow_id).await
+        self.database.events(workflow_id).await
     }
 
     /// The data of every event of `event_type`.
     pub async fn events_of_type(&self, event_type: &str) -> Vec<Value> {
-        database::events_of_type(&mut self.database.connect().await, event_type).await
+        self.database.events_of_type(event_type).await
     }
 
     /// Every stored API key row, as text.
     pub async fn snapshot_api_keys(&self) -> String {
-        database::api_keys_text(&mut self.database.connect().await).await
+        self.database.api_keys_text().await
     }
 
     /// Makes every idempotency key `hours` older.
     pub async fn age_idempotency_keys(&self, hours: i32) {
-        database::age_idempotency_keys(&mut self.database.connect().await, hours).await;
+        self.database.age_idempotency_keys(hours).await;
     }
 
     /// Marks `key` as held by a request still in flight for `principal`.
     pub async fn hold_idempotency_key(&self, principal: uuid::Uuid, key: &str, fingerprint: &[u8]) {
-        database::hold_idempotency_key(
-            &mut self.database.connect().await,
-            principal,
-            key,
-            fingerprint,
-        )
-        .await;
+        self.database
+            .hold_idempotency_key(principal, key, fingerprint)
+            .await;
     }
 
     /// Rows in one of Baton's tables (`workflows`, `tasks`, `events`, `documents`, `users`,
     /// `api_keys`, `idempotency_keys`).
     pub async fn count(&self, table: &str) -> i64 {
-        Self::count_in(&self.database, table).await
+        self.database.count(table).await
     }
 
     /// Rows of a table of `database` (for tests that run `baton` as a process).
     pub async fn count_in(database: &TestDatabase, table: &str) -> i64 {
-        database::count(&mut database.connect().await, table).await
+        database.count(table).await
     }
 }
 

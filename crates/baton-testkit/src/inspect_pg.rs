@@ -1,3 +1,5 @@
+//! Looking into a Postgres test database directly (what the API does not show).
+
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -11,65 +13,23 @@ pub fn server_url() -> String {
         .to_owned()
 }
 
-/// A database of its own for one test, dropped (with its connections) on `Drop`.
-pub struct TestDatabase {
-    pub url: String,
-    pub name: String,
-    /// Only the owner drops the database.
-    owned: bool,
+pub async fn connect(url: &str) -> AsyncPgConnection {
+    AsyncPgConnection::establish(url)
+        .await
+        .expect("connect to the test database")
 }
 
-impl TestDatabase {
-    /// Names a new database; the application creates it at startup, as in production.
-    pub fn new() -> Self {
-        let name = format!("baton_test_{}", Uuid::new_v4().simple());
-        Self {
-            url: format!("{}/{name}", server_url()),
-            name,
-            owned: true,
-        }
-    }
-
-    /// Another handle on the same database, which does not drop it.
-    pub fn shared(&self) -> Self {
-        Self {
-            url: self.url.clone(),
-            name: self.name.clone(),
-            owned: false,
-        }
-    }
-
-    pub async fn connect(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(&self.url)
-            .await
-            .expect("connect to the test database")
-    }
-}
-
-impl Default for TestDatabase {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if !self.owned {
-            return;
-        }
-        let url = self.url.clone();
-        // Drop may run inside or outside a runtime: use a thread with its own.
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(baton_postgres::drop_database(&url)))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(Ok(())))) {
-            eprintln!("warning: could not drop test database {}", self.name);
-        }
-    }
+/// Drops the database at `url` (from `Drop`, inside or outside a runtime).
+pub fn drop_database(url: &str) -> bool {
+    let url = url.to_owned();
+    let dropped = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(baton_postgres::drop_database(&url)))
+    })
+    .join();
+    matches!(dropped, Ok(Ok(Ok(()))))
 }
 
 #[derive(QueryableByName)]

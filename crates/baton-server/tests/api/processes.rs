@@ -155,12 +155,11 @@ async fn two_processes_share_200_workflows_and_complete_each_task_once() {
         assert_eq!(done["output"], true);
     }
 
-    let mut conn = db.connect().await;
-    let completed = baton_testkit::events_of_type_in(&mut conn, "task.completed").await;
+    let completed = db.events_of_type("task.completed").await;
     let task_ids: HashSet<_> = completed.iter().map(|e| e["task_id"].clone()).collect();
     assert_eq!(completed.len(), 400);
     assert_eq!(task_ids.len(), 400, "no task completed twice");
-    let started = baton_testkit::events_of_type_in(&mut conn, "task.started").await;
+    let started = db.events_of_type("task.started").await;
     let mut by_worker: HashMap<String, usize> = HashMap::new();
     for event in &started {
         *by_worker

@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+
+mod claims;
+mod documents;
+mod edit;
+mod error;
+mod events;
+mod guard;
+mod idempotency;
+mod lifecycle;
+mod models;
+mod pool;
+mod ports;
+mod queue;
+mod schema;
+mod steps;
+mod store;
+mod tasks;
+mod time;
+mod users;
+mod workflows;
+
+pub use store::{SqliteConfig, SqliteStore, run_migrations};

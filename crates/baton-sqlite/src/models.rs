@@ -1,0 +1,307 @@
+//! Rows as diesel reads and writes them (ids, JSON and times as text), and their conversion to
+//! and from the domain.
+
+use anyhow::Context;
+use baton_domain::{
+    NewEvent, NewTask, RetryPolicy, Task, TaskId, TaskStatus, TaskType, UserId, Workflow,
+    WorkflowId, WorkflowStatus,
+};
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::schema::{events, tasks, workflows};
+use crate::time::{parse, parse_opt};
+
+/// A stored id.
+pub(crate) fn uuid(text: &str) -> anyhow::Result<Uuid> {
+    Uuid::parse_str(text).with_context(|| format!("a stored id {text:?}"))
+}
+
+/// A stored JSON value.
+pub(crate) fn json(text: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(text).context("a stored JSON value")
+}
+
+pub(crate) fn json_opt(text: Option<&str>) -> anyhow::Result<Option<Value>> {
+    text.map(json).transpose()
+}
+
+/// How ids are stored: canonical lower-case hyphenated text, which sorts like the UUID.
+pub(crate) fn id_text(id: &Uuid) -> String {
+    id.as_hyphenated().to_string()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = workflows, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct WorkflowRow {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub status: String,
+    pub input: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub current_position: i32,
+    pub version: i32,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = workflows)]
+pub(crate) struct NewWorkflowRow<'a> {
+    pub id: String,
+    pub owner_id: String,
+    pub name: &'a str,
+    pub status: &'a str,
+    pub input: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tasks, check_for_backend(diesel::sqlite::Sqlite))]
+pub(crate) struct TaskRow {
+    pub id: String,
+    pub workflow_id: String,
+    pub owner_id: String,
+    pub position: i32,
+    pub key: Option<String>,
+    pub title: String,
+    pub task_type: String,
+    pub input: String,
+    pub resolved_input: Option<String>,
+    pub status: String,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub backoff_initial_ms: i64,
+    pub backoff_max_ms: i64,
+    pub backoff_multiplier: f64,
+    pub timeout_ms: i64,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub available_at: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<String>,
+    pub version: i32,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// The editable columns of a task, for replacing updates (and, through [`NewTaskRow`],
+/// inserts).
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = tasks, treat_none_as_null = true)]
+pub(crate) struct TaskFieldsRow<'a> {
+    pub key: Option<&'a str>,
+    pub title: &'a str,
+    pub task_type: &'a str,
+    pub input: String,
+    pub max_attempts: i32,
+    pub backoff_initial_ms: i64,
+    pub backoff_max_ms: i64,
+    pub backoff_multiplier: f64,
+    pub timeout_ms: i64,
+}
+
+/// A task to insert. Flat, and `None` is NULL (SQLite has no DEFAULT in a VALUES list): diesel
+/// then inserts any number of rows in one statement (an embedded struct would make it insert
+/// them one by one).
+#[derive(Debug, Insertable)]
+#[diesel(table_name = tasks, treat_none_as_default_value = false)]
+pub(crate) struct NewTaskRow<'a> {
+    pub id: String,
+    pub workflow_id: String,
+    pub owner_id: String,
+    pub position: i32,
+    pub status: &'a str,
+    pub key: Option<&'a str>,
+    pub title: &'a str,
+    pub task_type: &'a str,
+    pub input: String,
+    pub max_attempts: i32,
+    pub backoff_initial_ms: i64,
+    pub backoff_max_ms: i64,
+    pub backoff_multiplier: f64,
+    pub timeout_ms: i64,
+}
+
+impl<'a> NewTaskRow<'a> {
+    /// `task` as a pending task of workflow `workflow_id` at `position`.
+    pub fn pending(
+        task: &'a NewTask,
+        workflow_id: String,
+        owner_id: String,
+        position: i32,
+    ) -> Self {
+        let fields = TaskFieldsRow::from_new(task);
+        Self {
+            id: id_text(task.id().as_uuid()),
+            workflow_id,
+            owner_id,
+            position,
+            status: TaskStatus::Pending.as_str(),
+            key: fields.key,
+            title: fields.title,
+            task_type: fields.task_type,
+            input: fields.input,
+            max_attempts: fields.max_attempts,
+            backoff_initial_ms: fields.backoff_initial_ms,
+            backoff_max_ms: fields.backoff_max_ms,
+            backoff_multiplier: fields.backoff_multiplier,
+            timeout_ms: fields.timeout_ms,
+        }
+    }
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn clamp_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl<'a> TaskFieldsRow<'a> {
+    pub fn from_new(task: &'a NewTask) -> Self {
+        Self::new(
+            task.key().map(|k| k.as_str()),
+            task.title().as_str(),
+            task.task_type(),
+            task.input(),
+            task.retry(),
+            clamp_i64(task.timeout_ms()),
+        )
+    }
+
+    pub fn from_task(task: &'a Task) -> Self {
+        Self::new(
+            task.key.as_deref(),
+            &task.title,
+            task.task_type,
+            &task.input,
+            &task.retry,
+            task.timeout_ms,
+        )
+    }
+
+    fn new(
+        key: Option<&'a str>,
+        title: &'a str,
+        task_type: TaskType,
+        input: &Value,
+        retry: &RetryPolicy,
+        timeout_ms: i64,
+    ) -> Self {
+        Self {
+            key,
+            title,
+            task_type: task_type.as_str(),
+            input: input.to_string(),
+            max_attempts: clamp_i32(retry.max_attempts()),
+            backoff_initial_ms: clamp_i64(retry.initial_ms()),
+            backoff_max_ms: clamp_i64(retry.max_ms()),
+            backoff_multiplier: retry.multiplier(),
+            timeout_ms,
+        }
+    }
+}
+
+impl TryFrom<TaskRow> for Task {
+    type Error = anyhow::Error;
+
+    fn try_from(row: TaskRow) -> anyhow::Result<Self> {
+        let retry = RetryPolicy::new(
+            u32::try_from(row.max_attempts).context("max_attempts")?,
+            u64::try_from(row.backoff_initial_ms).context("backoff_initial_ms")?,
+            u64::try_from(row.backoff_max_ms).context("backoff_max_ms")?,
+            row.backoff_multiplier,
+        )
+        .with_context(|| format!("stored retry policy of task {}", row.id))?;
+        Ok(Task {
+            id: TaskId::from_uuid(uuid(&row.id)?),
+            workflow_id: WorkflowId::from_uuid(uuid(&row.workflow_id)?),
+            owner_id: UserId::from_uuid(uuid(&row.owner_id)?),
+            position: row.position,
+            key: row.key,
+            title: row.title,
+            task_type: row
+                .task_type
+                .parse::<TaskType>()
+                .context("stored task type")?,
+            input: json(&row.input)?,
+            resolved_input: json_opt(row.resolved_input.as_deref())?,
+            status: row
+                .status
+                .parse::<TaskStatus>()
+                .context("stored task status")?,
+            attempt: row.attempt,
+            retry,
+            timeout_ms: row.timeout_ms,
+            output: json_opt(row.output.as_deref())?,
+            error: json_opt(row.error.as_deref())?,
+            available_at: parse_opt(row.available_at.as_deref())?,
+            lease_owner: row.lease_owner,
+            lease_expires_at: parse_opt(row.lease_expires_at.as_deref())?,
+            version: row.version,
+            created_at: parse(&row.created_at)?,
+            updated_at: parse(&row.updated_at)?,
+            started_at: parse_opt(row.started_at.as_deref())?,
+            finished_at: parse_opt(row.finished_at.as_deref())?,
+        })
+    }
+}
+
+pub(crate) fn into_tasks(rows: Vec<TaskRow>) -> anyhow::Result<Vec<Task>> {
+    rows.into_iter().map(Task::try_from).collect()
+}
+
+impl WorkflowRow {
+    pub fn into_workflow(self, tasks: Vec<Task>) -> anyhow::Result<Workflow> {
+        Ok(Workflow {
+            id: WorkflowId::from_uuid(uuid(&self.id)?),
+            owner_id: UserId::from_uuid(uuid(&self.owner_id)?),
+            name: self.name,
+            status: self
+                .status
+                .parse::<WorkflowStatus>()
+                .context("stored workflow status")?,
+            input: json(&self.input)?,
+            output: json_opt(self.output.as_deref())?,
+            error: json_opt(self.error.as_deref())?,
+            current_position: self.current_position,
+            version: self.version,
+            created_at: parse(&self.created_at)?,
+            updated_at: parse(&self.updated_at)?,
+            started_at: parse_opt(self.started_at.as_deref())?,
+            finished_at: parse_opt(self.finished_at.as_deref())?,
+            tasks,
+        })
+    }
+}
+
+/// An event row; its payload is the domain's serialisation ([`NewEvent::data`]).
+#[derive(Debug, Insertable)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
+pub(crate) struct NewEventRow {
+    pub workflow_id: String,
+    pub task_id: Option<String>,
+    pub attempt: Option<i32>,
+    pub event_type: &'static str,
+    pub data: String,
+}
+
+impl From<&NewEvent> for NewEventRow {
+    fn from(event: &NewEvent) -> Self {
+        Self {
+            workflow_id: id_text(event.workflow_id.as_uuid()),
+            task_id: event.task_id().map(|id| id_text(id.as_uuid())),
+            attempt: event.row_attempt(),
+            event_type: event.event_type(),
+            data: event.data().to_string(),
+        }
+    }
+}

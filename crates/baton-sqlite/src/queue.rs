@@ -1,0 +1,115 @@
+//! The rest of the executor's side: heartbeats, releases, held events and earlier steps, every
+//! write fenced by the claim's lease token.
+
+use std::time::Duration;
+
+use baton_domain::{Claim, NewEvent, StepResult, TaskStatus, WorkflowId};
+use diesel::SqliteConnection;
+use diesel::prelude::*;
+
+use crate::error::SqlResult;
+use crate::models::{NewEventRow, id_text, json_opt};
+use crate::schema::{events, tasks};
+use crate::time::{later, now};
+
+diesel::define_sql_function! {
+    /// SQLite's two-argument (scalar) `max(a, b)`.
+    #[sql_name = "max"]
+    fn greatest(a: diesel::sql_types::Integer, b: diesel::sql_types::Integer) -> diesel::sql_types::Integer;
+}
+
+/// The claim's task, while the claim holds its lease.
+fn held(claim: &Claim) -> (String, &str) {
+    (id_text(claim.task.id.as_uuid()), claim.token.as_str())
+}
+
+pub(crate) fn steps_before(
+    conn: &mut SqliteConnection,
+    workflow_id: WorkflowId,
+    position: i32,
+) -> SqlResult<Vec<StepResult>> {
+    let rows: Vec<(i32, Option<String>, String, Option<String>)> = tasks::table
+        .filter(tasks::workflow_id.eq(id_text(workflow_id.as_uuid())))
+        .filter(tasks::position.lt(position))
+        .order(tasks::position)
+        .select((tasks::position, tasks::key, tasks::status, tasks::output))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(position, key, status, output)| {
+            Ok(StepResult {
+                position,
+                key,
+                status: status.parse::<TaskStatus>().map_err(anyhow::Error::from)?,
+                output: json_opt(output.as_deref())?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn heartbeat(
+    conn: &mut SqliteConnection,
+    claim: &Claim,
+    lease: Duration,
+) -> SqlResult<bool> {
+    let (id, token) = held(claim);
+    let updated = diesel::update(
+        tasks::table
+            .find(id)
+            .filter(tasks::lease_owner.eq(token))
+            .filter(tasks::status.eq(TaskStatus::Running.as_str())),
+    )
+    .set(tasks::lease_expires_at.eq(later(lease).nullable()))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Queued again at once, the interrupted attempt not counted.
+pub(crate) fn release(conn: &mut SqliteConnection, claim: &Claim) -> SqlResult<bool> {
+    let (id, token) = held(claim);
+    let released = diesel::update(
+        tasks::table
+            .find(id)
+            .filter(tasks::lease_owner.eq(token))
+            .filter(tasks::status.eq(TaskStatus::Running.as_str())),
+    )
+    .set((
+        tasks::status.eq(TaskStatus::Queued.as_str()),
+        tasks::attempt.eq(greatest(tasks::attempt - 1, 0)),
+        tasks::available_at.eq(now().nullable()),
+        tasks::lease_owner.eq(None::<String>),
+        tasks::lease_expires_at.eq(None::<String>),
+        tasks::updated_at.eq(now()),
+        tasks::version.eq(tasks::version + 1),
+    ))
+    .execute(conn)?;
+    Ok(released == 1)
+}
+
+/// Appends `event` about the claimed attempt while the lease holds (call in a write
+/// transaction: a concurrent cancel then commits before or after it, never in between).
+pub(crate) fn append_held(
+    conn: &mut SqliteConnection,
+    claim: &Claim,
+    event: &NewEvent,
+) -> SqlResult<bool> {
+    let (id, token) = held(claim);
+    let workflow_id: Option<String> = tasks::table
+        .find(&id)
+        .filter(tasks::lease_owner.eq(token))
+        .filter(tasks::status.eq(TaskStatus::Running.as_str()))
+        .select(tasks::workflow_id)
+        .first(conn)
+        .optional()?;
+    let Some(workflow_id) = workflow_id else {
+        return Ok(false);
+    };
+    let row = NewEventRow {
+        workflow_id,
+        task_id: Some(id),
+        ..NewEventRow::from(event)
+    };
+    diesel::insert_into(events::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(true)
+}

@@ -1,0 +1,118 @@
+// The tables of migrations/sqlite, for diesel's query builder. Ids are UUID text, JSON is text,
+// times are text in the one format of `crate::time`.
+
+diesel::table! {
+    workflows (id) {
+        id -> Text,
+        owner_id -> Text,
+        name -> Text,
+        status -> Text,
+        input -> Text,
+        output -> Nullable<Text>,
+        error -> Nullable<Text>,
+        current_position -> Integer,
+        version -> Integer,
+        created_at -> Text,
+        updated_at -> Text,
+        started_at -> Nullable<Text>,
+        finished_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Text,
+        workflow_id -> Text,
+        owner_id -> Text,
+        position -> Integer,
+        key -> Nullable<Text>,
+        title -> Text,
+        #[sql_name = "type"]
+        task_type -> Text,
+        input -> Text,
+        resolved_input -> Nullable<Text>,
+        status -> Text,
+        attempt -> Integer,
+        max_attempts -> Integer,
+        backoff_initial_ms -> BigInt,
+        backoff_max_ms -> BigInt,
+        backoff_multiplier -> Double,
+        timeout_ms -> BigInt,
+        output -> Nullable<Text>,
+        error -> Nullable<Text>,
+        available_at -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Text>,
+        version -> Integer,
+        created_at -> Text,
+        updated_at -> Text,
+        started_at -> Nullable<Text>,
+        finished_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        workflow_id -> Text,
+        task_id -> Nullable<Text>,
+        attempt -> Nullable<Integer>,
+        #[sql_name = "type"]
+        event_type -> Text,
+        data -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    documents (id) {
+        id -> Text,
+        owner_id -> Text,
+        collection -> Text,
+        workflow_id -> Text,
+        task_id -> Text,
+        data -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        owner_id -> Text,
+        name -> Text,
+        prefix -> Text,
+        key_hash -> Binary,
+        created_at -> Text,
+        revoked_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (principal, key) {
+        principal -> Text,
+        key -> Text,
+        fingerprint -> Binary,
+        status -> Nullable<SmallInt>,
+        headers -> Text,
+        body -> Nullable<Binary>,
+        created_at -> Text,
+        completed_at -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(tasks -> workflows (workflow_id));
+diesel::joinable!(api_keys -> users (owner_id));
+diesel::allow_tables_to_appear_in_same_query!(workflows, tasks, events, documents);
+diesel::allow_tables_to_appear_in_same_query!(users, api_keys);

@@ -1,0 +1,4 @@
+DROP TABLE documents;
+DROP TABLE events;
+DROP TABLE tasks;
+DROP TABLE workflows;
