@@ -1,5 +1,7 @@
 //! Baton in this process, and the HTTP calls the benchmark makes to it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -8,12 +10,25 @@ use baton_server::{Application, Config};
 use chrono::{DateTime, Utc};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
+use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
 
-/// A running application (it serves until the process exits).
+/// A running application (it serves until the process exits, or until [`Baton::stop`]).
 pub struct Baton {
     pub base_url: String,
     pub store: Store,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+impl Baton {
+    /// Drops the application: its listener closes, its HTTP workers are stopped and its
+    /// runtime is dropped. Meant for an API-only app (`BATON_WORKERS=0`), which has no claim
+    /// loop to leave behind.
+    pub async fn stop(self) {
+        self.serving.abort();
+        // Cancelled, by now: the server and its runtime have been dropped.
+        let _ = self.serving.await;
+    }
 }
 
 /// Builds the application exactly as the `baton` binary does, from configuration read through
@@ -37,8 +52,12 @@ pub async fn start(database_url: &str, workers: usize, pool: usize) -> anyhow::R
     let app = Application::build(config).await?;
     let base_url = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
-    tokio::spawn(app.run_until_stopped());
-    Ok(Baton { base_url, store })
+    let serving = tokio::spawn(app.run_until_stopped());
+    Ok(Baton {
+        base_url,
+        store,
+        serving,
+    })
 }
 
 pub fn http_client() -> anyhow::Result<Client> {
@@ -77,6 +96,52 @@ pub async fn create(client: &Client, base_url: &str, body: &Value) -> anyhow::Re
         .with_context(|| format!("no id in the created workflow: {text}"))
 }
 
+/// POSTs `total` copies of `body` from `concurrency` clients.
+pub async fn create_many(
+    client: &Client,
+    base_url: &str,
+    body: Value,
+    total: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let body = Arc::new(body);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut clients = JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, base_url, body, next) = (
+            client.clone(),
+            base_url.to_owned(),
+            body.clone(),
+            next.clone(),
+        );
+        clients.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                create(&client, &base_url, &body).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+/// GET `path` (under `base_url`), expecting 200 and JSON.
+pub async fn get_json(client: &Client, base_url: &str, path: &str) -> anyhow::Result<Value> {
+    let response = client
+        .get(format!("{base_url}{path}"))
+        .send()
+        .await
+        .with_context(|| format!("GET {path}"))?;
+    let status = response.status();
+    let text = response.text().await?;
+    if status != StatusCode::OK {
+        bail!("GET {path} answered {status}: {text}");
+    }
+    serde_json::from_str(&text).with_context(|| format!("GET {path} answered no JSON"))
+}
+
 /// What GET /api/workflows/{id} says about a finished run.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -100,17 +165,7 @@ pub async fn finished(
     id: Uuid,
     tasks: usize,
 ) -> anyhow::Result<Finished> {
-    let response = client
-        .get(format!("{base_url}/api/workflows/{id}"))
-        .send()
-        .await
-        .context("GET /api/workflows/{id}")?;
-    let status = response.status();
-    let text = response.text().await?;
-    if status != StatusCode::OK {
-        bail!("GET /api/workflows/{id} answered {status}: {text}");
-    }
-    let workflow: Value = serde_json::from_str(&text)?;
+    let workflow = get_json(client, base_url, &format!("/api/workflows/{id}")).await?;
     if workflow["status"] != "completed" {
         bail!("workflow {id} is {}, not completed", workflow["status"]);
     }
@@ -129,7 +184,7 @@ pub async fn finished(
     })
 }
 
-fn timestamp(workflow: &Value, field: &str) -> anyhow::Result<DateTime<Utc>> {
+pub fn timestamp(workflow: &Value, field: &str) -> anyhow::Result<DateTime<Utc>> {
     let text = workflow[field]
         .as_str()
         .with_context(|| format!("the workflow has no {field}"))?;

@@ -35,6 +35,23 @@ impl Usage {
             self.other * 100.0
         )
     }
+
+    /// Busy outside this process (any `postgres` included): for SQLite, whose store runs in
+    /// this process.
+    pub fn rest(&self) -> f64 {
+        (self.busy - self.this).max(0.0)
+    }
+
+    /// [`describe`](Self::describe) for SQLite: this process (Baton, its SQLite, the bench
+    /// client) and the rest of the machine.
+    pub fn describe_in_process(&self) -> String {
+        format!(
+            "CPU (share of all cores): busy {:.0}% = this process {:.0}% + rest {:.0}%",
+            self.busy * 100.0,
+            self.this * 100.0,
+            self.rest() * 100.0
+        )
+    }
 }
 
 pub fn sample() -> Option<Sample> {

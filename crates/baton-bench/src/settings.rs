@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::target::Target;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `BENCH_DATABASE_URL`: the Postgres server, without a database name.
-    pub server_url: String,
+    /// `BENCH_DATABASE_URL`: the Postgres server (no database name) or `sqlite://<directory>`.
+    pub target: Target,
     /// `BENCH_PGBENCH`: the pgbench executable.
     pub pgbench: String,
-    /// `BENCH_SECONDS`: duration of each pgbench run.
+    /// `BENCH_SECONDS`: duration of each calibration run (pgbench, or the SQLite loops).
     pub seconds: u64,
     /// `BENCH_PGBENCH_CLIENTS`: clients of the concurrent pgbench run.
     pub pgbench_clients: usize,
@@ -34,17 +36,17 @@ pub struct Settings {
     /// `BENCH_STATS_SETTLE_MS`: wait for backends to flush their statistics (Postgres may hold
     /// them up to 10 s in an idle backend).
     pub settle: Duration,
+    /// `BENCH_SQLITE_BATCH`: UPDATEs per commit of the batched SQLite calibration loop.
+    pub sqlite_batch: usize,
 }
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         let settings = Self {
-            server_url: var(
+            target: Target::parse(&var(
                 "BENCH_DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432".to_owned(),
-            )?
-            .trim_end_matches('/')
-            .to_owned(),
+            )?)?,
             pgbench: var("BENCH_PGBENCH", "pgbench".to_owned())?,
             seconds: var("BENCH_SECONDS", 10)?,
             pgbench_clients: var("BENCH_PGBENCH_CLIENTS", 32)?,
@@ -57,6 +59,7 @@ impl Settings {
             create_concurrency: var("BENCH_CREATE_CONCURRENCY", 32)?,
             poll: Duration::from_millis(var("BENCH_POLL_MS", 2)?),
             settle: Duration::from_millis(var("BENCH_STATS_SETTLE_MS", 12_000)?),
+            sqlite_batch: var("BENCH_SQLITE_BATCH", 16)?,
         };
         if settings.seconds == 0
             || settings.pgbench_clients == 0
@@ -66,21 +69,18 @@ impl Settings {
             || settings.backlog == 0
             || settings.drain_workers == 0
             || settings.create_concurrency == 0
+            || settings.sqlite_batch == 0
         {
             bail!(
                 "BENCH_SECONDS, BENCH_PGBENCH_CLIENTS, BENCH_RUNS, BENCH_TASKS, BENCH_WORKERS, \
-                 BENCH_BACKLOG, BENCH_DRAIN_WORKERS and BENCH_CREATE_CONCURRENCY must be at least 1"
+                 BENCH_BACKLOG, BENCH_DRAIN_WORKERS, BENCH_CREATE_CONCURRENCY and \
+                 BENCH_SQLITE_BATCH must be at least 1"
             );
         }
         if settings.tasks > 1_000 {
             bail!("BENCH_TASKS must be at most 1000 (Baton's limit per workflow)");
         }
         Ok(settings)
-    }
-
-    /// The URL of database `name` on the benchmark's server.
-    pub fn database_url(&self, name: &str) -> String {
-        format!("{}/{name}", self.server_url)
     }
 }
 
