@@ -7,6 +7,10 @@ pub struct FieldError {
     pub field: String,
     /// What is wrong, for a person.
     pub message: String,
+    /// The expression the problem is in, as written (a template reference such as
+    /// `steps.fetch.output`, a template, or a jq program), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
 }
 
 impl FieldError {
@@ -14,7 +18,14 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            expression: None,
         }
+    }
+
+    /// The same error, naming the expression it is about.
+    pub fn with_expression(mut self, expression: impl Into<String>) -> Self {
+        self.expression = Some(expression.into());
+        self
     }
 
     /// The same error, nested under `prefix` (`tasks[2]` + `input.url`).

@@ -46,7 +46,8 @@ pub use step::{
     CarryOn, Fence, NextClaim, StepApplied, StepCommit, TaskOutcome, WorkflowOutcome, retry_delay,
 };
 pub use task::{
-    DEFAULT_TASK_TIMEOUT_MS, MAX_TASK_TIMEOUT_MS, NewTask, Task, TaskDraft, TaskPatch, TaskType,
+    DEFAULT_TASK_TIMEOUT_MS, MAX_JQ_PROGRAM_CHARS, MAX_TASK_TIMEOUT_MS, NewTask, Task, TaskDraft,
+    TaskPatch, TaskType,
 };
 pub use text::{TaskKey, TaskTitle, WorkflowName};
 pub use workflow::{MAX_TASKS_PER_WORKFLOW, NewWorkflow, Workflow, WorkflowPatch};

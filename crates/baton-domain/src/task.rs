@@ -25,6 +25,11 @@ pub enum TaskType {
     Store,
 }
 
+/// The longest jq program a transform may hold. jq programs are parsed and compiled by
+/// recursion, as deep as they nest: the bound keeps that within the stack of the thread they
+/// are checked and run on.
+pub const MAX_JQ_PROGRAM_CHARS: usize = 16_384;
+
 const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 impl TaskType {
@@ -100,7 +105,14 @@ impl TaskType {
                 }
             }
             Self::Transform => {
-                required_string(&mut errors, "jq");
+                if let Some(program) = required_string(&mut errors, "jq")
+                    && program.chars().count() > MAX_JQ_PROGRAM_CHARS
+                {
+                    errors.add(
+                        "input.jq",
+                        format!("must be at most {MAX_JQ_PROGRAM_CHARS} characters"),
+                    );
+                }
             }
             Self::Store => {
                 if let Some(collection) = required_string(&mut errors, "collection")
@@ -383,6 +395,13 @@ mod tests {
     #[test]
     fn transform_and_store_shapes() {
         assert!(NewTask::new(draft("transform", json!({"jq": ".a"}))).is_ok());
+        let longest = "-".repeat(MAX_JQ_PROGRAM_CHARS - 1) + "1";
+        assert!(NewTask::new(draft("transform", json!({"jq": longest}))).is_ok());
+        let err = NewTask::new(draft("transform", json!({"jq": longest + " "}))).unwrap_err();
+        assert!(
+            err.to_string().contains("at most 16384 characters"),
+            "{err}"
+        );
         assert!(NewTask::new(draft("transform", json!({"jq": 3}))).is_err());
         assert!(
             NewTask::new(draft(

@@ -13,15 +13,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use baton_domain::TaskError;
+use baton_domain::{MAX_JQ_PROGRAM_CHARS, TaskError};
 use jaq_core::data::{DataT, HasLut};
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Lut, Vars, unwrap_valr};
 use jaq_json::Val;
 use serde_json::Value;
 
+use crate::jq_errors;
+
 /// Stack of a jq thread: reserved, not committed, until used.
-const STACK_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const STACK_BYTES: usize = 256 * 1024 * 1024;
 /// Stack a program may use before it is stopped, leaving room for native code below the guard.
 const STACK_LIMIT: usize = STACK_BYTES - 16 * 1024 * 1024;
 
@@ -179,7 +181,21 @@ fn timed_out(limit: Duration) -> TaskError {
     )
 }
 
+/// Whether `program` compiles; a problem is a permanent `jq` error saying where it is. Call it
+/// on a thread with a large stack ([`STACK_BYTES`]): jaq's parser recurses.
+pub(crate) fn check(program: &str) -> Result<(), TaskError> {
+    compile(program).map(drop)
+}
+
 fn compile(program: &str) -> Result<Program, TaskError> {
+    // A program rendered from a template (or stored before the bound) may be longer: parsing
+    // it could overflow even this thread's stack.
+    if program.chars().count() > MAX_JQ_PROGRAM_CHARS {
+        return Err(TaskError::permanent(
+            "jq",
+            format!("the jq program is longer than {MAX_JQ_PROGRAM_CHARS} characters"),
+        ));
+    }
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());
@@ -196,14 +212,13 @@ fn compile(program: &str) -> Result<Program, TaskError> {
                 path: (),
             },
         )
-        .map_err(|errs| {
-            TaskError::permanent("jq", format!("the jq program does not parse: {errs:?}"))
-        })?;
+        .map_err(|errs| TaskError::permanent("jq", jq_errors::load(program, &errs)))?;
     Compiler::default()
         .with_funs(funs)
         .compile(modules)
         .map_err(|errs| {
-            TaskError::permanent("jq", format!("the jq program does not compile: {errs:?}"))
+            let undefined: Vec<_> = errs.into_iter().flat_map(|(_, e)| e).collect();
+            TaskError::permanent("jq", jq_errors::compile(program, &undefined))
         })
 }
 
@@ -218,7 +233,7 @@ fn evaluate(filter: &Program, input: Value, guard: &Guard) -> Result<Value, Task
     let mut results = Vec::new();
     for result in filter.id.run((ctx, input)).map(unwrap_valr) {
         guard.check();
-        let value = result.map_err(|e| TaskError::permanent("jq", format!("jq error: {e}")))?;
+        let value = result.map_err(|e| TaskError::permanent("jq", failed(&e.to_string())))?;
         let json: Value = serde_json::from_str(&value.to_string())
             .map_err(|e| TaskError::permanent("jq", format!("the jq result is not JSON: {e}")))?;
         results.push(whole_numbers_as_integers(json));
@@ -228,6 +243,15 @@ fn evaluate(filter: &Program, input: Value, guard: &Guard) -> Result<Value, Task
         1 => results.pop().unwrap_or(Value::Null),
         _ => Value::Array(results),
     })
+}
+
+/// A run-time error of a program as a sentence: `error("no way")` reads `no way`, not `"no way"`.
+fn failed(error: &str) -> String {
+    let error = match serde_json::from_str::<Value>(error) {
+        Ok(Value::String(text)) => text,
+        _ => error.to_owned(),
+    };
+    format!("the jq program failed: {error}")
 }
 
 /// jq prints `68`, not `68.0`, for a whole float: so do we.

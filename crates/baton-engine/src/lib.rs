@@ -1,12 +1,17 @@
 #![doc = include_str!("../README.md")]
 
+mod check;
 pub mod events;
 mod executor;
 pub mod jq;
+mod jq_errors;
+mod position;
 mod runtime;
 mod service;
 mod tasks;
+mod template_errors;
 pub mod templates;
+mod validation;
 
 pub use events::{EventHub, Subscription};
 pub use executor::{Engine, EngineConfig, EngineHandle};

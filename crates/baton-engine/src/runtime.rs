@@ -128,7 +128,7 @@ impl RuntimeBuilder {
         self
     }
 
-    /// `None`: llm tasks fail, saying which variables to set.
+    /// `None`: workflows with an llm task are refused, saying which variables to set.
     pub fn llm(mut self, llm: Option<Arc<dyn LlmClient>>) -> Self {
         self.llm = llm;
         self
@@ -160,6 +160,7 @@ impl RuntimeBuilder {
         let events = EventHub::new(self.log);
         events.listen(signals.as_ref());
         let fallback = events.spawn_fallback(self.event_poll);
+        let llm_configured = self.llm.is_some();
         let engine = (self.config.workers > 0).then(|| {
             Engine::new(
                 self.queue,
@@ -171,7 +172,7 @@ impl RuntimeBuilder {
             .start()
         });
         Runtime {
-            workflows: Workflows::new(self.store, signals.clone()),
+            workflows: Workflows::new(self.store, signals.clone(), llm_configured),
             events,
             signals,
             clock: self.clock,

@@ -5,6 +5,10 @@
 //! while the workflow is as it was read. When it changed meanwhile (`Stale`), the use case reads
 //! and decides again, a few times at most. Ownership is decided here too: reads take the
 //! caller's [`Scope`], and a change starts with a read in that scope.
+//!
+//! Before a workflow is created or its tasks are changed, its templates and jq programs are
+//! checked ([`crate::check`]): a problem is `Invalid` with one field error per problem, and
+//! nothing is stored.
 
 use std::sync::Arc;
 
@@ -17,6 +21,8 @@ use baton_domain::{
     WorkflowId, WorkflowPatch,
 };
 
+use crate::validation;
+
 /// How often a change is decided again when the workflow changed under it.
 const ATTEMPTS: usize = 5;
 
@@ -25,6 +31,8 @@ const ATTEMPTS: usize = 5;
 pub struct Workflows {
     store: Arc<dyn WorkflowStore>,
     signals: Arc<dyn Signals>,
+    /// Whether a language model is configured (`llm` tasks are refused otherwise).
+    llm_configured: bool,
 }
 
 fn busy() -> StoreError {
@@ -32,13 +40,30 @@ fn busy() -> StoreError {
 }
 
 impl Workflows {
-    pub fn new(store: Arc<dyn WorkflowStore>, signals: Arc<dyn Signals>) -> Self {
-        Self { store, signals }
+    /// `llm_configured`: whether `llm` tasks have a model to call; when not, workflows with
+    /// one are refused, naming the variables to set.
+    pub fn new(
+        store: Arc<dyn WorkflowStore>,
+        signals: Arc<dyn Signals>,
+        llm_configured: bool,
+    ) -> Self {
+        Self {
+            store,
+            signals,
+            llm_configured,
+        }
     }
 
-    /// Stores a checked workflow; with `start`, it is started in the same transaction.
+    /// Whether `workflow` would be created: its templates, jq programs and task types are
+    /// checked as [`Workflows::create`] checks them. Stores nothing.
+    pub async fn validate(&self, workflow: &NewWorkflow) -> Result<(), StoreError> {
+        validation::new_workflow(workflow, self.llm_configured).await
+    }
+
+    /// Checks and stores a workflow; with `start`, it is started in the same transaction.
     #[tracing::instrument(skip_all, fields(workflow_id = %workflow.id()))]
     pub async fn create(&self, workflow: NewWorkflow, start: bool) -> Result<Workflow, StoreError> {
+        self.validate(&workflow).await?;
         let transition = start.then(|| workflow.start()).transpose()?;
         self.store
             .create_workflow(&workflow, transition.as_ref())
@@ -191,7 +216,8 @@ impl Workflows {
         Err(busy())
     }
 
-    /// Decides an edit on the workflow as read and applies it; `None` means nothing to do.
+    /// Decides an edit on the workflow as read, checks what it does to the workflow's tasks,
+    /// and applies it; `None` means nothing to do.
     async fn edit(
         &self,
         scope: Scope,
@@ -203,6 +229,7 @@ impl Workflows {
             let Some(edit) = decide(&workflow)? else {
                 return Ok(());
             };
+            validation::edit(&workflow, &edit, self.llm_configured).await?;
             match self.store.apply_edit(&edit).await {
                 Err(StoreError::Stale(_)) => continue,
                 other => return other,

@@ -3,11 +3,22 @@
 //! The context is `input` (the workflow's input), `prev` (the previous task's output),
 //! `steps.<key>` (`.output`, `.status`) and `workflow` (`id`, `name`). A string that is exactly
 //! one `{{ expr }}` keeps the JSON type of the value; any other string renders to a string.
+//!
+//! Rendering is strict: a reference that resolves to nothing fails the task (non-retryable),
+//! naming the reference and what was missing, instead of becoming `null` or an empty string.
+//! `{{ x | default(null) }}` accepts a missing value. `check` finds what can be found before a
+//! task runs (syntax, unknown steps, `prev` in the first task, unknown names).
 
-use minijinja::{Environment, UndefinedBehavior};
+use std::collections::HashSet;
+
+use minijinja::value::ValueKind;
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value, json};
 
 use baton_domain::{StepResult, TaskError};
+
+use crate::position;
+use crate::template_errors as errors;
 
 /// What templates (and jq programs) see.
 #[derive(Debug, Clone, Default)]
@@ -52,64 +63,163 @@ impl StepContext {
     }
 }
 
-fn environment() -> Environment<'static> {
+/// The environment every template is parsed and rendered with: strict about undefined values,
+/// and knowing `null` (as JSON writes it) besides minijinja's `none`.
+pub(crate) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_global("null", minijinja::Value::from(()));
     env
 }
 
-fn render_error(err: minijinja::Error) -> TaskError {
-    let mut message = format!("template error: {err}");
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    TaskError::permanent("template", message)
+/// Whether `s` is rendered as a template when its task runs.
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
 }
 
 /// The expression of a string that is exactly one `{{ expr }}`.
-fn sole_expression(s: &str) -> Option<&str> {
+pub(crate) fn sole_expression(s: &str) -> Option<&str> {
     let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     (!inner.contains("{{") && !inner.contains("}}")).then_some(inner.trim())
 }
 
-/// Renders every string in `value` against `context`.
+/// Renders every string in `value` against `context`. A reference that resolves to nothing
+/// (`{{ input.missing }}`, an attribute of null) fails, naming it; `| default(…)` is the way to
+/// accept a missing value.
 pub fn render(value: &Value, context: &Value) -> Result<Value, TaskError> {
     let env = environment();
     let ctx = minijinja::Value::from_serialize(context);
-    render_with(&env, value, &ctx)
+    let renderer = Renderer {
+        env: &env,
+        ctx: &ctx,
+        context,
+    };
+    renderer.value(value).map_err(|failure| {
+        TaskError::permanent(
+            "template",
+            format!("template error in input{}: {}", failure.at, failure.message),
+        )
+    })
 }
 
-fn render_with(
-    env: &Environment<'_>,
-    value: &Value,
-    ctx: &minijinja::Value,
-) -> Result<Value, TaskError> {
-    match value {
-        Value::String(s) if s.contains("{{") || s.contains("{%") => {
-            if let Some(expr) = sole_expression(s) {
-                let compiled = env.compile_expression(expr).map_err(render_error)?;
-                let result = compiled.eval(ctx).map_err(render_error)?;
-                return serde_json::to_value(&result).map_err(|e| {
-                    TaskError::permanent("template", format!("template result is not JSON: {e}"))
-                });
-            }
-            env.render_str(s, ctx)
-                .map(Value::String)
-                .map_err(render_error)
+/// Why a string failed to render, and where it is (`.url`, `.messages[1].content`).
+struct Failure {
+    at: String,
+    message: String,
+}
+
+impl Failure {
+    fn under(mut self, segment: String) -> Self {
+        self.at.insert_str(0, &segment);
+        self
+    }
+}
+
+struct Renderer<'a> {
+    env: &'a Environment<'static>,
+    ctx: &'a minijinja::Value,
+    context: &'a Value,
+}
+
+impl Renderer<'_> {
+    fn value(&self, value: &Value) -> Result<Value, Failure> {
+        match value {
+            Value::String(s) if is_template(s) => self.string(s).map_err(|message| Failure {
+                at: String::new(),
+                message,
+            }),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| self.value(v).map_err(|f| f.under(format!("[{i}]"))))
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| {
+                    let rendered = self.value(v).map_err(|f| f.under(format!(".{k}")))?;
+                    Ok((k.clone(), rendered))
+                })
+                .collect::<Result<Map<_, _>, _>>()
+                .map(Value::Object),
+            other => Ok(other.clone()),
         }
-        Value::Array(items) => items
-            .iter()
-            .map(|v| render_with(env, v, ctx))
-            .collect::<Result<_, _>>()
-            .map(Value::Array),
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), render_with(env, v, ctx)?)))
-            .collect::<Result<Map<_, _>, _>>()
-            .map(Value::Object),
-        other => Ok(other.clone()),
+    }
+
+    fn string(&self, s: &str) -> Result<Value, String> {
+        if let Some(expr) = sole_expression(s) {
+            let offset = position::offset_in(s, expr).unwrap_or(0);
+            let compiled = self.env.compile_expression(expr).map_err(|e| {
+                format!(
+                    "the template does not parse: {}",
+                    errors::describe(&e, s, offset)
+                )
+            })?;
+            let refs = || compiled.undeclared_variables(true);
+            let result = compiled
+                .eval(self.ctx)
+                .map_err(|e| self.failed(&e, s, offset, refs()))?;
+            if has_undefined(&result) {
+                return Err(self.nothing(refs()));
+            }
+            return serde_json::to_value(&result)
+                .map_err(|e| format!("the template's value is not JSON: {e}"));
+        }
+        let template = self.env.template_from_str(s).map_err(|e| {
+            format!(
+                "the template does not parse: {}",
+                errors::describe(&e, s, 0)
+            )
+        })?;
+        template
+            .render(self.ctx)
+            .map(Value::String)
+            .map_err(|e| self.failed(&e, s, 0, template.undeclared_variables(true)))
+    }
+
+    /// A render error as a sentence; an undefined value names the reference behind it.
+    fn failed(
+        &self,
+        err: &minijinja::Error,
+        source: &str,
+        offset: usize,
+        refs: HashSet<String>,
+    ) -> String {
+        if err.kind() == ErrorKind::UndefinedError {
+            let near = err
+                .range()
+                .and_then(|r| source.get(offset + r.start..offset + r.end))
+                .unwrap_or("");
+            if let Some(why) = errors::missing(&refs, self.context, near) {
+                return why;
+            }
+        }
+        format!(
+            "the template failed: {}",
+            errors::describe(err, source, offset)
+        )
+    }
+
+    fn nothing(&self, refs: HashSet<String>) -> String {
+        errors::missing(&refs, self.context, "")
+            .unwrap_or_else(|| "the template's value is undefined".to_owned())
+    }
+}
+
+/// Whether an undefined value is in `value` (itself, or inside a list or map it built).
+fn has_undefined(value: &minijinja::Value) -> bool {
+    if value.is_undefined() {
+        return true;
+    }
+    match value.kind() {
+        ValueKind::Seq | ValueKind::Map => value.try_iter().is_ok_and(|keys| {
+            keys.into_iter().any(|key| {
+                has_undefined(&key)
+                    || (value.kind() == ValueKind::Map
+                        && value.get_item(&key).is_ok_and(|v| has_undefined(&v)))
+            })
+        }),
+        _ => false,
     }
 }
 
@@ -178,5 +288,76 @@ mod tests {
     fn strings_without_templates_are_untouched() {
         let v = json!({"a": "plain } text {", "b": null});
         assert_eq!(render(&v, &context()).unwrap(), v);
+    }
+
+    #[test]
+    fn a_missing_reference_fails_naming_it_and_where_it_is() {
+        let err = render(&json!({"url": "{{ input.qq }}"}), &context()).unwrap_err();
+        assert!(!err.retryable);
+        assert_eq!(err.kind, "template");
+        assert!(
+            err.message
+                .starts_with("template error in input.url: `input.qq` resolves to nothing"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("no field \"qq\""), "{}", err.message);
+        let err = render(&json!({"d": ["x {{ input.qq }} y"]}), &context()).unwrap_err();
+        assert!(
+            err.message.contains("input.d[0]: `input.qq`"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn an_attribute_of_null_fails_too() {
+        let mut ctx = context();
+        ctx["prev"] = json!({"a": null});
+        for template in ["{{ prev.a.b }}", "text {{ prev.a.b }}", "{{ [prev.a.b] }}"] {
+            let err = render(&json!(template), &ctx).unwrap_err();
+            assert!(
+                err.message
+                    .contains("`prev.a.b` resolves to nothing: `prev.a` is null"),
+                "{template}: {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn default_accepts_a_missing_value() {
+        let out = render(
+            &json!({"a": "{{ input.qq | default(null) }}", "b": "{{ input.qq | default(2) }}", "c": "x{{ input.qq | default('') }}"}),
+            &context(),
+        )
+        .unwrap();
+        assert_eq!(out, json!({"a": null, "b": 2, "c": "x"}));
+        assert_eq!(
+            render(&json!("{{ input.qq is defined }}"), &context()).unwrap(),
+            json!(false)
+        );
+    }
+
+    #[test]
+    fn errors_are_sentences_with_positions_not_debug_output() {
+        let err = render(&json!("a {{ input.city"), &context()).unwrap_err();
+        assert!(
+            err.message.contains("does not parse: syntax error")
+                && err
+                    .message
+                    .contains("at the end of the template (line 1, column 16)")
+                && err.message.contains("`}}` missing"),
+            "{}",
+            err.message
+        );
+        let err = render(&json!("{{ input.city | nofilter }}"), &context()).unwrap_err();
+        assert!(
+            err.message
+                .contains("filter nofilter is unknown at line 1, column 17"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("<string>") && !err.message.contains("Error {"));
     }
 }

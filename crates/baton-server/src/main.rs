@@ -1,7 +1,9 @@
 use std::process::ExitCode;
 
+use baton_server::api::ApiDoc;
 use baton_server::{Application, Config, startup, telemetry};
 use clap::{Parser, Subcommand};
+use utoipa::OpenApi;
 
 /// Baton: a durable workflow engine for LLM pipelines.
 #[derive(Parser)]
@@ -17,11 +19,16 @@ enum Command {
     Serve,
     /// Create the database if needed, run pending migrations, and exit.
     Migrate,
+    /// Print the OpenAPI document of the HTTP API (as served at /api/openapi.json) and exit.
+    Openapi,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
+    if let Command::Openapi = command {
+        return print_openapi();
+    }
     // A missing .env is fine; a broken one is reported.
     if let Err(err) = dotenvy::dotenv()
         && !err.not_found()
@@ -37,15 +44,31 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let result = match command {
         Command::Serve => serve(config).await,
         Command::Migrate => startup::prepare_database(&config).await,
+        // Printed above, before the configuration was read.
+        Command::Openapi => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = ?err, "baton stopped");
             eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The document needs no configuration: it is the same for every instance.
+fn print_openapi() -> ExitCode {
+    match ApiDoc::openapi().to_pretty_json() {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: cannot render the OpenAPI document: {err}");
             ExitCode::FAILURE
         }
     }

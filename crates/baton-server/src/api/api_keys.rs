@@ -9,7 +9,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::dto::ErrorBody;
+use super::examples;
 use super::paging::{CursorKind, ListParams, encode_cursor};
+use super::params::{IdempotencyKey, Paging};
+use super::responses::{
+    PayloadTooLarge, RateLimited, Unauthorized, Unavailable, UnsupportedMediaType,
+};
 use super::{AppState, Caller};
 use crate::config::AuthMode;
 use crate::error::ApiError;
@@ -19,6 +24,7 @@ use crate::protection::ReplayBody;
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// To tell keys apart, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
@@ -54,14 +60,25 @@ pub struct ApiKeyPage {
     pub next_cursor: Option<String>,
 }
 
+/// Create an API key
+///
+/// Owned by the caller; the key itself is in this answer only.
 #[utoipa::path(
-    post, path = "/api/api-keys", tag = "auth",
-    request_body = CreateApiKey,
+    post, path = "/api/api-keys", tag = "auth", operation_id = "createApiKey",
+    params(IdempotencyKey),
+    request_body(content = CreateApiKey, examples(
+        ("ci" = (summary = "A key for CI", value = json!(examples::create_api_key()))),
+    )),
     responses(
         (status = 201, description = "Created; `key` is shown this once", body = ApiKeyView),
-        (status = 401, description = "No valid credentials", body = ErrorBody),
-        (status = 409, description = "Authentication is off (local mode)", body = ErrorBody),
-        (status = 422, description = "Invalid name", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, or a malformed `Idempotency-Key`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "Authentication is off (local mode): set `BATON_JWT_SECRET`; or a request with this `Idempotency-Key` is still in progress", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid name; or the `Idempotency-Key` was used for a different request", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn create(
@@ -97,15 +114,16 @@ pub async fn create(
     Ok(response)
 }
 
+/// List API keys
 #[utoipa::path(
-    get, path = "/api/api-keys", tag = "auth",
-    params(
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-    ),
+    get, path = "/api/api-keys", tag = "auth", operation_id = "listApiKeys",
+    params(Paging),
     responses(
         (status = 200, description = "Active keys, newest first: the caller's own (all for admins)", body = ApiKeyPage),
-        (status = 401, description = "No valid credentials", body = ErrorBody),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(
@@ -127,13 +145,17 @@ pub async fn list(
     }))
 }
 
+/// Revoke an API key
 #[utoipa::path(
-    delete, path = "/api/api-keys/{id}", tag = "auth",
+    delete, path = "/api/api-keys/{id}", tag = "auth", operation_id = "revokeApiKey",
     params(("id" = Uuid, Path, description = "API key id")),
     responses(
-        (status = 204, description = "Revoked: the key stops working at once"),
-        (status = 401, description = "No valid credentials", body = ErrorBody),
-        (status = 404, description = "No such active key", body = ErrorBody),
+        (status = 204, description = "Revoked: the key stops working at once, on every instance"),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such active key (or not yours)", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn revoke(

@@ -7,6 +7,8 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::dto::ErrorBody;
+use super::examples;
+use super::responses::{PayloadTooLarge, RateLimited, Unavailable, UnsupportedMediaType};
 use crate::error::ApiError;
 
 #[derive(Deserialize, ToSchema)]
@@ -28,14 +30,25 @@ pub struct LoginResponse {
 
 const REFUSED: &str = "invalid email or password";
 
+/// Log in
+///
+/// An email and a password for an access token, valid one hour. Needs no credentials, and
+/// takes no `Idempotency-Key` (it creates nothing).
 #[utoipa::path(
-    post, path = "/api/auth/login", tag = "auth", security(()),
-    request_body = LoginRequest,
+    post, path = "/api/auth/login", tag = "auth", operation_id = "login", security(()),
+    request_body(content = LoginRequest, examples(
+        ("admin" = (summary = "The first administrator of README.md's \"Protecting it\"", value = json!(examples::login()))),
+    )),
     responses(
         (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Wrong email or password (the same answer for both)", body = ErrorBody),
-        (status = 409, description = "Authentication is off (local mode)", body = ErrorBody),
-        (status = 429, description = "Too many attempts from this address", body = ErrorBody),
+        (status = 409, description = "Authentication is off (local mode): set `BATON_JWT_SECRET`", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`email` or `password` missing, or not strings", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn login(

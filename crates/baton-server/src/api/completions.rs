@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::dto::ErrorBody;
+use super::examples;
+use super::params::IdempotencyKey;
+use super::responses::{PayloadTooLarge, RateLimited, Unauthorized, UnsupportedMediaType};
 use super::{AppState, Caller, sse};
 use crate::error::ApiError;
 
@@ -55,13 +58,29 @@ fn provider_error(error: TaskError) -> ApiError {
     }
 }
 
+/// Complete a prompt
+///
+/// One call to the configured language model, answered whole or streamed.
 #[utoipa::path(
-    post, path = "/api/completions", tag = "llm",
-    request_body = CompletionRequest,
+    post, path = "/api/completions", tag = "llm", operation_id = "createCompletion",
+    params(IdempotencyKey),
+    request_body(content = CompletionRequest, examples(
+        ("prompt" = (summary = "One prompt, the whole answer at once", value = json!(examples::completion()))),
+        ("stream" = (summary = "Streamed as Server-Sent Events", value = json!(examples::streamed_completion()))),
+    )),
     responses(
-        (status = 200, description = "The completion (JSON), or with `stream: true` a text/event-stream of `data: {\"content\"}` frames ending with `data: [DONE]`", body = CompletionView),
-        (status = 422, description = "Invalid request, or refused by the provider", body = ErrorBody),
-        (status = 503, description = "No model configured, or the provider is unavailable", body = ErrorBody),
+        (status = 200, description = "The completion; with `stream: true`, a text/event-stream of `data: {\"content\": \"…\"}` frames ending with `data: [DONE]` (or `data: {\"error\", \"code\"}` when the provider fails midway)", content(
+            (CompletionView = "application/json"),
+            (String = "text/event-stream"),
+        )),
+        (status = 400, description = "Malformed JSON, or a malformed `Idempotency-Key`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "A request with this `Idempotency-Key` is still in progress", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid request, or refused by the provider (invalid for it, or by its content filter); or the `Idempotency-Key` was used for a different request", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, description = "No model configured, the provider is unavailable, rate-limiting or refusing Baton's credentials; or credentials cannot be checked right now", body = ErrorBody),
     )
 )]
 pub async fn create(

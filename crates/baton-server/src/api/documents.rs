@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use super::dto::ErrorBody;
 use super::paging::{CursorKind, ListParams, encode_cursor};
+use super::params::Paging;
+use super::responses::{RateLimited, Unauthorized, Unavailable};
 use super::{AppState, Caller};
 use crate::error::ApiError;
 
@@ -45,16 +47,21 @@ pub struct DocumentPage {
     pub next_cursor: Option<String>,
 }
 
+/// List documents
+///
+/// What `store` tasks wrote, newest first; a member sees their own, an administrator all.
 #[utoipa::path(
-    get, path = "/api/documents", tag = "documents",
+    get, path = "/api/documents", tag = "documents", operation_id = "listDocuments",
     params(
         ("collection" = Option<String>, Query, description = "Only this collection"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        Paging,
     ),
     responses(
-        (status = 200, description = "Newest first", body = DocumentPage),
+        (status = 200, description = "A page of documents", body = DocumentPage),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(
@@ -74,12 +81,17 @@ pub async fn list(
     }))
 }
 
+/// Get a document
 #[utoipa::path(
-    get, path = "/api/documents/{id}", tag = "documents",
+    get, path = "/api/documents/{id}", tag = "documents", operation_id = "getDocument",
     params(("id" = Uuid, Path, description = "Document id")),
     responses(
         (status = 200, description = "The document", body = DocumentView),
-        (status = 404, description = "No such document", body = ErrorBody),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such document (or not yours)", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn get(

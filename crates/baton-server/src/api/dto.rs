@@ -12,13 +12,17 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
-    /// Attempts in all, 1 to 100.
+    /// Attempts in all, 1 to 100 (default 3).
+    #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: Option<u32>,
-    /// Largest delay before the second attempt, in milliseconds.
+    /// Largest delay before the second attempt, in milliseconds (default 1000).
+    #[schema(minimum = 1, maximum = 86_400_000)]
     pub initial_ms: Option<u64>,
-    /// Cap on the delay, in milliseconds.
+    /// Cap on the delay, in milliseconds, at least `initial_ms` (default 60000).
+    #[schema(minimum = 1, maximum = 86_400_000)]
     pub max_ms: Option<u64>,
-    /// Growth of the delay per attempt, 1 to 10.
+    /// Growth of the delay per attempt, 1 to 10 (default 2).
+    #[schema(minimum = 1, maximum = 10)]
     pub multiplier: Option<f64>,
 }
 
@@ -38,16 +42,19 @@ impl From<RetrySpec> for RetryDraft {
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     /// Unique within the workflow; templates reach the task's result as `steps.<key>`.
+    #[schema(max_length = 64, pattern = "^[A-Za-z_][A-Za-z0-9_]*$")]
     pub key: Option<String>,
+    #[schema(max_length = 200)]
     pub title: Option<String>,
-    /// `fetch`, `transform` or `store`.
+    /// `fetch`, `transform`, `llm` or `store`.
     #[serde(rename = "type")]
     pub task_type: String,
     /// The task's parameters; strings may hold `{{ }}` templates.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
     pub retry: Option<RetrySpec>,
     /// Time limit of one attempt, in milliseconds (default 300000).
+    #[schema(minimum = 1, maximum = 3_600_000)]
     pub timeout_ms: Option<u64>,
 }
 
@@ -67,11 +74,14 @@ impl From<TaskSpec> for TaskDraft {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkflow {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The workflow's input, reachable in templates as `input`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
+    /// Its steps, in order: at most 1,000.
     #[serde(default)]
+    #[schema(max_items = 1_000)]
     pub tasks: Vec<TaskSpec>,
     /// Start it at once (its first task is queued in the same transaction).
     #[serde(default)]
@@ -81,8 +91,9 @@ pub struct CreateWorkflow {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchWorkflow {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
     /// When present, the change applies only if this is the current version (else 409).
     pub version: Option<i32>,
@@ -94,14 +105,18 @@ pub struct PatchWorkflow {
 pub struct CreateTask {
     pub workflow_id: Uuid,
     /// 0-based; at the end when absent. Later tasks move down.
+    #[schema(minimum = 0)]
     pub position: Option<i32>,
+    #[schema(max_length = 64, pattern = "^[A-Za-z_][A-Za-z0-9_]*$")]
     pub key: Option<String>,
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     #[serde(rename = "type")]
     pub task_type: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
     pub retry: Option<RetrySpec>,
+    #[schema(minimum = 1, maximum = 3_600_000)]
     pub timeout_ms: Option<u64>,
 }
 
@@ -123,15 +138,20 @@ impl CreateTask {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutTask {
+    #[schema(minimum = 0)]
     pub position: Option<i32>,
+    #[schema(max_length = 64, pattern = "^[A-Za-z_][A-Za-z0-9_]*$")]
     pub key: Option<String>,
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     #[serde(rename = "type")]
     pub task_type: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
     pub retry: Option<RetrySpec>,
+    #[schema(minimum = 1, maximum = 3_600_000)]
     pub timeout_ms: Option<u64>,
+    /// When present, the change applies only if this is the current version (else 409).
     pub version: Option<i32>,
 }
 
@@ -139,17 +159,21 @@ pub struct PutTask {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTask {
+    #[schema(minimum = 0)]
     pub position: Option<i32>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 64, pattern = "^[A-Za-z_][A-Za-z0-9_]*$")]
     pub key: Option<Option<String>>,
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     #[serde(rename = "type")]
     pub task_type: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
     pub retry: Option<RetrySpec>,
+    #[schema(minimum = 1, maximum = 3_600_000)]
     pub timeout_ms: Option<u64>,
+    /// When present, the change applies only if this is the current version (else 409).
     pub version: Option<i32>,
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::dto::ErrorBody;
+use super::responses::{RateLimited, Unauthorized, Unavailable};
 use super::{AppState, Caller, sse};
 use crate::error::ApiError;
 
@@ -45,17 +46,24 @@ fn last_event_id(req: &HttpRequest, params: &EventParams) -> Result<i64, ApiErro
     }
 }
 
+/// Follow a workflow's events
+///
+/// Server-Sent Events: its history, then new events as they happen, until it ends.
 #[utoipa::path(
-    get, path = "/api/workflows/{id}/events", tag = "workflows",
+    get, path = "/api/workflows/{id}/events", tag = "workflows", operation_id = "streamWorkflowEvents",
     params(
         ("id" = Uuid, Path, description = "Workflow id"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event"),
-        ("last_event_id" = Option<i64>, Query, description = "Same as the header"),
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "Resume after this event"),
+        ("last_event_id" = Option<i64>, Query, minimum = 0, description = "Same as the header, for clients that cannot set headers"),
+        ("access_token" = Option<String>, Query, description = "An access token or API key, for a browser's `EventSource` (which cannot send headers); accepted on this route only"),
     ),
     responses(
         (status = 200, description = "text/event-stream: `id:`, `event:` (workflow.started, task.started, task.delta, task.retrying, task.completed, task.failed, workflow.completed, workflow.failed, workflow.cancelled) and JSON `data:`; keep-alive comments every 15 s; ends after the terminal event", content_type = "text/event-stream"),
-        (status = 400, description = "Bad Last-Event-ID", body = ErrorBody),
-        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 400, description = "An id that is not a UUID, or a bad `Last-Event-ID`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn stream(

@@ -7,13 +7,17 @@ mod completions;
 mod documents;
 pub mod dto;
 mod events;
+mod examples;
 mod health;
 mod paging;
+mod params;
 mod preconditions;
+mod responses;
 mod routes;
 mod sse;
 mod tasks;
 mod users;
+mod validate;
 mod workflows;
 
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 pub use caller::{AdminCaller, Caller};
+use responses::ServerErrors;
 pub use routes::{Access, ROUTES, Route, Serve};
 
 use crate::error::ApiError;
@@ -85,6 +90,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         health::healthz,
         health::readyz,
         workflows::create,
+        validate::validate,
         workflows::list,
         workflows::get,
         workflows::patch,
@@ -110,7 +116,17 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         users::create,
         users::list,
     ),
-    modifiers(&Security),
+    components(responses(
+        responses::Unauthorized,
+        responses::Forbidden,
+        responses::PayloadTooLarge,
+        responses::UnsupportedMediaType,
+        responses::RateLimited,
+        responses::Unavailable,
+        responses::InternalError,
+    )),
+    modifiers(&Security, &ServerErrors),
+    servers((url = "/", description = "The Baton instance serving this document")),
     security(("bearer" = []), ("api_key" = [])),
     tags(
         (name = "workflows", description = "Workflows and their ordered tasks"),

@@ -5,8 +5,8 @@
 //! `access` states what the handler enforces through its extractor: `Public` handlers take no
 //! `Caller`, `User` handlers take a `Caller`, `Admin` handlers an `AdminCaller`.
 
-use actix_web::http::Method;
-use actix_web::web;
+use actix_web::http::{Method, header};
+use actix_web::{HttpResponse, web};
 
 use super::{
     api_keys, auth, completions, documents, events, health, resource, tasks, users, workflows,
@@ -28,6 +28,8 @@ pub enum Access {
 pub enum Serve {
     /// By this handler (given the route with its method guard).
     Handler(fn(actix_web::Route) -> actix_web::Route),
+    /// By a redirect (307) to this path.
+    Redirect(&'static str),
     /// By a service registered outside the table (the OpenAPI document and its UI).
     Elsewhere,
 }
@@ -74,6 +76,16 @@ const fn elsewhere(method: &'static str, path: &'static str) -> Route {
     }
 }
 
+/// A public route redirecting to `to`.
+const fn redirect(method: &'static str, path: &'static str, to: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        access: Access::Public,
+        serve: Serve::Redirect(to),
+    }
+}
+
 /// DESIGN.md §4 and §5. One line per route; keep it a table.
 #[rustfmt::skip]
 pub const ROUTES: &[Route] = &[
@@ -81,9 +93,13 @@ pub const ROUTES: &[Route] = &[
     route!("GET",    "/readyz",                     Public, health::readyz),
     elsewhere("GET", "/api/openapi.json"),
     elsewhere("GET", "/docs/"),
+    // No dashboard yet: a browser at the root lands on the API reference.
+    redirect("GET",  "/",                           "/docs/"),
+    redirect("GET",  "/docs",                       "/docs/"),
     route!("POST",   "/api/auth/login",             Public, auth::login),
     route!("GET",    "/api/workflows",              User,   workflows::list),
     route!("POST",   "/api/workflows",              User,   workflows::create),
+    route!("POST",   "/api/workflows/validate",     User,   super::validate::validate),
     route!("GET",    "/api/workflows/{id}",         User,   workflows::get),
     route!("PATCH",  "/api/workflows/{id}",         User,   workflows::patch),
     route!("DELETE", "/api/workflows/{id}",         User,   workflows::delete),
@@ -108,12 +124,12 @@ pub const ROUTES: &[Route] = &[
     route!("POST",   "/api/admin/users",            Admin,  users::create),
 ];
 
-/// Registers every handled route of [`ROUTES`], one resource per path, each answering 405 with
-/// the right `Allow` to the methods it lacks.
+/// Registers every handled or redirected route of [`ROUTES`], one resource per path, each
+/// answering 405 with the right `Allow` to the methods it lacks.
 pub fn register(cfg: &mut web::ServiceConfig) {
     let mut paths: Vec<&'static str> = Vec::new();
     for route in ROUTES {
-        if matches!(route.serve, Serve::Handler(_)) && !paths.contains(&route.path) {
+        if !matches!(route.serve, Serve::Elsewhere) && !paths.contains(&route.path) {
             paths.push(route.path);
         }
     }
@@ -126,12 +142,21 @@ pub fn register(cfg: &mut web::ServiceConfig) {
             .join(", ");
         let mut service = resource(path, allowed);
         for route in routes {
-            if let Serve::Handler(handler) = route.serve {
-                service = service.route(handler(web::route().method(route.method())));
-            }
+            let guarded = web::route().method(route.method());
+            service = match route.serve {
+                Serve::Handler(handler) => service.route(handler(guarded)),
+                Serve::Redirect(to) => service.route(guarded.to(move || redirect_to(to))),
+                Serve::Elsewhere => service,
+            };
         }
         cfg.service(service);
     }
+}
+
+async fn redirect_to(to: &'static str) -> HttpResponse {
+    HttpResponse::TemporaryRedirect()
+        .insert_header((header::LOCATION, to))
+        .finish()
 }
 
 #[cfg(test)]

@@ -6,22 +6,32 @@ use baton_domain::{NewTask, TaskDraft, TaskId, TaskPatch, TaskStatus, WorkflowId
 use uuid::Uuid;
 
 use super::dto::{CreateTask, ErrorBody, PatchTask, PutTask, TaskPage, TaskView};
+use super::examples;
 use super::paging::{CursorKind, ListParams, encode_cursor};
+use super::params::{IdempotencyKey, IfMatch, IfNoneMatch, Paging};
 use super::preconditions::{conditional, etag, expected_version, if_match};
+use super::responses::{
+    PayloadTooLarge, RateLimited, Unauthorized, Unavailable, UnsupportedMediaType,
+};
 use super::{AppState, Caller};
 use crate::error::{ApiError, VersionSource};
 
+/// List tasks
+///
+/// Newest first, across workflows; a member sees their own, an administrator all.
 #[utoipa::path(
-    get, path = "/api/tasks", tag = "tasks",
+    get, path = "/api/tasks", tag = "tasks", operation_id = "listTasks",
     params(
         ("workflow_id" = Option<Uuid>, Query, description = "Only this workflow's tasks"),
-        ("status" = Option<String>, Query, description = "pending, queued, running, completed, failed or cancelled"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("status" = Option<String>, Query, description = "Only tasks in this status: pending, queued, running, completed, failed or cancelled"),
+        Paging,
     ),
     responses(
-        (status = 200, description = "Newest first", body = TaskPage),
-        (status = 400, description = "Bad filter, limit or cursor", body = ErrorBody),
+        (status = 200, description = "A page of tasks", body = TaskPage),
+        (status = 400, description = "Bad workflow_id, status, limit or cursor", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(
@@ -53,13 +63,20 @@ pub async fn list(
     }))
 }
 
+/// Get a task
 #[utoipa::path(
-    get, path = "/api/tasks/{id}", tag = "tasks",
-    params(("id" = Uuid, Path, description = "Task id")),
+    get, path = "/api/tasks/{id}", tag = "tasks", operation_id = "getTask",
+    params(("id" = Uuid, Path, description = "Task id"), IfNoneMatch),
     responses(
-        (status = 200, description = "The task; `ETag` holds its version", body = TaskView),
+        (status = 200, description = "The task", body = TaskView, headers(
+            ("ETag" = String, description = "Its version, for `If-Match` and `If-None-Match`"),
+        )),
         (status = 304, description = "`If-None-Match` holds the current version"),
-        (status = 404, description = "No such task", body = ErrorBody),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such task (or not yours)", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn get(
@@ -75,14 +92,29 @@ pub async fn get(
     Ok(conditional(&req, task.version, || TaskView::from(task)))
 }
 
+/// Add a task
+///
+/// To a pending workflow, at `position` (later tasks move down) or at the end.
 #[utoipa::path(
-    post, path = "/api/tasks", tag = "tasks",
-    request_body = CreateTask,
+    post, path = "/api/tasks", tag = "tasks", operation_id = "createTask",
+    params(IdempotencyKey),
+    request_body(content = CreateTask, examples(
+        ("transform" = (summary = "A jq step at the end of a pending workflow of yours", value = json!(examples::create_task()))),
+    )),
     responses(
-        (status = 201, description = "Added; `Location` names it", body = TaskView),
-        (status = 404, description = "No such workflow", body = ErrorBody),
-        (status = 409, description = "The workflow is not pending", body = ErrorBody),
-        (status = 422, description = "Invalid fields, key taken or position out of range", body = ErrorBody),
+        (status = 201, description = "Added", body = TaskView, headers(
+            ("Location" = String, description = "`/api/tasks/{id}`"),
+            ("ETag" = String, description = "Its version, for `If-Match`"),
+        )),
+        (status = 400, description = "Malformed JSON, or a malformed `Idempotency-Key`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),
+        (status = 409, description = "The workflow is not pending; or a request with this `Idempotency-Key` is still in progress", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid fields, key taken or position out of range; or the `Idempotency-Key` was used for a different request", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn create(
@@ -107,16 +139,29 @@ pub async fn create(
         .json(TaskView::from(task)))
 }
 
+/// Replace a task
+///
+/// Its editable fields; omitted ones take their defaults. The workflow must be pending.
 #[utoipa::path(
-    put, path = "/api/tasks/{id}", tag = "tasks",
-    params(("id" = Uuid, Path, description = "Task id")),
-    request_body = PutTask,
+    put, path = "/api/tasks/{id}", tag = "tasks", operation_id = "replaceTask",
+    params(("id" = Uuid, Path, description = "Task id"), IfMatch),
+    request_body(content = PutTask, examples(
+        ("replace" = (summary = "A jq step with its own retry policy and time limit", value = json!(examples::put_task()))),
+    )),
     responses(
-        (status = 200, description = "Replaced", body = TaskView),
-        (status = 404, description = "No such task", body = ErrorBody),
-        (status = 409, description = "The workflow is not pending, or `version` out of date", body = ErrorBody),
-        (status = 412, description = "`If-Match` out of date", body = ErrorBody),
-        (status = 422, description = "Invalid fields", body = ErrorBody),
+        (status = 200, description = "Replaced", body = TaskView, headers(
+            ("ETag" = String, description = "Its new version"),
+        )),
+        (status = 400, description = "Malformed JSON, an id that is not a UUID, or a malformed `If-Match`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such task (or not yours)", body = ErrorBody),
+        (status = 409, description = "The workflow is not pending, or the body's `version` is out of date (or differs from `If-Match`)", body = ErrorBody),
+        (status = 412, description = "`If-Match` is out of date", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid fields, key taken or position out of range", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn put(
@@ -140,16 +185,29 @@ pub async fn put(
     update(&state, caller, *id, patch, expected, source).await
 }
 
+/// Update a task
+///
+/// Some of its fields; `"key": null` removes the key. The workflow must be pending.
 #[utoipa::path(
-    patch, path = "/api/tasks/{id}", tag = "tasks",
-    params(("id" = Uuid, Path, description = "Task id")),
-    request_body = PatchTask,
+    patch, path = "/api/tasks/{id}", tag = "tasks", operation_id = "updateTask",
+    params(("id" = Uuid, Path, description = "Task id"), IfMatch),
+    request_body(content = PatchTask, examples(
+        ("retitle" = (summary = "A new title", value = json!(examples::patch_task()))),
+    )),
     responses(
-        (status = 200, description = "Changed", body = TaskView),
-        (status = 404, description = "No such task", body = ErrorBody),
-        (status = 409, description = "The workflow is not pending, or `version` out of date", body = ErrorBody),
-        (status = 412, description = "`If-Match` out of date", body = ErrorBody),
-        (status = 422, description = "Invalid fields", body = ErrorBody),
+        (status = 200, description = "Changed", body = TaskView, headers(
+            ("ETag" = String, description = "Its new version"),
+        )),
+        (status = 400, description = "Malformed JSON, an id that is not a UUID, or a malformed `If-Match`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such task (or not yours)", body = ErrorBody),
+        (status = 409, description = "The workflow is not pending, or the body's `version` is out of date (or differs from `If-Match`)", body = ErrorBody),
+        (status = 412, description = "`If-Match` is out of date", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid fields, key taken or position out of range", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn patch(
@@ -191,14 +249,22 @@ async fn update(
         .json(TaskView::from(task)))
 }
 
+/// Delete a task
+///
+/// From a pending workflow; later tasks move up.
 #[utoipa::path(
-    delete, path = "/api/tasks/{id}", tag = "tasks",
-    params(("id" = Uuid, Path, description = "Task id")),
+    delete, path = "/api/tasks/{id}", tag = "tasks", operation_id = "deleteTask",
+    params(("id" = Uuid, Path, description = "Task id"), IfMatch),
     responses(
-        (status = 204, description = "Removed; later tasks move up"),
-        (status = 404, description = "No such task", body = ErrorBody),
+        (status = 204, description = "Removed"),
+        (status = 400, description = "An id that is not a UUID, or a malformed `If-Match`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such task (or not yours)", body = ErrorBody),
         (status = 409, description = "The workflow is not pending", body = ErrorBody),
-        (status = 412, description = "`If-Match` out of date", body = ErrorBody),
+        (status = 412, description = "`If-Match` is out of date", body = ErrorBody),
+        (status = 422, description = "Another task of the workflow refers to this one (`steps.<key>`)", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn delete(

@@ -8,7 +8,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::dto::ErrorBody;
+use super::examples;
 use super::paging::{CursorKind, ListParams, encode_cursor};
+use super::params::{IdempotencyKey, Paging};
+use super::responses::{
+    Forbidden, PayloadTooLarge, RateLimited, Unauthorized, Unavailable, UnsupportedMediaType,
+};
 use super::{AdminCaller, AppState};
 use crate::error::ApiError;
 
@@ -48,15 +53,24 @@ pub struct UserPage {
     pub next_cursor: Option<String>,
 }
 
+/// Create a user
 #[utoipa::path(
-    post, path = "/api/admin/users", tag = "admin",
-    request_body = CreateUser,
+    post, path = "/api/admin/users", tag = "admin", operation_id = "createUser",
+    params(IdempotencyKey),
+    request_body(content = CreateUser, examples(
+        ("member" = (summary = "A member, who sees only their own workflows", value = json!(examples::create_user()))),
+    )),
     responses(
         (status = 201, description = "Created", body = UserView),
-        (status = 401, description = "No valid credentials", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
-        (status = 409, description = "The email is taken", body = ErrorBody),
-        (status = 422, description = "Invalid fields", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, or a malformed `Idempotency-Key`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, description = "The email is taken; or a request with this `Idempotency-Key` is still in progress", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid fields; or the `Idempotency-Key` was used for a different request", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn create(
@@ -104,16 +118,17 @@ pub async fn create(
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
+/// List users
 #[utoipa::path(
-    get, path = "/api/admin/users", tag = "admin",
-    params(
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-    ),
+    get, path = "/api/admin/users", tag = "admin", operation_id = "listUsers",
+    params(Paging),
     responses(
         (status = 200, description = "Users, newest first", body = UserPage),
-        (status = 401, description = "No valid credentials", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(

@@ -6,19 +6,40 @@ use baton_domain::{NewWorkflow, WorkflowId, WorkflowPatch, WorkflowStatus};
 use uuid::Uuid;
 
 use super::dto::{CreateWorkflow, ErrorBody, PatchWorkflow, TaskList, WorkflowPage, WorkflowView};
+use super::examples;
 use super::paging::{CursorKind, ListParams, encode_cursor};
+use super::params::{IdempotencyKey, IfMatch, IfNoneMatch, Paging};
 use super::preconditions::{conditional, etag, expected_version, if_match};
+use super::responses::{
+    PayloadTooLarge, RateLimited, Unauthorized, Unavailable, UnsupportedMediaType,
+};
 use super::{AppState, Caller};
 use crate::error::{ApiError, VersionSource};
 
+/// Create a workflow
+///
+/// With its tasks, in order; `"start": true` also starts it (its first task is queued in the
+/// same transaction).
 #[utoipa::path(
-    post, path = "/api/workflows", tag = "workflows",
-    request_body = CreateWorkflow,
+    post, path = "/api/workflows", tag = "workflows", operation_id = "createWorkflow",
+    params(IdempotencyKey),
+    request_body(content = CreateWorkflow, examples(
+        ("pipeline" = (summary = "Reshape with jq, store the result, start at once", value = json!(examples::create_workflow()))),
+        ("draft" = (summary = "A pending workflow to add tasks to", value = json!(examples::create_draft_workflow()))),
+    )),
     responses(
-        (status = 201, description = "Created; `Location` names it", body = WorkflowView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid fields", body = ErrorBody),
+        (status = 201, description = "Created", body = WorkflowView, headers(
+            ("Location" = String, description = "`/api/workflows/{id}`"),
+            ("ETag" = String, description = "Its version, for `If-Match`"),
+        )),
+        (status = 400, description = "Malformed JSON, or a malformed `Idempotency-Key`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "A request with this `Idempotency-Key` is still in progress", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid fields (`details.fields` names each), or the `Idempotency-Key` was used for a different request", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn create(
@@ -41,16 +62,21 @@ pub async fn create(
         .json(WorkflowView::from(workflow)))
 }
 
+/// List workflows
+///
+/// Newest first, each with its tasks; a member sees their own, an administrator all.
 #[utoipa::path(
-    get, path = "/api/workflows", tag = "workflows",
+    get, path = "/api/workflows", tag = "workflows", operation_id = "listWorkflows",
     params(
-        ("status" = Option<String>, Query, description = "pending, running, completed, failed or cancelled"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("status" = Option<String>, Query, description = "Only workflows in this status: pending, running, completed, failed or cancelled"),
+        Paging,
     ),
     responses(
-        (status = 200, description = "Newest first, each with its tasks", body = WorkflowPage),
+        (status = 200, description = "A page of workflows", body = WorkflowPage),
         (status = 400, description = "Bad status, limit or cursor", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn list(
@@ -69,13 +95,20 @@ pub async fn list(
     }))
 }
 
+/// Get a workflow
 #[utoipa::path(
-    get, path = "/api/workflows/{id}", tag = "workflows",
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    get, path = "/api/workflows/{id}", tag = "workflows", operation_id = "getWorkflow",
+    params(("id" = Uuid, Path, description = "Workflow id"), IfNoneMatch),
     responses(
-        (status = 200, description = "The workflow with its tasks; `ETag` holds its version", body = WorkflowView),
+        (status = 200, description = "The workflow with its tasks", body = WorkflowView, headers(
+            ("ETag" = String, description = "Its version, for `If-Match` and `If-None-Match`"),
+        )),
         (status = 304, description = "`If-None-Match` holds the current version"),
-        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn get(
@@ -93,16 +126,29 @@ pub async fn get(
     }))
 }
 
+/// Update a workflow
+///
+/// Renames it or changes its input, while it is pending.
 #[utoipa::path(
-    patch, path = "/api/workflows/{id}", tag = "workflows",
-    params(("id" = Uuid, Path, description = "Workflow id")),
-    request_body = PatchWorkflow,
+    patch, path = "/api/workflows/{id}", tag = "workflows", operation_id = "updateWorkflow",
+    params(("id" = Uuid, Path, description = "Workflow id"), IfMatch),
+    request_body(content = PatchWorkflow, examples(
+        ("rename" = (summary = "A new name and input", value = json!(examples::patch_workflow()))),
+    )),
     responses(
-        (status = 200, description = "Changed", body = WorkflowView),
-        (status = 404, description = "No such workflow", body = ErrorBody),
-        (status = 409, description = "Not pending, or `version` out of date", body = ErrorBody),
-        (status = 412, description = "`If-Match` out of date", body = ErrorBody),
+        (status = 200, description = "Changed", body = WorkflowView, headers(
+            ("ETag" = String, description = "Its new version"),
+        )),
+        (status = 400, description = "Malformed JSON, an id that is not a UUID, or a malformed `If-Match`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),
+        (status = 409, description = "Not pending, or the body's `version` is out of date (or differs from `If-Match`)", body = ErrorBody),
+        (status = 412, description = "`If-Match` is out of date", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Invalid fields", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn patch(
@@ -125,14 +171,21 @@ pub async fn patch(
         .json(WorkflowView::from(workflow)))
 }
 
+/// Delete a workflow
+///
+/// With its tasks, events and documents; not while it runs.
 #[utoipa::path(
-    delete, path = "/api/workflows/{id}", tag = "workflows",
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    delete, path = "/api/workflows/{id}", tag = "workflows", operation_id = "deleteWorkflow",
+    params(("id" = Uuid, Path, description = "Workflow id"), IfMatch),
     responses(
-        (status = 204, description = "Deleted with its tasks"),
-        (status = 404, description = "No such workflow", body = ErrorBody),
-        (status = 409, description = "Running", body = ErrorBody),
-        (status = 412, description = "`If-Match` out of date", body = ErrorBody),
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "An id that is not a UUID, or a malformed `If-Match`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),
+        (status = 409, description = "It is running", body = ErrorBody),
+        (status = 412, description = "`If-Match` is out of date", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn delete(
@@ -150,12 +203,17 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// List a workflow's tasks
 #[utoipa::path(
-    get, path = "/api/workflows/{id}/tasks", tag = "workflows",
+    get, path = "/api/workflows/{id}/tasks", tag = "workflows", operation_id = "listWorkflowTasks",
     params(("id" = Uuid, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "Its tasks by position", body = TaskList),
-        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn tasks(
@@ -172,13 +230,23 @@ pub async fn tasks(
     }))
 }
 
+/// Start a workflow
 #[utoipa::path(
-    post, path = "/api/workflows/{id}/start", tag = "workflows",
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    post, path = "/api/workflows/{id}/start", tag = "workflows", operation_id = "startWorkflow",
+    params(("id" = Uuid, Path, description = "Workflow id"), IdempotencyKey),
     responses(
-        (status = 202, description = "Started: its first task is queued", body = WorkflowView),
-        (status = 404, description = "No such workflow", body = ErrorBody),
-        (status = 409, description = "Not pending (already started), or no tasks", body = ErrorBody),
+        (status = 202, description = "Started: its first task is queued", body = WorkflowView, headers(
+            ("Location" = String, description = "`/api/workflows/{id}`"),
+            ("ETag" = String, description = "Its new version"),
+        )),
+        (status = 400, description = "An id that is not a UUID, or a malformed `Idempotency-Key`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),
+        (status = 409, description = "Not pending (already started), or no tasks; or a request with this `Idempotency-Key` is still in progress", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, description = "The `Idempotency-Key` was used for a different request", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn start(
@@ -189,13 +257,23 @@ pub async fn start(
     act(&state, caller, *id, Action::Start).await
 }
 
+/// Cancel a workflow
 #[utoipa::path(
-    post, path = "/api/workflows/{id}/cancel", tag = "workflows",
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    post, path = "/api/workflows/{id}/cancel", tag = "workflows", operation_id = "cancelWorkflow",
+    params(("id" = Uuid, Path, description = "Workflow id"), IdempotencyKey),
     responses(
-        (status = 202, description = "Cancelled; a running task's late result is discarded", body = WorkflowView),
-        (status = 404, description = "No such workflow", body = ErrorBody),
-        (status = 409, description = "Already finished", body = ErrorBody),
+        (status = 202, description = "Cancelled; a running task's late result is discarded", body = WorkflowView, headers(
+            ("Location" = String, description = "`/api/workflows/{id}`"),
+            ("ETag" = String, description = "Its new version"),
+        )),
+        (status = 400, description = "An id that is not a UUID, or a malformed `Idempotency-Key`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),
+        (status = 409, description = "Already finished; or a request with this `Idempotency-Key` is still in progress", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, description = "The `Idempotency-Key` was used for a different request", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn cancel(
@@ -206,13 +284,23 @@ pub async fn cancel(
     act(&state, caller, *id, Action::Cancel).await
 }
 
+/// Retry a failed workflow
 #[utoipa::path(
-    post, path = "/api/workflows/{id}/retry", tag = "workflows",
-    params(("id" = Uuid, Path, description = "Workflow id")),
+    post, path = "/api/workflows/{id}/retry", tag = "workflows", operation_id = "retryWorkflow",
+    params(("id" = Uuid, Path, description = "Workflow id"), IdempotencyKey),
     responses(
-        (status = 202, description = "Resumed from its failed task; completed tasks are not run again", body = WorkflowView),
-        (status = 404, description = "No such workflow", body = ErrorBody),
-        (status = 409, description = "Not failed", body = ErrorBody),
+        (status = 202, description = "Resumed from its failed task; completed tasks are not run again", body = WorkflowView, headers(
+            ("Location" = String, description = "`/api/workflows/{id}`"),
+            ("ETag" = String, description = "Its new version"),
+        )),
+        (status = 400, description = "An id that is not a UUID, or a malformed `Idempotency-Key`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),
+        (status = 409, description = "Not failed; or a request with this `Idempotency-Key` is still in progress", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, description = "The `Idempotency-Key` was used for a different request", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn retry(

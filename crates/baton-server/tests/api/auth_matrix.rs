@@ -115,10 +115,16 @@ async fn every_protected_route_refuses_requests_without_credentials() {
         match route.access {
             Access::Public => {
                 let status = response.status();
-                assert!(
-                    status.is_success(),
-                    "{route:?} is public but answered {status}"
-                );
+                match route.serve {
+                    Serve::Redirect(to) => {
+                        assert_eq!(status, StatusCode::TEMPORARY_REDIRECT, "{route:?}");
+                        assert_eq!(response.headers()["location"], to, "{route:?}");
+                    }
+                    _ => assert!(
+                        status.is_success(),
+                        "{route:?} is public but answered {status}"
+                    ),
+                }
             }
             Access::User | Access::Admin => {
                 assert_unauthorized(response, &format!("{route:?} without credentials")).await;

@@ -375,10 +375,11 @@ async fn unknown_routes_and_wrong_methods() {
         "NOT_FOUND",
     )
     .await;
+    // Outside /api too (`/` itself leads to the API reference: tests/api/openapi.rs).
     rejected(
         &app,
         Method::GET,
-        "/",
+        "/nothing",
         None,
         "",
         StatusCode::NOT_FOUND,

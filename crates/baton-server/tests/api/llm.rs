@@ -238,17 +238,21 @@ async fn without_a_model_baton_starts_and_says_what_to_set() {
         "{error}"
     );
 
-    let wf = app.create_workflow(&llm_workflow(true)).await;
-    let done = app.wait_for_workflow(id_of(&wf), DONE, WAIT).await;
-    assert_eq!(done["status"], "failed");
-    let task_error = &done["tasks"][0]["error"];
-    assert_eq!(task_error["retryable"], false);
+    // An llm workflow is refused when it is created (it used to fail when it ran), saying the same.
+    let before = app.snapshot().await;
+    let error = expect_status(
+        app.post_json("/api/workflows", &llm_workflow(true)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let field = &error["details"]["fields"][0];
+    assert_eq!(field["field"], "tasks[0].type", "{error}");
     assert!(
-        task_error["message"]
+        field["message"]
             .as_str()
             .unwrap()
             .contains("BATON_LLM_API_KEY"),
-        "{task_error}"
+        "{error}"
     );
-    assert_eq!(done["tasks"][0]["attempt"], 1);
+    assert_eq!(app.snapshot().await, before);
 }

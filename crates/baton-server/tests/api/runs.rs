@@ -197,7 +197,9 @@ async fn template_and_jq_errors_fail_the_task_for_good() {
         .create_workflow(&json!({
             "name": "bad template",
             "start": true,
-            "tasks": [{"type": "store", "input": {"collection": "c", "document": "{{ steps.missing.output }}"}}]
+            // Not `steps.missing`: an unknown step is refused at creation now (validation.rs);
+            // a field of the input is only known missing when the task runs.
+            "tasks": [{"type": "store", "input": {"collection": "c", "document": "{{ input.missing.output }}"}}]
         }))
         .await;
     let done = app.wait_for_workflow(id_of(&wf), DONE, WAIT).await;

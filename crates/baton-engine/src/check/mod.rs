@@ -1,0 +1,120 @@
+//! The checks of a workflow's tasks that need no run: every template parses and uses only
+//! what its task will have, every jq program parses and compiles and takes only such paths
+//! from its input, and an `llm` task has a model to call. Rules of the engine (they follow
+//! from how templates and jq programs are run), applied by the use cases before anything is
+//! stored; the shapes of inputs are the domain's (`NewTask::new`).
+//!
+//! What cannot be known before a run is checked when the task runs: fields of the workflow's
+//! input (it is data, and may change until the workflow starts) and anything inside a
+//! task's output; a reference that resolves to nothing then fails the task (`templates`).
+
+mod jq;
+mod refs;
+mod template;
+
+use std::collections::HashMap;
+
+use baton_domain::{TaskId, TaskType};
+use serde_json::Value;
+
+use crate::LLM_NOT_CONFIGURED;
+use crate::templates::is_template;
+
+/// A task as the checks see it, at its position.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Step<'a> {
+    pub id: TaskId,
+    pub key: Option<&'a str>,
+    pub task_type: TaskType,
+    pub input: &'a Value,
+}
+
+/// One problem of one task.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Problem {
+    pub task: TaskId,
+    pub position: usize,
+    /// Within the task: `input.url`, `type`.
+    pub field: String,
+    pub expression: Option<String>,
+    pub message: String,
+}
+
+/// A problem found in one expression (a reference, a template or a program).
+struct Found {
+    expression: Option<String>,
+    message: String,
+}
+
+impl Found {
+    fn new(expression: &str, message: impl Into<String>) -> Self {
+        Self {
+            expression: Some(expression.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every problem of `steps` (the tasks of one workflow, in order), task by task.
+pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Vec<Problem> {
+    let templates = template::Templates::new();
+    // A program used by many tasks is compiled once.
+    let mut compiled: HashMap<&str, Result<(), String>> = HashMap::new();
+    let mut problems = Vec::new();
+    for (position, step) in steps.iter().enumerate() {
+        let scope = refs::Scope::new(steps, position);
+        let problem = |field: &str, found: Found| Problem {
+            task: step.id,
+            position,
+            field: field.to_owned(),
+            expression: found.expression,
+            message: found.message,
+        };
+        if step.task_type == TaskType::Llm && !llm_configured {
+            problems.push(problem(
+                "type",
+                Found {
+                    expression: None,
+                    message: format!("an llm task cannot run: {LLM_NOT_CONFIGURED}"),
+                },
+            ));
+        }
+        let mut strings = Vec::new();
+        strings_in(step.input, "input".to_owned(), &mut strings);
+        for (field, text) in strings {
+            let found = if is_template(text) {
+                templates.check(text, &scope)
+            } else if step.task_type == TaskType::Transform && field == "input.jq" {
+                let result = compiled
+                    .entry(text)
+                    .or_insert_with(|| crate::jq::check(text).map_err(|e| e.message));
+                jq::check(text, result, &scope)
+            } else {
+                Vec::new()
+            };
+            problems.extend(found.into_iter().map(|f| problem(&field, f)));
+        }
+    }
+    problems
+}
+
+/// Every string in `value` with its path (`input.messages[1].content`).
+fn strings_in<'v>(value: &'v Value, path: String, out: &mut Vec<(String, &'v str)>) {
+    match value {
+        Value::String(s) => out.push((path, s)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                strings_in(item, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                strings_in(item, format!("{path}.{key}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+use serde_json::json;
+
+use super::*;
+
+fn problems(tasks: &[(Option<&str>, TaskType, Value)], llm: bool) -> Vec<Problem> {
+    let steps: Vec<Step<'_>> = tasks
+        .iter()
+        .map(|(key, task_type, input)| Step {
+            id: TaskId::generate(),
+            key: *key,
+            task_type: *task_type,
+            input,
+        })
+        .collect();
+    check(&steps, llm)
+}
+
+fn one(tasks: &[(Option<&str>, TaskType, Value)]) -> Problem {
+    let mut found = problems(tasks, true);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    found.remove(0)
+}
+
+#[test]
+fn a_valid_workflow_has_no_problem() {
+    let tasks = [
+        (
+            Some("get"),
+            TaskType::Fetch,
+            json!({"url": "{{ input.base }}/x?q={{ input.q | urlencode }}"}),
+        ),
+        (
+            None,
+            TaskType::Transform,
+            json!({"jq": "{a: .prev.body, s: .steps.get.status, w: .workflow.name}"}),
+        ),
+        (
+            Some("save"),
+            TaskType::Store,
+            json!({"collection": "c", "document": {"x": "{{ prev }}", "n": "{{ range(3) | list }}",
+                   "d": "{{ input.maybe | default(null) }}",
+                   "l": "{% for i in input.items %}{{ loop.index }}{{ i.name }}{% endfor %}"}}),
+        ),
+        (
+            None,
+            TaskType::Llm,
+            json!({"prompt": "Summarize {{ steps.get.output.body }} for {{ workflow.name }}"}),
+        ),
+    ];
+    assert_eq!(problems(&tasks, true), []);
+}
+
+#[test]
+fn unknown_and_later_steps() {
+    let found = one(&[
+        (Some("shape"), TaskType::Transform, json!({"jq": "."})),
+        (
+            None,
+            TaskType::Store,
+            json!({"collection": "c", "document": "{{ steps.shpe.output }}"}),
+        ),
+    ]);
+    assert_eq!(found.position, 1);
+    assert_eq!(found.field, "input.document");
+    assert_eq!(found.expression.as_deref(), Some("steps.shpe.output"));
+    assert!(
+        found.message.contains("did you mean `shape`?"),
+        "{}",
+        found.message
+    );
+
+    let found = one(&[
+        (
+            None,
+            TaskType::Fetch,
+            json!({"url": "https://x.test/{{ steps.later.output }}"}),
+        ),
+        (Some("later"), TaskType::Transform, json!({"jq": "."})),
+    ]);
+    assert_eq!((found.position, found.field.as_str()), (0, "input.url"));
+    assert!(
+        found.message.contains("runs after this one"),
+        "{}",
+        found.message
+    );
+}
+
+#[test]
+fn prev_in_the_first_task_and_unknown_names() {
+    let found = one(&[(None, TaskType::Fetch, json!({"url": "{{ prev.url }}"}))]);
+    assert!(found.message.contains("first task"), "{}", found.message);
+    let found = one(&[(None, TaskType::Fetch, json!({"url": "{{ inptu.a }}"}))]);
+    assert_eq!(found.expression.as_deref(), Some("inptu.a"));
+    assert!(
+        found.message.contains("did you mean `input`?"),
+        "{}",
+        found.message
+    );
+}
+
+#[test]
+fn syntax_errors_say_where() {
+    let found = one(&[(
+        None,
+        TaskType::Fetch,
+        json!({"url": "https://x.test/{{ input.a"}),
+    )]);
+    assert_eq!(
+        found.expression.as_deref(),
+        Some("https://x.test/{{ input.a")
+    );
+    assert!(found.message.contains("does not parse") && found.message.contains("line 1, column"));
+
+    let found = one(&[(None, TaskType::Transform, json!({"jq": "{a: .input"}))]);
+    assert_eq!(found.field, "input.jq");
+    assert!(
+        found
+            .message
+            .contains("the `{` at line 1, column 1 is never closed"),
+        "{}",
+        found.message
+    );
+    assert!(!found.message.contains("File {") && !found.message.contains("Lex("));
+
+    let found = one(&[(
+        None,
+        TaskType::Transform,
+        json!({"jq": ".input | mapp(.x)"}),
+    )]);
+    assert!(
+        found
+            .message
+            .contains("no jq filter `mapp` taking 1 argument at line 1, column 10"),
+        "{}",
+        found.message
+    );
+}
+
+#[test]
+fn jq_paths_follow_the_same_rules() {
+    let found = one(&[
+        (Some("a"), TaskType::Transform, json!({"jq": "."})),
+        (
+            None,
+            TaskType::Transform,
+            json!({"jq": "[.steps.b.output, .prev]"}),
+        ),
+    ]);
+    assert_eq!(found.expression.as_deref(), Some(".steps.b"));
+    assert!(
+        found
+            .message
+            .starts_with("in the jq program, no task before"),
+        "{}",
+        found.message
+    );
+    let found = one(&[(None, TaskType::Transform, json!({"jq": ".inptu.a"}))]);
+    assert_eq!(found.expression.as_deref(), Some(".inptu"));
+}
+
+#[test]
+fn an_llm_task_needs_a_model() {
+    let tasks = [(None, TaskType::Llm, json!({"prompt": "hi"}))];
+    assert_eq!(problems(&tasks, true), []);
+    let found = problems(&tasks, false);
+    assert_eq!(found[0].field, "type");
+    assert!(
+        found[0].message.contains("BATON_LLM_BASE_URL"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn a_templated_jq_program_is_checked_as_a_template() {
+    let tasks = [(
+        None,
+        TaskType::Transform,
+        json!({"jq": ".input.{{ input.field }}"}),
+    )];
+    assert_eq!(problems(&tasks, true), []);
+}
