@@ -4,14 +4,29 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+/// The longest wait a server's hint can impose (longer hints are cut to this): a third party
+/// must not be able to park a task for centuries, or overflow a time computation.
+pub const MAX_RETRY_HINT: Duration = Duration::from_secs(24 * 3_600);
+
+/// Seconds as a duration, `None` when negative or not finite, at most [`MAX_RETRY_HINT`].
+fn hint(seconds: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .or((seconds.is_finite() && seconds > 0.0).then_some(MAX_RETRY_HINT))
+        .map(|d| d.min(MAX_RETRY_HINT))
+}
+
 /// `Retry-After`: whole seconds, or an HTTP date (relative to `now`).
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+        return hint(seconds);
     }
     let date = DateTime::parse_from_rfc2822(value).ok()?;
-    (date.with_timezone(&Utc) - now).to_std().ok()
+    (date.with_timezone(&Utc) - now)
+        .to_std()
+        .ok()
+        .map(|d| d.min(MAX_RETRY_HINT))
 }
 
 /// `x-ratelimit-reset-requests` / `-tokens` as OpenAI sends them: `20ms`, `1s`, `1.5s`, `6m0s`,
@@ -46,12 +61,26 @@ pub fn parse_reset_duration(value: &str) -> Option<Duration> {
         total += number.parse::<f64>().ok()?;
         any = true;
     }
-    (any && total.is_finite()).then(|| Duration::from_secs_f64(total))
+    if any { hint(total) } else { None }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_or_hostile_hints_are_capped_not_panics() {
+        let now = Utc::now();
+        assert_eq!(parse_retry_after("1e20", now), Some(MAX_RETRY_HINT));
+        assert_eq!(parse_retry_after("99999999999", now), Some(MAX_RETRY_HINT));
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
+        assert_eq!(parse_retry_after("inf", now), None);
+        assert_eq!(parse_reset_duration("1e300s"), None);
+        assert_eq!(parse_reset_duration("99999999999h"), Some(MAX_RETRY_HINT));
+        let far = (now + chrono::Duration::days(400)).to_rfc2822();
+        assert_eq!(parse_retry_after(&far, now), Some(MAX_RETRY_HINT));
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {
