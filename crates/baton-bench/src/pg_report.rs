@@ -4,14 +4,12 @@ use crate::cpu;
 use crate::pgbench::Calibration;
 use crate::postgres::{Backlog, Sequential};
 use crate::settings::Settings;
-use crate::table::{self, percentile};
+use crate::table;
 
 pub fn print(settings: &Settings, calibration: &Calibration, seq: &Sequential, backlog: &Backlog) {
     let commit_ms = calibration.single.ms_per_commit();
-    let median = percentile(&seq.per_step_ms, 0.5);
-    let p99 = percentile(&seq.per_step_ms, 0.99);
     let concurrent_tps = calibration.concurrent.tps;
-    let rows: Vec<(String, String, String)> = vec![
+    let mut rows: Vec<(String, String, String)> = vec![
         (
             "pgbench 1 client".into(),
             format!(
@@ -24,16 +22,6 @@ pub fn print(settings: &Settings, calibration: &Calibration, seq: &Sequential, b
             format!("pgbench {} clients", calibration.concurrent.clients),
             format!("{concurrent_tps:.0} tps"),
             "reference".into(),
-        ),
-        (
-            format!("per-step overhead, median of {}", seq.per_step_ms.len()),
-            format!("{median:.3} ms = {:.2}x commit", median / commit_ms),
-            "<= 1.5x".into(),
-        ),
-        (
-            "per-step overhead, p99 (nearest rank)".into(),
-            format!("{p99:.3} ms = {:.2}x commit", p99 / commit_ms),
-            String::new(),
         ),
         (
             format!("backlog drain ({} steps)", backlog.steps),
@@ -96,6 +84,8 @@ pub fn print(settings: &Settings, calibration: &Calibration, seq: &Sequential, b
          {:.2} s wall)",
         settings.seconds, backlog.create_secs, backlog.drain_secs, backlog.wall_secs
     );
+    // After the two calibration rows.
+    rows.splice(2..2, table::per_step_rows(&seq.per_step_ms, commit_ms));
     table::print(rows);
 }
 

@@ -4,15 +4,13 @@ use crate::cpu;
 use crate::on_sqlite::{Backlog, Sequential};
 use crate::settings::Settings;
 use crate::sqlite::Calibration;
-use crate::table::{self, Row, percentile};
+use crate::table::{self, Row};
 
 pub fn print(settings: &Settings, calibration: &Calibration, seq: &Sequential, backlog: &Backlog) {
     let (single, batched) = (calibration.single, calibration.batched);
     let commit_ms = single.ms_per_commit();
-    let median = percentile(&seq.per_step_ms, 0.5);
-    let p99 = percentile(&seq.per_step_ms, 0.99);
     let steps_per_sec = backlog.steps_per_sec();
-    let rows: Vec<Row> = vec![
+    let mut rows: Vec<Row> = vec![
         (
             "sqlite 1 thread, 1 UPDATE/commit".into(),
             format!(
@@ -32,16 +30,6 @@ pub fn print(settings: &Settings, calibration: &Calibration, seq: &Sequential, b
                 batched.commits_per_sec()
             ),
             "reference (batched)".into(),
-        ),
-        (
-            format!("per-step overhead, median of {}", seq.per_step_ms.len()),
-            format!("{median:.3} ms = {:.2}x commit", median / commit_ms),
-            "<= 1.5x".into(),
-        ),
-        (
-            "per-step overhead, p99 (nearest rank)".into(),
-            format!("{p99:.3} ms = {:.2}x commit", p99 / commit_ms),
-            String::new(),
         ),
         (
             format!("backlog drain ({} steps)", backlog.steps),
@@ -81,6 +69,8 @@ pub fn print(settings: &Settings, calibration: &Calibration, seq: &Sequential, b
         backlog.span_secs,
         backlog.wall_secs
     );
+    // After the two calibration rows.
+    rows.splice(2..2, table::per_step_rows(&seq.per_step_ms, commit_ms));
     table::print(rows);
     println!(
         "  (commits/step and WAL fsyncs/step are not measured on SQLite: it has no commit \

@@ -21,6 +21,25 @@ pub fn print(rows: Vec<Row>) {
     }
 }
 
+/// The two per-step rows both stores report: the median (with its target) and the p99 of
+/// `per_step_ms` (sorted), each as a multiple of one commit of `commit_ms`.
+pub fn per_step_rows(per_step_ms: &[f64], commit_ms: f64) -> [Row; 2] {
+    let median = percentile(per_step_ms, 0.5);
+    let p99 = percentile(per_step_ms, 0.99);
+    [
+        (
+            format!("per-step overhead, median of {}", per_step_ms.len()),
+            format!("{median:.3} ms = {:.2}x commit", median / commit_ms),
+            "<= 1.5x".into(),
+        ),
+        (
+            "per-step overhead, p99 (nearest rank)".into(),
+            format!("{p99:.3} ms = {:.2}x commit", p99 / commit_ms),
+            String::new(),
+        ),
+    ]
+}
+
 /// Nearest-rank percentile of sorted values.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
