@@ -10,6 +10,20 @@ use crate::{Backend, inspect_pg, inspect_sqlite};
 
 pub use crate::inspect_pg::server_url;
 
+/// The statement counting the rows of one of Baton's tables (the same on both stores).
+pub(crate) fn count_sql(table: &str) -> &'static str {
+    match table {
+        "workflows" => "SELECT count(*) AS count FROM workflows",
+        "tasks" => "SELECT count(*) AS count FROM tasks",
+        "events" => "SELECT count(*) AS count FROM events",
+        "documents" => "SELECT count(*) AS count FROM documents",
+        "users" => "SELECT count(*) AS count FROM users",
+        "api_keys" => "SELECT count(*) AS count FROM api_keys",
+        "idempotency_keys" => "SELECT count(*) AS count FROM idempotency_keys",
+        other => panic!("no table {other}"),
+    }
+}
+
 /// A test's store. `url` is what `DATABASE_URL` is set to.
 pub struct TestDatabase {
     pub url: String,

@@ -55,16 +55,7 @@ pub fn snapshot(path: &Path) -> String {
 }
 
 pub fn count(path: &Path, table: &str) -> i64 {
-    let sql = match table {
-        "workflows" => "SELECT count(*) AS count FROM workflows",
-        "tasks" => "SELECT count(*) AS count FROM tasks",
-        "events" => "SELECT count(*) AS count FROM events",
-        "documents" => "SELECT count(*) AS count FROM documents",
-        "users" => "SELECT count(*) AS count FROM users",
-        "api_keys" => "SELECT count(*) AS count FROM api_keys",
-        "idempotency_keys" => "SELECT count(*) AS count FROM idempotency_keys",
-        other => panic!("no table {other}"),
-    };
+    let sql = crate::database::count_sql(table);
     let row: Count = diesel::sql_query(sql)
         .get_result(&mut connect(path))
         .expect("count rows");
