@@ -28,13 +28,32 @@ pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migra
 /// the operation, so both stores report the same constant for the same work.
 struct CountStatements(Arc<AtomicU64>);
 
+/// The first few characters written to it; then it refuses more, ending the formatting.
+#[derive(Default)]
+struct Head(String);
+
+impl std::fmt::Write for Head {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let room = 16usize.saturating_sub(self.0.len());
+        self.0.extend(text.chars().take(room));
+        if self.0.trim_start().len() >= 10 || self.0.len() >= 16 {
+            Err(std::fmt::Error)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 const TRANSACTION_CONTROL: [&str; 5] = ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"];
 
 impl Instrumentation for CountStatements {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         if let InstrumentationEvent::StartQuery { query, .. } = event {
-            let text = query.to_string();
-            let head = text.trim_start();
+            // Only the statement's first word is needed: formatting stops there, before the
+            // binds (which may be whole JSON documents) are ever written.
+            let mut head = Head::default();
+            let _ = std::fmt::Write::write_fmt(&mut head, format_args!("{query}"));
+            let head = head.0.trim_start();
             let control = TRANSACTION_CONTROL.iter().any(|word| {
                 head.get(..word.len())
                     .is_some_and(|start| start.eq_ignore_ascii_case(word))
