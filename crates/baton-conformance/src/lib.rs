@@ -7,7 +7,7 @@ use std::ops::Deref;
 
 use async_trait::async_trait;
 use baton_domain::ports::{
-    DocumentStore, EventLog, IdempotencyStore, TaskQueue, UserStore, WorkflowStore,
+    DocumentStore, EventLog, IdempotencyStore, SecretStore, TaskQueue, UserStore, WorkflowStore,
 };
 
 pub mod auth;
@@ -21,6 +21,7 @@ pub mod idempotency;
 pub mod leases;
 pub mod pages;
 pub mod retries;
+pub mod secrets;
 pub mod steps;
 pub mod support;
 pub mod transitions;
@@ -29,12 +30,26 @@ pub mod workflows;
 /// Everything a store adapter implements: the ports the suite checks, on one cloneable value
 /// (clones share the backend, as the engine's workers do).
 pub trait ConformantStore:
-    WorkflowStore + TaskQueue + EventLog + DocumentStore + UserStore + IdempotencyStore + Clone
+    WorkflowStore
+    + TaskQueue
+    + EventLog
+    + DocumentStore
+    + UserStore
+    + IdempotencyStore
+    + SecretStore
+    + Clone
 {
 }
 
 impl<T> ConformantStore for T where
-    T: WorkflowStore + TaskQueue + EventLog + DocumentStore + UserStore + IdempotencyStore + Clone
+    T: WorkflowStore
+        + TaskQueue
+        + EventLog
+        + DocumentStore
+        + UserStore
+        + IdempotencyStore
+        + SecretStore
+        + Clone
 {
 }
 
@@ -123,6 +138,13 @@ macro_rules! conformance_tests {
             idempotency::idempotency_keys_begin_complete_and_replay,
             idempotency::idempotency_keys_are_per_principal_and_released,
             idempotency::concurrent_begins_start_once,
+            secrets::secrets_round_trip,
+            secrets::secrets_belong_to_their_owner,
+            secrets::put_creates_then_replaces,
+            secrets::concurrent_puts_create_once,
+            secrets::sealed_secrets_returns_only_what_exists,
+            secrets::deleted_secrets_are_gone,
+            secrets::secret_pages_are_stable,
         );
     };
     (@contracts $factory:expr; $($area:ident :: $contract:ident),* $(,)?) => {

@@ -14,7 +14,9 @@ mod lifecycle;
 mod llm;
 pub mod ports;
 mod ports_auth;
+mod ports_secrets;
 mod retry;
+mod secret;
 mod signals;
 mod status;
 mod step;
@@ -41,6 +43,10 @@ pub use lease::LeaseToken;
 pub use lifecycle::{Effect, Transition};
 pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, Usage};
 pub use retry::{RetryDraft, RetryPolicy};
+pub use secret::{
+    MAX_SECRET_NAME_CHARS, MAX_SECRET_VALUE_BYTES, MIN_SECRET_VALUE_CHARS, NewSecret, SECRET_MASK,
+    SealedSecret, SecretInfo, SecretName, SecretValue,
+};
 pub use status::{TaskStatus, WorkflowStatus};
 pub use step::{
     CarryOn, Fence, NextClaim, StepApplied, StepCommit, TaskOutcome, WorkflowOutcome, retry_delay,

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::jq::JqCache;
+use crate::secrets::{Opened, Redactor, SECRETS_OFF, Secrets};
 use crate::tasks;
 use crate::templates::{self, StepContext};
 
@@ -53,6 +54,8 @@ struct Inner {
     fetcher: Arc<dyn HttpFetcher>,
     llm: Option<Arc<dyn LlmClient>>,
     signals: Arc<dyn Signals>,
+    /// Where the secrets tasks name are opened; `None`: secrets are off.
+    secrets: Option<Secrets>,
     jq: JqCache,
     config: EngineConfig,
     wake: Notify,
@@ -80,15 +83,37 @@ enum StepOutcome {
     Released,
 }
 
+impl StepOutcome {
+    /// The outcome as it may be kept: the values of the task's secrets hidden.
+    fn redacted(self, redactor: &Redactor) -> Self {
+        if redactor.is_empty() {
+            return self;
+        }
+        match self {
+            Self::Done(tasks::Success { output, document }) => Self::Done(tasks::Success {
+                output: redactor.value(output),
+                document: document.map(|mut d| {
+                    d.data = redactor.value(d.data);
+                    d
+                }),
+            }),
+            Self::Failed(error) => Self::Failed(redactor.error(error)),
+            other => other,
+        }
+    }
+}
+
 impl Engine {
     /// `llm`: `None` when no model is configured (llm tasks then fail, saying what to set).
     /// The engine hears `signals` (work queued, workflows cancelled) and publishes on them
-    /// after each commit.
+    /// after each commit. `secrets`: where the secrets tasks name are opened (`None`: a task
+    /// naming one fails, saying what to set).
     pub fn new(
         queue: Arc<dyn TaskQueue>,
         fetcher: Arc<dyn HttpFetcher>,
         llm: Option<Arc<dyn LlmClient>>,
         signals: Arc<dyn Signals>,
+        secrets: Option<Secrets>,
         config: EngineConfig,
     ) -> Self {
         let workers = config.workers.max(1);
@@ -98,6 +123,7 @@ impl Engine {
                 fetcher,
                 llm,
                 signals: signals.clone(),
+                secrets,
                 jq: JqCache::default(),
                 slots: Arc::new(Semaphore::new(workers)),
                 config: EngineConfig { workers, ..config },
@@ -274,10 +300,19 @@ impl Engine {
                 },
             };
             let cancel = self.register(workflow_id);
-            let (resolved, outcome) = match render_input(&claim, &context).await {
-                Ok(resolved) => {
-                    let outcome = self.attempt(&claim, &resolved, &context, &cancel).await;
-                    (Some(resolved), outcome)
+            let (resolved, outcome) = match self.open_secrets(&claim).await {
+                Ok(secrets) => {
+                    let redactor = secrets.redactor();
+                    let (resolved, outcome) = match render_input(&claim, &context, &secrets).await {
+                        Ok(input) => {
+                            let outcome = self
+                                .attempt(&claim, &input.sent, &context, &redactor, &cancel)
+                                .await;
+                            (Some(input.shown), outcome)
+                        }
+                        Err(err) => (None, StepOutcome::Failed(err)),
+                    };
+                    (resolved, outcome.redacted(&redactor))
                 }
                 Err(err) => (None, StepOutcome::Failed(err)),
             };
@@ -391,12 +426,26 @@ impl Engine {
         Ok(context)
     }
 
+    /// The secrets the task's templates name, opened for its owner.
+    async fn open_secrets(&self, claim: &Claim) -> Result<Opened, TaskError> {
+        let names = templates::secret_names(&claim.task.input);
+        if names.is_empty() {
+            return Ok(Opened::default());
+        }
+        match &self.inner.secrets {
+            Some(secrets) => secrets.open(claim.task.owner_id, &names).await,
+            None => Err(TaskError::permanent("secret", SECRETS_OFF)),
+        }
+    }
+
     /// One attempt, raced against its time limit, lease loss, cancellation and shutdown.
+    /// `resolved` is the input as sent; streamed text passes through `redactor`.
     async fn attempt(
         &self,
         claim: &Claim,
         resolved: &Value,
         context: &StepContext,
+        redactor: &Redactor,
         cancel: &Notify,
     ) -> StepOutcome {
         let limit = Duration::from_millis(u64::try_from(claim.task.timeout_ms).unwrap_or(1));
@@ -406,6 +455,7 @@ impl Engine {
             queue: self.inner.queue.as_ref(),
             signals: self.inner.signals.as_ref(),
             jq: &self.inner.jq,
+            redactor,
         };
         let run = tasks::run(&deps, claim, resolved, context.to_json(), limit);
         let abort = self.inner.abort.subscribe();
@@ -514,16 +564,43 @@ async fn until_true(mut flag: watch::Receiver<bool>) {
     }
 }
 
-/// Templates are rendered on the blocking pool: inputs may be large.
-async fn render_input(claim: &Claim, context: &StepContext) -> Result<Value, TaskError> {
+/// A task's input, rendered.
+struct RenderedInput {
+    /// With the values of its secrets: what the task sends.
+    sent: Value,
+    /// With [`SECRET_MASK`](baton_domain::SECRET_MASK) in their place: what is kept and shown.
+    shown: Value,
+}
+
+/// Templates are rendered on the blocking pool: inputs may be large. With secrets, twice.
+async fn render_input(
+    claim: &Claim,
+    context: &StepContext,
+    secrets: &Opened,
+) -> Result<RenderedInput, TaskError> {
     let input = claim.task.input.clone();
-    let context = context.to_json();
-    tokio::task::spawn_blocking(move || templates::render(&input, &context))
-        .await
-        .unwrap_or_else(|e| {
-            Err(TaskError::permanent(
-                "template",
-                format!("rendering crashed: {e}"),
-            ))
-        })
+    let mut context = context.to_json();
+    let masked = (!secrets.is_empty()).then(|| secrets.masked());
+    if !secrets.is_empty() {
+        context["secrets"] = secrets.clear();
+    }
+    let redactor = secrets.redactor();
+    tokio::task::spawn_blocking(move || {
+        let sent = templates::render(&input, &context).map_err(|e| redactor.error(e))?;
+        let shown = match masked {
+            Some(masked) => {
+                context["secrets"] = masked;
+                templates::render(&input, &context).map_err(|e| redactor.error(e))?
+            }
+            None => sent.clone(),
+        };
+        Ok(RenderedInput { sent, shown })
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(TaskError::permanent(
+            "template",
+            format!("rendering crashed: {e}"),
+        ))
+    })
 }

@@ -22,7 +22,7 @@ use baton_domain::ports::{
 use baton_domain::{FetchRequest, FetchResponse, TaskError};
 use tokio::task::JoinHandle;
 
-use crate::{Engine, EngineConfig, EngineHandle, EventHub, Workflows};
+use crate::{Engine, EngineConfig, EngineHandle, EventHub, Secrets, Workflows};
 
 /// What a [`Runtime`] is built from; see [`Runtime::builder`].
 pub struct RuntimeBuilder {
@@ -33,6 +33,7 @@ pub struct RuntimeBuilder {
     fetcher: Option<Arc<dyn HttpFetcher>>,
     llm: Option<Arc<dyn LlmClient>>,
     clock: Arc<dyn Clock>,
+    secrets: Option<Secrets>,
     config: EngineConfig,
     event_poll: Duration,
 }
@@ -40,6 +41,7 @@ pub struct RuntimeBuilder {
 /// Baton without HTTP: use cases, event subscriptions and (with workers) the executor.
 pub struct Runtime {
     workflows: Workflows,
+    secrets: Option<Secrets>,
     events: Arc<EventHub>,
     signals: Arc<dyn Signals>,
     clock: Arc<dyn Clock>,
@@ -77,6 +79,7 @@ impl Runtime {
             fetcher: None,
             llm: None,
             clock: Arc::new(SystemClock),
+            secrets: None,
             config: EngineConfig::default(),
             event_poll: Duration::from_secs(2),
         }
@@ -85,6 +88,11 @@ impl Runtime {
     /// Creating, reading, editing, starting, cancelling and retrying workflows.
     pub fn workflows(&self) -> &Workflows {
         &self.workflows
+    }
+
+    /// The secrets' use cases, when the runtime has them.
+    pub fn secrets(&self) -> Option<&Secrets> {
+        self.secrets.as_ref()
     }
 
     /// Live events of workflows (history through [`EventHub::log`]).
@@ -139,6 +147,12 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The secrets templates may name (`{{ secrets.NAME }}`); without, naming one is refused.
+    pub fn secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
     /// Workers (0: this runtime runs no task, as an API-only instance), lease and poll.
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;
@@ -167,12 +181,18 @@ impl RuntimeBuilder {
                 self.fetcher.unwrap_or_else(|| Arc::new(NoFetcher)),
                 self.llm,
                 signals.clone(),
+                self.secrets.clone(),
                 self.config,
             )
             .start()
         });
+        let mut workflows = Workflows::new(self.store, signals.clone(), llm_configured);
+        if let Some(secrets) = self.secrets.clone() {
+            workflows = workflows.with_secrets(secrets);
+        }
         Runtime {
-            workflows: Workflows::new(self.store, signals.clone(), llm_configured),
+            secrets: self.secrets,
+            workflows,
             events,
             signals,
             clock: self.clock,

@@ -21,6 +21,7 @@ use baton_domain::{
     WorkflowId, WorkflowPatch,
 };
 
+use crate::secrets::Secrets;
 use crate::validation;
 
 /// How often a change is decided again when the workflow changed under it.
@@ -33,6 +34,8 @@ pub struct Workflows {
     signals: Arc<dyn Signals>,
     /// Whether a language model is configured (`llm` tasks are refused otherwise).
     llm_configured: bool,
+    /// Where the secrets templates name are looked up; `None`: there are none.
+    secrets: Option<Secrets>,
 }
 
 fn busy() -> StoreError {
@@ -51,13 +54,21 @@ impl Workflows {
             store,
             signals,
             llm_configured,
+            secrets: None,
         }
+    }
+
+    /// Templates may name the secrets of a workflow's owner (`{{ secrets.NAME }}`): each named
+    /// secret must exist when the workflow is created or its task is written.
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = Some(secrets);
+        self
     }
 
     /// Whether `workflow` would be created: its templates, jq programs and task types are
     /// checked as [`Workflows::create`] checks them. Stores nothing.
     pub async fn validate(&self, workflow: &NewWorkflow) -> Result<(), StoreError> {
-        validation::new_workflow(workflow, self.llm_configured).await
+        validation::new_workflow(workflow, self.llm_configured, self.secrets.as_ref()).await
     }
 
     /// Checks and stores a workflow; with `start`, it is started in the same transaction.
@@ -229,7 +240,7 @@ impl Workflows {
             let Some(edit) = decide(&workflow)? else {
                 return Ok(());
             };
-            validation::edit(&workflow, &edit, self.llm_configured).await?;
+            validation::edit(&workflow, &edit, self.llm_configured, self.secrets.as_ref()).await?;
             match self.store.apply_edit(&edit).await {
                 Err(StoreError::Stale(_)) => continue,
                 other => return other,

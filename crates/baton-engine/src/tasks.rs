@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::jq::JqCache;
+use crate::secrets::Redactor;
 
 /// The result of one successful attempt.
 pub struct Success {
@@ -40,6 +41,8 @@ pub struct Deps<'a> {
     pub queue: &'a dyn TaskQueue,
     pub signals: &'a dyn Signals,
     pub jq: &'a JqCache,
+    /// Hides the values of the task's secrets in the text it streams.
+    pub redactor: &'a Redactor,
 }
 
 /// Streamed text is written as `task.delta` events at most this often.
@@ -110,7 +113,7 @@ async fn llm(deps: &Deps<'_>, claim: &Claim, resolved: &Value) -> Result<Success
         };
         match item {
             None => {
-                flush(deps, claim, &mut pending).await?;
+                flush(deps, claim, &mut pending, false).await?;
                 flush_at = None;
             }
             Some(Some(Ok(LlmEvent::Delta(delta)))) => {
@@ -123,7 +126,7 @@ async fn llm(deps: &Deps<'_>, claim: &Claim, resolved: &Value) -> Result<Success
                 finish_reason,
                 usage,
             }))) => {
-                flush(deps, claim, &mut pending).await?;
+                flush(deps, claim, &mut pending, true).await?;
                 return Ok(Success {
                     output: json!({
                         "text": text,
@@ -136,7 +139,7 @@ async fn llm(deps: &Deps<'_>, claim: &Claim, resolved: &Value) -> Result<Success
             }
             Some(Some(Err(error))) => {
                 // What the client already saw stays on the stream.
-                let _ = flush(deps, claim, &mut pending).await;
+                let _ = flush(deps, claim, &mut pending, true).await;
                 return Err(error);
             }
             Some(None) => {
@@ -149,21 +152,35 @@ async fn llm(deps: &Deps<'_>, claim: &Claim, resolved: &Value) -> Result<Success
     }
 }
 
-async fn flush(deps: &Deps<'_>, claim: &Claim, pending: &mut String) -> Result<(), TaskError> {
-    if pending.is_empty() {
+/// Writes the pending text as a `task.delta` event, its secrets hidden. Unless it is the
+/// `last` piece, an end that may start a secret's value waits for the next piece.
+async fn flush(
+    deps: &Deps<'_>,
+    claim: &Claim,
+    pending: &mut String,
+    last: bool,
+) -> Result<(), TaskError> {
+    let held = if last {
+        0
+    } else {
+        deps.redactor.hold_back(pending)
+    };
+    let ready = pending.len() - held;
+    if ready == 0 {
         return Ok(());
     }
+    let text = deps.redactor.text(&pending[..ready]);
     let delta = NewEvent::new(
         claim.task.workflow_id,
         EventKind::TaskDelta {
             task_id: claim.task.id,
             attempt: claim.task.attempt,
-            text: pending.clone(),
+            text,
         },
     );
     match deps.queue.append_held(claim, &delta).await {
         Ok(true) => {
-            pending.clear();
+            pending.drain(..ready);
             deps.signals
                 .publish(Signal::EventsAppended(claim.task.workflow_id));
             Ok(())

@@ -15,7 +15,7 @@ use minijinja::value::ValueKind;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value, json};
 
-use baton_domain::{StepResult, TaskError};
+use baton_domain::{SecretName, StepResult, TaskError};
 
 use crate::position;
 use crate::template_errors as errors;
@@ -81,6 +81,61 @@ pub fn is_template(s: &str) -> bool {
 pub(crate) fn sole_expression(s: &str) -> Option<&str> {
     let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     (!inner.contains("{{") && !inner.contains("}}")).then_some(inner.trim())
+}
+
+/// The names `source` (a string holding a template) uses from outside
+/// (`steps.fetch.output`), or why it does not parse, with the offset of what was parsed.
+pub(crate) fn undeclared(
+    env: &Environment<'static>,
+    source: &str,
+) -> Result<HashSet<String>, (minijinja::Error, usize)> {
+    match sole_expression(source) {
+        Some(expr) => {
+            let offset = position::offset_in(source, expr).unwrap_or(0);
+            let compiled = env.compile_expression(expr).map_err(|e| (e, offset))?;
+            Ok(compiled.undeclared_variables(true))
+        }
+        None => {
+            let template = env.template_from_str(source).map_err(|e| (e, 0))?;
+            Ok(template.undeclared_variables(true))
+        }
+    }
+}
+
+/// The secrets the templates in `value` name (`secrets.NAME`), each once. A template that
+/// does not parse names none here: rendering it reports why.
+pub fn secret_names(value: &Value) -> Vec<SecretName> {
+    let mut sources = Vec::new();
+    template_strings(value, &mut sources);
+    let sources: Vec<&str> = sources
+        .into_iter()
+        .filter(|s| s.contains("secrets"))
+        .collect();
+    if sources.is_empty() {
+        return Vec::new();
+    }
+    let env = environment();
+    let mut names: Vec<SecretName> = sources
+        .into_iter()
+        .filter_map(|source| undeclared(&env, source).ok())
+        .flatten()
+        .filter_map(|reference| {
+            let rest = reference.strip_prefix("secrets.")?;
+            SecretName::new(rest.split('.').next()?).ok()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn template_strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::String(s) if is_template(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| template_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| template_strings(v, out)),
+        _ => {}
+    }
 }
 
 /// Renders every string in `value` against `context`. A reference that resolves to nothing
@@ -242,6 +297,22 @@ mod tests {
             output: Some(json!({"temp": 21.5, "tags": ["sun"]})),
         });
         ctx.to_json()
+    }
+
+    #[test]
+    fn the_secrets_templates_name_are_found_once_each() {
+        let input = json!({
+            "url": "http://x/?k={{ secrets.B }}",
+            "headers": {"a": "{{ secrets.A }}", "b": "Bearer {{ secrets.B | trim }}"},
+            "plain": "secrets.C is not a template",
+            "bad": "{{ secrets. }}"
+        });
+        let names: Vec<String> = secret_names(&input)
+            .iter()
+            .map(|n| n.as_str().to_owned())
+            .collect();
+        assert_eq!(names, ["A", "B"]);
+        assert!(secret_names(&json!({"url": "{{ input.x }}"})).is_empty());
     }
 
     #[test]

@@ -12,27 +12,44 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use baton_domain::ports::StoreError;
 use baton_domain::{
-    Change, DomainError, Edit, FieldError, NewTask, NewWorkflow, Task, TaskId, Workflow,
+    Change, DomainError, Edit, FieldError, NewTask, NewWorkflow, SecretName, Task, TaskId, UserId,
+    Workflow,
 };
 
-use crate::check::{self, Problem, Step};
+use crate::check::{self, Problem, SecretUse, Step};
 use crate::jq::STACK_BYTES;
+use crate::secrets::{SECRETS_OFF, Secrets};
 
-/// Every problem of a workflow about to be created, as `tasks[i].…` fields.
-pub(crate) async fn new_workflow(workflow: &NewWorkflow, llm: bool) -> Result<(), StoreError> {
+/// Every problem of a workflow about to be created, as `tasks[i].…` fields; `secrets` are its
+/// owner's, where the secrets its templates name are looked up.
+pub(crate) async fn new_workflow(
+    workflow: &NewWorkflow,
+    llm: bool,
+    secrets: Option<&Secrets>,
+) -> Result<(), StoreError> {
     let tasks = workflow.tasks().to_vec();
-    let problems = isolated(move || {
+    let checked = isolated(move || {
         let steps: Vec<Step<'_>> = tasks.iter().map(new_step).collect();
         check::check(&steps, llm)
     })
     .await?;
-    let fields = problems.into_iter().map(|p| field_error(p, None)).collect();
+    let mut fields: Vec<FieldError> = checked
+        .problems
+        .into_iter()
+        .map(|p| field_error(p, None))
+        .collect();
+    fields.extend(missing_secrets(workflow.owner_id(), checked.secrets, secrets, None).await?);
     finish(fields)
 }
 
 /// The problems an edit of `workflow`'s tasks would bring; renaming the workflow or changing
 /// its input brings none (the input is data: its fields are checked when tasks run).
-pub(crate) async fn edit(workflow: &Workflow, edit: &Edit, llm: bool) -> Result<(), StoreError> {
+pub(crate) async fn edit(
+    workflow: &Workflow,
+    edit: &Edit,
+    llm: bool,
+    secrets: Option<&Secrets>,
+) -> Result<(), StoreError> {
     let written = match &edit.change {
         Change::AddTask { task, .. } => Some(task.id()),
         Change::UpdateTask { task, .. } => Some(task.id),
@@ -41,25 +58,74 @@ pub(crate) async fn edit(workflow: &Workflow, edit: &Edit, llm: bool) -> Result<
     };
     let tasks = workflow.tasks.clone();
     let change = edit.change.clone();
-    let problems = isolated(move || {
+    let (problems, named) = isolated(move || {
         let before: Vec<Step<'_>> = tasks.iter().map(stored_step).collect();
         let after = edited(&before, &change);
         let known: HashSet<(TaskId, String, Option<String>)> = check::check(&before, llm)
+            .problems
             .into_iter()
             .filter(|p| Some(p.task) != written)
             .map(|p| (p.task, p.field, p.expression))
             .collect();
-        check::check(&after, llm)
+        let checked = check::check(&after, llm);
+        let problems = checked
+            .problems
             .into_iter()
             .filter(|p| !known.contains(&(p.task, p.field.clone(), p.expression.clone())))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        // Only the written task's secrets: one deleted since others were written is their
+        // run's problem, reported when they run.
+        let named = checked
+            .secrets
+            .into_iter()
+            .filter(|u| Some(u.task) == written)
+            .collect::<Vec<_>>();
+        (problems, named)
     })
     .await?;
-    let fields = problems
+    let mut fields: Vec<FieldError> = problems
         .into_iter()
         .map(|p| field_error(p, written))
         .collect();
+    fields.extend(missing_secrets(workflow.owner_id, named, secrets, written).await?);
     finish(fields)
+}
+
+/// A field error for each use of a secret `owner` does not have.
+async fn missing_secrets(
+    owner: UserId,
+    uses: Vec<SecretUse>,
+    secrets: Option<&Secrets>,
+    written: Option<TaskId>,
+) -> Result<Vec<FieldError>, StoreError> {
+    if uses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<SecretName> = uses.iter().map(|u| u.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    let (missing, how) = match secrets.filter(|s| s.enabled()) {
+        Some(secrets) => (
+            secrets.missing(owner, &names).await?,
+            "create it with POST /api/secrets",
+        ),
+        None => (names, SECRETS_OFF),
+    };
+    Ok(uses
+        .into_iter()
+        .filter(|u| missing.contains(&u.name))
+        .map(|u| {
+            let message = format!("there is no secret named `{}`: {how}", u.name);
+            let problem = Problem {
+                task: u.task,
+                position: u.position,
+                field: u.field,
+                expression: Some(u.expression),
+                message,
+            };
+            field_error(problem, written)
+        })
+        .collect())
 }
 
 /// The tasks as they will be after `change`.

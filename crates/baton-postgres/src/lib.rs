@@ -14,6 +14,7 @@ mod models;
 mod pool;
 mod queue;
 mod schema;
+mod secrets;
 mod signals;
 mod store;
 mod tasks;

@@ -129,7 +129,11 @@ async fn insert_user(conn: &mut AsyncPgConnection, user: &NewUser) -> PgResult<U
 }
 
 /// One more than a page, to tell whether another page follows.
-fn split_page<T>(mut rows: Vec<T>, page: PageRequest, id: impl Fn(&T) -> Uuid) -> Page<T> {
+pub(crate) fn split_page<T>(
+    mut rows: Vec<T>,
+    page: PageRequest,
+    id: impl Fn(&T) -> Uuid,
+) -> Page<T> {
     let limit = page.limit.get() as usize;
     let more = rows.len() > limit;
     rows.truncate(limit);

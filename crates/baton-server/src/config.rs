@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::store_location::StoreLocation;
 use baton_domain::{Email, Password};
+use baton_engine::SecretsKey;
 use secrecy::SecretString;
 
 /// A variable that is set but wrong.
@@ -96,6 +97,9 @@ pub struct Config {
     /// `BATON_IDEMPOTENCY_WAIT_MS`: how long a POST waits for an identical one still in flight
     /// under the same `Idempotency-Key` before answering 409.
     pub idempotency_wait: Duration,
+    /// `BATON_SECRETS_KEY`: seals secrets at rest (32 bytes, base64). Unset: with SQLite, a key
+    /// kept in a file next to the database; with Postgres, secrets are off.
+    pub secrets_key: Option<SecretsKey>,
 }
 
 /// The administrator created on first start.
@@ -119,6 +123,7 @@ const SECRET_VARIABLES: &[&str] = &[
     "BATON_ADMIN_PASSWORD",
     "BATON_LLM_API_KEY",
     "OPENAI_API_KEY",
+    "BATON_SECRETS_KEY",
 ];
 
 impl Config {
@@ -186,6 +191,9 @@ impl Config {
                 Duration::from_secs(10),
                 |v| in_range(v, 0, 600_000).map(Duration::from_millis),
             )?,
+            secrets_key: vars.get("BATON_SECRETS_KEY", None, |v| {
+                SecretsKey::from_base64(v).map(Some)
+            })?,
             store,
             db_pool_size: vars.get("BATON_DB_POOL_SIZE", 16, |v| in_range(v, 1, 1_000))?,
             bind,
@@ -455,6 +463,22 @@ mod tests {
         assert_eq!(err.name, "BATON_JWT_SECRET");
         assert!(!err.to_string().contains("too-short"), "{err}");
         assert!(err.to_string().contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_secrets_key_is_32_bytes_of_base64_and_never_repeated() {
+        assert!(config(&[]).unwrap().secrets_key.is_none());
+        let key = "q1Xy0VbqP0n3q9mNQmv0kqzYb3o4uV9cX2yT1ZzGm8Y=";
+        assert!(
+            config(&[("BATON_SECRETS_KEY", key)])
+                .unwrap()
+                .secrets_key
+                .is_some()
+        );
+        let err = config(&[("BATON_SECRETS_KEY", "c2hvcnQtc2VjcmV0")]).unwrap_err();
+        assert_eq!(err.name, "BATON_SECRETS_KEY");
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+        assert!(!err.to_string().contains("c2hvcnQ"), "{err}");
     }
 
     #[test]

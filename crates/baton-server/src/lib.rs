@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod middleware;
 pub mod protection;
+pub mod secrets_key;
 pub mod startup;
 pub mod store;
 pub mod store_location;

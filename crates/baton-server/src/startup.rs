@@ -14,7 +14,7 @@ use baton_auth::JwtKeys;
 use baton_cache::{CachedUserStore, DEFAULT_KEY_TTL};
 use baton_domain::ports::{LlmClient, Signal, Signals, UserStore};
 use baton_domain::{NewUser, Role, UserId};
-use baton_engine::{EngineConfig, Runtime};
+use baton_engine::{EngineConfig, Runtime, Secrets};
 use baton_fetch::ReqwestFetcher;
 use baton_llm::{LlmConfig, OpenAiClient};
 use secrecy::ExposeSecret;
@@ -32,6 +32,7 @@ use crate::protection::cors::{cors, preflight_errors};
 use crate::protection::idempotency::idempotency;
 use crate::protection::rate_limit::rate_limit;
 use crate::protection::{Authenticator, Idempotency, RateLimiter};
+use crate::secrets_key::secrets_key;
 
 /// How long an access token from `POST /api/auth/login` is valid.
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3_600);
@@ -103,7 +104,14 @@ impl Application {
             }
             AuthMode::Local => {}
         }
-        let runtime = build_runtime(&config, &backend, signals.clone(), llm.clone())?;
+        let secrets = Secrets::new(Arc::new(backend.clone()), secrets_key(&config)?);
+        let runtime = build_runtime(
+            &config,
+            &backend,
+            signals.clone(),
+            llm.clone(),
+            secrets.clone(),
+        )?;
         let forget = users.clone();
         signals.subscribe(Arc::new(move |signal| {
             if signal == Signal::KeysRevoked {
@@ -119,6 +127,7 @@ impl Application {
             .map(|secret| JwtKeys::new(secret.expose_secret().as_bytes(), ACCESS_TOKEN_TTL));
         let state = web::Data::new(AppState {
             workflows: runtime.workflows().clone(),
+            secrets,
             store: Arc::new(backend.clone()),
             documents: Arc::new(backend.clone()),
             events: runtime.events().clone(),
@@ -234,6 +243,7 @@ fn build_runtime<S: Backend>(
     store: &S,
     signals: Arc<dyn Signals>,
     llm: Option<Arc<dyn LlmClient>>,
+    secrets: Secrets,
 ) -> anyhow::Result<Runtime> {
     if config.workers > 0 && config.fetch_allow_private {
         tracing::warn!(
@@ -247,6 +257,7 @@ fn build_runtime<S: Backend>(
         .signals(signals)
         .fetcher(Arc::new(fetcher))
         .llm(llm)
+        .secrets(secrets)
         .config(EngineConfig {
             worker_id: worker_id(),
             workers: config.workers,

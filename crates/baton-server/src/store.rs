@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use baton_domain::ports::{
-    DocumentStore, EventLog, IdempotencyStore, LocalSignals, Signals, TaskQueue, UserStore,
-    WorkflowStore,
+    DocumentStore, EventLog, IdempotencyStore, LocalSignals, SecretStore, Signals, TaskQueue,
+    UserStore, WorkflowStore,
 };
 use baton_postgres::{PgConfig, PgSignals, PgStore};
 use baton_sqlite::{SqliteConfig, SqliteStore};
@@ -16,12 +16,26 @@ use crate::store_location::StoreLocation;
 
 /// Every port a store gives the server.
 pub trait Backend:
-    WorkflowStore + TaskQueue + EventLog + DocumentStore + UserStore + IdempotencyStore + Clone
+    WorkflowStore
+    + TaskQueue
+    + EventLog
+    + DocumentStore
+    + UserStore
+    + IdempotencyStore
+    + SecretStore
+    + Clone
 {
 }
 
 impl<T> Backend for T where
-    T: WorkflowStore + TaskQueue + EventLog + DocumentStore + UserStore + IdempotencyStore + Clone
+    T: WorkflowStore
+        + TaskQueue
+        + EventLog
+        + DocumentStore
+        + UserStore
+        + IdempotencyStore
+        + SecretStore
+        + Clone
 {
 }
 

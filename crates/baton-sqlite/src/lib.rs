@@ -13,6 +13,7 @@ mod pool;
 mod ports;
 mod queue;
 mod schema;
+mod secrets;
 mod steps;
 mod store;
 mod tasks;

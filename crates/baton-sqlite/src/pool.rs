@@ -219,7 +219,7 @@ mod tests {
         )
         .unwrap();
         let mut conn = connector.open().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 2);
+        assert_eq!(migrate(&mut conn).unwrap(), 3);
         assert_eq!(setting(&mut conn, "busy_timeout"), 1_234);
         assert_eq!(setting(&mut conn, "synchronous"), 2, "FULL");
         assert_eq!(setting(&mut conn, "foreign_keys"), 1);

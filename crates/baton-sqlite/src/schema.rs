@@ -112,6 +112,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    secrets (id) {
+        id -> Text,
+        owner_id -> Text,
+        name -> Text,
+        nonce -> Binary,
+        ciphertext -> Binary,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
 diesel::joinable!(tasks -> workflows (workflow_id));
 diesel::joinable!(api_keys -> users (owner_id));
 diesel::allow_tables_to_appear_in_same_query!(workflows, tasks, events, documents);

@@ -89,7 +89,7 @@ fn insert_user(conn: &mut SqliteConnection, user: &NewUser) -> SqlResult<User> {
 }
 
 /// One more than a page, to tell whether another page follows.
-fn split_page<T>(mut rows: Vec<T>, page: PageRequest) -> (Vec<T>, bool) {
+pub(crate) fn split_page<T>(mut rows: Vec<T>, page: PageRequest) -> (Vec<T>, bool) {
     let limit = page.limit.get() as usize;
     let more = rows.len() > limit;
     rows.truncate(limit);

@@ -6,6 +6,9 @@ use serde_json::Value;
 use crate::database::TestDatabase;
 use crate::{Api, Backend};
 
+/// The `BATON_SECRETS_KEY` test apps run with (32 bytes, base64).
+pub const SECRETS_KEY: &str = "q1Xy0VbqP0n3q9mNQmv0kqzYb3o4uV9cX2yT1ZzGm8Y=";
+
 /// The real application on a random port, over a database of its own.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`
@@ -52,6 +55,8 @@ impl TestApp {
             ("BATON_FETCH_ALLOW_PRIVATE".into(), "true".into()),
             // Tests poll and hammer; the rate limit's own tests set a small one.
             ("BATON_RATE_LIMIT_PER_MINUTE".into(), "10000000".into()),
+            // Secrets on, whatever the store; the key-file default has tests of its own.
+            ("BATON_SECRETS_KEY".into(), SECRETS_KEY.into()),
         ];
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(|name| {
@@ -130,7 +135,7 @@ impl TestApp {
     }
 
     /// Rows in one of Baton's tables (`workflows`, `tasks`, `events`, `documents`, `users`,
-    /// `api_keys`, `idempotency_keys`).
+    /// `api_keys`, `idempotency_keys`, `secrets`).
     pub async fn count(&self, table: &str) -> i64 {
         self.database.count(table).await
     }

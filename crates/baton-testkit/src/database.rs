@@ -20,6 +20,7 @@ pub(crate) fn count_sql(table: &str) -> &'static str {
         "users" => "SELECT count(*) AS count FROM users",
         "api_keys" => "SELECT count(*) AS count FROM api_keys",
         "idempotency_keys" => "SELECT count(*) AS count FROM idempotency_keys",
+        "secrets" => "SELECT count(*) AS count FROM secrets",
         other => panic!("no table {other}"),
     }
 }
@@ -102,6 +103,15 @@ impl TestDatabase {
                 inspect_pg::snapshot(&mut inspect_pg::connect(&self.url).await).await
             }
             Backend::Sqlite => self.on_sqlite(|p| inspect_sqlite::snapshot(&p)).await,
+        }
+    }
+
+    /// Every row of the run tables and of `secrets`, as text: to look for what must not be
+    /// stored in the clear.
+    pub async fn dump(&self) -> String {
+        match self.backend {
+            Backend::Postgres => inspect_pg::dump(&mut inspect_pg::connect(&self.url).await).await,
+            Backend::Sqlite => self.on_sqlite(|p| inspect_sqlite::dump(&p)).await,
         }
     }
 

@@ -60,6 +60,23 @@ pub async fn snapshot(conn: &mut AsyncPgConnection) -> String {
     row.snapshot
 }
 
+/// Every row of Baton's run tables and of `secrets`, as text (sealed values as hex).
+pub async fn dump(conn: &mut AsyncPgConnection) -> String {
+    let row: Snapshot = diesel::sql_query(
+        "SELECT concat_ws('|',
+            (SELECT string_agg(w::text, ',' ORDER BY w.id) FROM workflows w),
+            (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM tasks t),
+            (SELECT string_agg(e::text, ',' ORDER BY e.id) FROM events e),
+            (SELECT string_agg(d::text, ',' ORDER BY d.id) FROM documents d),
+            (SELECT string_agg(s::text, ',' ORDER BY s.id) FROM secrets s)
+         ) AS snapshot",
+    )
+    .get_result(conn)
+    .await
+    .expect("dump the database");
+    row.snapshot
+}
+
 /// Rows in one of Baton's tables.
 pub async fn count(conn: &mut AsyncPgConnection, table: &str) -> i64 {
     let sql = crate::database::count_sql(table);

@@ -54,6 +54,18 @@ pub fn snapshot(path: &Path) -> String {
     row.snapshot
 }
 
+/// Every row of Baton's run tables and of `secrets`, as text (sealed values as hex).
+pub fn dump(path: &Path) -> String {
+    let row: Snapshot = diesel::sql_query(
+        "SELECT coalesce(json_group_array(json_array(id, owner_id, name, hex(nonce),
+                hex(ciphertext), created_at, updated_at)), '[]') AS snapshot
+         FROM (SELECT * FROM secrets ORDER BY id)",
+    )
+    .get_result(&mut connect(path))
+    .expect("dump the secrets");
+    format!("{}|{}", snapshot(path), row.snapshot)
+}
+
 pub fn count(path: &Path, table: &str) -> i64 {
     let sql = crate::database::count_sql(table);
     let row: Count = diesel::sql_query(sql)

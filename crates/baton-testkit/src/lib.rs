@@ -15,7 +15,7 @@ pub mod sse;
 mod wait;
 
 pub use api::Api;
-pub use app::{TestApp, expect_status};
+pub use app::{SECRETS_KEY, TestApp, expect_status};
 pub use auth::{ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, MEMBER_PASSWORD, Member, Session};
 pub use backend::Backend;
 pub use database::TestDatabase;

@@ -25,6 +25,26 @@ fn free_port() -> u16 {
 impl BatonProcess {
     /// Starts `binary serve` against `database_url` with `vars` added, and waits until ready.
     pub async fn start(binary: &str, database_url: &str, vars: &[(&str, &str)]) -> BatonProcess {
+        Self::launch(binary, database_url, vars, None).await
+    }
+
+    /// As [`start`](Self::start), writing everything the process logs (at `debug`, as JSON
+    /// lines) to `log`, for tests that read what it logged.
+    pub async fn start_logged(
+        binary: &str,
+        database_url: &str,
+        vars: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> BatonProcess {
+        Self::launch(binary, database_url, vars, Some(log)).await
+    }
+
+    async fn launch(
+        binary: &str,
+        database_url: &str,
+        vars: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> BatonProcess {
         let port = free_port();
         let mut command = Command::new(binary);
         command
@@ -44,8 +64,15 @@ impl BatonProcess {
             )
             .stdin(Stdio::null())
             .stdout(Stdio::null());
-        if std::env::var_os("TEST_LOG").is_none() {
-            command.stderr(Stdio::null());
+        match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("create the log file");
+                command.env("RUST_LOG", "debug").stderr(Stdio::from(file));
+            }
+            None if std::env::var_os("TEST_LOG").is_none() => {
+                command.stderr(Stdio::null());
+            }
+            None => {}
         }
         for (k, v) in vars {
             command.env(k, v);

@@ -14,7 +14,7 @@ mod template;
 
 use std::collections::HashMap;
 
-use baton_domain::{TaskId, TaskType};
+use baton_domain::{SecretName, TaskId, TaskType};
 use serde_json::Value;
 
 use crate::LLM_NOT_CONFIGURED;
@@ -40,6 +40,23 @@ pub(crate) struct Problem {
     pub message: String,
 }
 
+/// A secret a task's template names, to be looked up among its owner's.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SecretUse {
+    pub task: TaskId,
+    pub position: usize,
+    pub field: String,
+    pub expression: String,
+    pub name: SecretName,
+}
+
+/// What the checks found: problems, and the secrets the templates name.
+#[derive(Debug, Default)]
+pub(crate) struct Checked {
+    pub problems: Vec<Problem>,
+    pub secrets: Vec<SecretUse>,
+}
+
 /// A problem found in one expression (a reference, a template or a program).
 struct Found {
     expression: Option<String>,
@@ -55,12 +72,14 @@ impl Found {
     }
 }
 
-/// Every problem of `steps` (the tasks of one workflow, in order), task by task.
-pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Vec<Problem> {
+/// Every problem of `steps` (the tasks of one workflow, in order), task by task, and the
+/// secrets they name.
+pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Checked {
     let templates = template::Templates::new();
     // A program used by many tasks is compiled once.
     let mut compiled: HashMap<&str, Result<(), String>> = HashMap::new();
     let mut problems = Vec::new();
+    let mut secrets = Vec::new();
     for (position, step) in steps.iter().enumerate() {
         let scope = refs::Scope::new(steps, position);
         let problem = |field: &str, found: Found| Problem {
@@ -82,8 +101,9 @@ pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Vec<Problem> {
         let mut strings = Vec::new();
         strings_in(step.input, "input".to_owned(), &mut strings);
         for (field, text) in strings {
+            let mut named = Vec::new();
             let found = if is_template(text) {
-                templates.check(text, &scope)
+                templates.check(text, &scope, &mut named)
             } else if step.task_type == TaskType::Transform && field == "input.jq" {
                 let result = compiled
                     .entry(text)
@@ -93,9 +113,16 @@ pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Vec<Problem> {
                 Vec::new()
             };
             problems.extend(found.into_iter().map(|f| problem(&field, f)));
+            secrets.extend(named.into_iter().map(|(expression, name)| SecretUse {
+                task: step.id,
+                position,
+                field: field.clone(),
+                expression,
+                name,
+            }));
         }
     }
-    problems
+    Checked { problems, secrets }
 }
 
 /// Every string in `value` with its path (`input.messages[1].content`).

@@ -5,10 +5,11 @@ use std::collections::HashSet;
 
 use minijinja::Environment;
 
+use baton_domain::SecretName;
+
 use super::Found;
 use super::refs::Scope;
-use crate::templates::sole_expression;
-use crate::{position, template_errors};
+use crate::template_errors;
 
 /// Parses templates the way they are rendered.
 pub(super) struct Templates {
@@ -24,8 +25,14 @@ impl Templates {
         Self { env, globals }
     }
 
-    /// The problems of `source`, a string that holds a template.
-    pub(super) fn check(&self, source: &str, scope: &Scope<'_>) -> Vec<Found> {
+    /// The problems of `source`, a string that holds a template; the secrets it names are
+    /// added to `secrets` (reference, name), for the caller to look up.
+    pub(super) fn check(
+        &self,
+        source: &str,
+        scope: &Scope<'_>,
+        secrets: &mut Vec<(String, SecretName)>,
+    ) -> Vec<Found> {
         let references = match self.references(source) {
             Ok(references) => references,
             Err(message) => return vec![Found::new(source, message)],
@@ -37,6 +44,13 @@ impl Templates {
         for reference in &references {
             let names: Vec<&str> = reference.split('.').collect();
             if names.first().is_some_and(|n| self.globals.contains(*n)) {
+                continue;
+            }
+            if names.first() == Some(&"secrets") {
+                match secret(&names) {
+                    Ok(name) => secrets.push((reference.clone(), name)),
+                    Err(why) => found.push(Found::new(reference, why)),
+                }
                 continue;
             }
             if let Err((shows, why)) = scope.check(&names) {
@@ -51,28 +65,32 @@ impl Templates {
 
     /// The names `source` uses from outside (`steps.fetch.output`), or why it does not parse.
     fn references(&self, source: &str) -> Result<HashSet<String>, String> {
-        let unparsable = |err: minijinja::Error, offset| {
+        crate::templates::undeclared(&self.env, source).map_err(|(err, offset)| {
             format!(
                 "the template does not parse: {}",
                 template_errors::describe(&err, source, offset)
             )
-        };
-        match sole_expression(source) {
-            Some(expr) => {
-                let offset = position::offset_in(source, expr).unwrap_or(0);
-                let compiled = self
-                    .env
-                    .compile_expression(expr)
-                    .map_err(|e| unparsable(e, offset))?;
-                Ok(compiled.undeclared_variables(true))
-            }
-            None => {
-                let template = self
-                    .env
-                    .template_from_str(source)
-                    .map_err(|e| unparsable(e, 0))?;
-                Ok(template.undeclared_variables(true))
-            }
-        }
+        })
+    }
+}
+
+/// The secret `secrets.NAME` names, or why the reference cannot be one.
+fn secret(names: &[&str]) -> Result<SecretName, String> {
+    match names {
+        [_] => Err(
+            "name the secret: `secrets.NAME` (a task reads only the secrets it names, \
+                    so `secrets` alone or `secrets[…]` cannot be used)"
+                .to_owned(),
+        ),
+        [_, name] => SecretName::new(name).map_err(|_| {
+            format!(
+                "`{name}` cannot be a secret's name: a letter or `_`, then letters, digits and \
+                 `_`, at most 64 characters"
+            )
+        }),
+        [_, name, field, ..] => Err(format!(
+            "a secret is a string: `secrets.{name}` has no `{field}`"
+        )),
+        [] => Err("name the secret: `secrets.NAME`".to_owned()),
     }
 }

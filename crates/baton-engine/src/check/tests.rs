@@ -3,6 +3,10 @@ use serde_json::json;
 use super::*;
 
 fn problems(tasks: &[(Option<&str>, TaskType, Value)], llm: bool) -> Vec<Problem> {
+    checked(tasks, llm).problems
+}
+
+fn checked(tasks: &[(Option<&str>, TaskType, Value)], llm: bool) -> Checked {
     let steps: Vec<Step<'_>> = tasks
         .iter()
         .map(|(key, task_type, input)| Step {
@@ -179,4 +183,53 @@ fn a_templated_jq_program_is_checked_as_a_template() {
         json!({"jq": ".input.{{ input.field }}"}),
     )];
     assert_eq!(problems(&tasks, true), []);
+}
+
+#[test]
+fn templates_name_secrets_which_the_caller_looks_up() {
+    let found = checked(
+        &[(
+            None,
+            TaskType::Fetch,
+            json!({"url": "http://x", "headers": {"Authorization": "Bearer {{ secrets.API_KEY }}",
+                   "X-Other": "{{ secrets.OTHER_1 }}"}}),
+        )],
+        true,
+    );
+    assert!(found.problems.is_empty(), "{:#?}", found.problems);
+    let mut names: Vec<(&str, &str)> = found
+        .secrets
+        .iter()
+        .map(|u| (u.field.as_str(), u.name.as_str()))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("input.headers.Authorization", "API_KEY"),
+            ("input.headers.X-Other", "OTHER_1")
+        ]
+    );
+    assert_eq!(found.secrets[0].expression, "secrets.API_KEY");
+}
+
+#[test]
+fn secrets_are_named_one_by_one_and_only_in_templates() {
+    for (template, says) in [
+        ("{{ secrets }}", "name the secret"),
+        ("{{ secrets.KEY.field }}", "has no `field`"),
+    ] {
+        let problem = one(&[(None, TaskType::Fetch, json!({"url": template}))]);
+        assert!(
+            problem.message.contains(says),
+            "{template}: {}",
+            problem.message
+        );
+    }
+    let problem = one(&[(None, TaskType::Transform, json!({"jq": ".secrets.KEY"}))]);
+    assert!(
+        problem.message.contains("there is no `secrets`"),
+        "{}",
+        problem.message
+    );
 }

@@ -69,3 +69,12 @@ pub fn create_api_key() -> Value {
 pub fn create_user() -> Value {
     json!({"email": "ada@example.com", "password": "a long password", "role": "member"})
 }
+
+/// A secret for a fetch task's `Authorization` header: `"Bearer {{ secrets.WEATHER_API_KEY }}"`.
+pub fn create_secret() -> Value {
+    json!({"name": "WEATHER_API_KEY", "value": "wk-3f9a1c7e2b"})
+}
+
+pub fn put_secret() -> Value {
+    json!({"value": "wk-8d2e4b6a1f"})
+}

@@ -14,6 +14,7 @@ mod params;
 mod preconditions;
 mod responses;
 mod routes;
+mod secrets;
 mod sse;
 mod tasks;
 mod users;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use baton_domain::ports::{DocumentStore, LlmClient, UserStore, WorkflowStore};
-use baton_engine::{EventHub, Workflows};
+use baton_engine::{EventHub, Secrets, Workflows};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -39,6 +40,8 @@ use crate::protection::{Authenticator, Idempotency, RateLimiter};
 pub struct AppState {
     /// The use cases over workflows and tasks.
     pub workflows: Workflows,
+    /// The use cases over secrets (off without a key: creating one answers 409).
+    pub secrets: Secrets,
     /// The store itself, for the readiness probe.
     pub store: Arc<dyn WorkflowStore>,
     pub documents: Arc<dyn DocumentStore>,
@@ -113,6 +116,11 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         api_keys::create,
         api_keys::list,
         api_keys::revoke,
+        secrets::create,
+        secrets::list,
+        secrets::get,
+        secrets::put,
+        secrets::delete,
         users::create,
         users::list,
     ),
@@ -135,6 +143,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         (name = "llm", description = "One-off language model calls"),
         (name = "health", description = "Probes"),
         (name = "auth", description = "Logging in and API keys"),
+        (name = "secrets", description = "Values tasks use without showing them: `{{ secrets.NAME }}`"),
         (name = "admin", description = "User management (administrators)"),
     )
 )]

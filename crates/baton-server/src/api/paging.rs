@@ -25,6 +25,7 @@ pub enum CursorKind {
     Documents,
     Users,
     ApiKeys,
+    Secrets,
 }
 
 impl CursorKind {
@@ -35,6 +36,7 @@ impl CursorKind {
             Self::Documents => "d1:",
             Self::Users => "u1:",
             Self::ApiKeys => "k1:",
+            Self::Secrets => "s1:",
         }
     }
 }

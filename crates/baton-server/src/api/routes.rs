@@ -9,7 +9,8 @@ use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
 use super::{
-    api_keys, auth, completions, documents, events, health, resource, tasks, users, workflows,
+    api_keys, auth, completions, documents, events, health, resource, secrets, tasks, users,
+    workflows,
 };
 
 /// Who may call a route.
@@ -120,6 +121,11 @@ pub const ROUTES: &[Route] = &[
     route!("GET",    "/api/api-keys",               User,   api_keys::list),
     route!("POST",   "/api/api-keys",               User,   api_keys::create),
     route!("DELETE", "/api/api-keys/{id}",          User,   api_keys::revoke),
+    route!("GET",    "/api/secrets",                User,   secrets::list),
+    route!("POST",   "/api/secrets",                User,   secrets::create),
+    route!("GET",    "/api/secrets/{name}",         User,   secrets::get),
+    route!("PUT",    "/api/secrets/{name}",         User,   secrets::put),
+    route!("DELETE", "/api/secrets/{name}",         User,   secrets::delete),
     route!("GET",    "/api/admin/users",            Admin,  users::list),
     route!("POST",   "/api/admin/users",            Admin,  users::create),
 ];

@@ -19,6 +19,7 @@ mod queries;
 mod rate_limit;
 mod retries;
 mod runs;
+mod secrets;
 mod ssrf;
 mod streaming;
 mod strictness;
