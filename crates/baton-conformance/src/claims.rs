@@ -87,7 +87,16 @@ pub async fn claims_are_exclusive_under_concurrency<F: StoreFactory>(factory: &F
         assert_eq!(claim.task.workflow_id, queued[&claim.task.id]);
         assert_eq!(claim.workflow_name, "started");
         assert_eq!(claim.workflow_input, json!({"name": "started"}));
-        assert_eq!(claim.successor, None, "one-task workflows");
+        assert_eq!(
+            claim.dependents,
+            [],
+            "one-task workflows: nothing needs the task"
+        );
+        assert_eq!(
+            claim.output_task,
+            Some(claim.task.id),
+            "a one-task workflow's output is its task's"
+        );
 
         let stored = get_task(&*store, claim.task.id).await;
         assert_eq!(stored.status, TaskStatus::Running);

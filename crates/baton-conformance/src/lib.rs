@@ -17,6 +17,7 @@ pub mod edits;
 pub mod events;
 pub mod failures;
 pub mod fencing;
+pub mod graph;
 pub mod idempotency;
 pub mod leases;
 pub mod pages;
@@ -123,6 +124,13 @@ macro_rules! conformance_tests {
             steps::then_claim_claims_a_task_of_another_workflow,
             documents::a_completed_step_writes_its_document_once,
             failures::failing_for_good_fails_the_workflow_and_retry_requeues_it,
+            graph::a_diamond_releases_the_join_once,
+            graph::the_workflow_output_is_the_output_task_s,
+            graph::carrying_on_claims_a_ready_dependent,
+            graph::failing_for_good_cancels_running_siblings,
+            graph::a_skipped_task_is_done_with_a_null_output,
+            graph::start_wires_every_task,
+            graph::edits_keep_depends_on_and_when,
             transitions::transitions_apply_only_from_their_status,
             transitions::transitions_of_missing_workflows_are_not_found,
             edits::stale_edits_change_nothing,

@@ -1,8 +1,9 @@
-//! Completing steps: the successor is claimed (with `CarryOn`) or queued, the last step
-//! completes the workflow, `then_claim` picks up other work.
+//! Completing the steps of a sequential workflow: the successor (its one dependent) is
+//! claimed (with `CarryOn`) or queued, the last step completes the workflow, `then_claim`
+//! picks up other work.
 
 use baton_domain::ports::TaskQueue;
-use baton_domain::{CarryOn, StepCommit, Successor, TaskStatus, UserId, WorkflowStatus};
+use baton_domain::{CarryOn, Dependent, StepCommit, TaskStatus, UserId, WorkflowStatus};
 use serde_json::json;
 
 use crate::StoreFactory;
@@ -17,9 +18,10 @@ fn carry_on(worker: &str) -> CarryOn {
     }
 }
 
-/// With a successor and a `CarryOn`, the step claims the successor under the decided token
-/// and returns it; without, the successor is queued; the last step completes the workflow
-/// with its output. Earlier steps are visible to `steps_before`.
+/// In a workflow without `depends_on`, each task's one dependent is the next task and the
+/// last task's output is the workflow's. With a `CarryOn`, the step claims the successor under
+/// the decided token and returns it; without, the successor is queued; the last step
+/// completes the workflow with its output. Earlier steps are visible to `steps_before`.
 pub async fn completing_a_step_carries_on_to_the_successor<F: StoreFactory>(factory: &F) {
     let store = factory.store().await;
     let new = started(&*store, UserId::generate(), 3).await;
@@ -28,12 +30,16 @@ pub async fn completing_a_step_carries_on_to_the_successor<F: StoreFactory>(fact
     let first = claim_one(&*store, "w").await;
     assert_eq!(first.task.id, ids[0]);
     assert_eq!(
-        first.successor,
-        Some(Successor {
+        first.dependents,
+        [Dependent {
             id: ids[1],
-            attempt: 0
-        })
+            position: 1,
+            attempt: 0,
+            waiting_on: 1,
+        }],
+        "the next task needs this one, and only this one"
     );
+    assert_eq!(first.output_task, Some(ids[2]), "the last task's output");
     let carry = carry_on("carrier");
     let step = StepCommit::completed(
         &first,
@@ -56,10 +62,11 @@ pub async fn completing_a_step_carries_on_to_the_successor<F: StoreFactory>(fact
     assert_eq!(second.task.attempt, 1);
     assert_eq!(second.task.lease_owner.as_deref(), Some(decided.as_str()));
     assert_eq!(
-        second.successor.map(|s| s.id),
-        Some(ids[2]),
+        second.dependents.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [ids[2]],
         "the claim knows what follows"
     );
+    assert_eq!(second.output_task, Some(ids[2]));
     let done = get_task(&*store, ids[0]).await;
     assert_eq!(done.status, TaskStatus::Completed);
     assert_eq!(done.output, Some(json!({"out": 0})));
@@ -111,7 +118,8 @@ pub async fn completing_a_step_carries_on_to_the_successor<F: StoreFactory>(fact
 
     let last = claim_one(&*store, "w").await;
     assert_eq!(last.task.id, ids[2]);
-    assert_eq!(last.successor, None);
+    assert_eq!(last.dependents, [], "nothing follows the last task");
+    assert_eq!(last.output_task, Some(ids[2]));
     let step = StepCommit::completed(&last, json!({}), json!({"final": true}), None, None);
     assert_eq!(apply(&*store, &step).await, None);
     let workflow = get_workflow(&*store, new.id()).await;

@@ -33,6 +33,15 @@ pub fn transform(key: Option<&str>) -> TaskDraft {
     }
 }
 
+/// A transform task keyed `key` that needs the tasks keyed `deps` (an explicit graph: in a
+/// workflow where any task lists its dependencies, a task listing none needs nothing).
+pub fn needs(key: &str, deps: &[&str]) -> TaskDraft {
+    TaskDraft {
+        depends_on: Some(deps.iter().map(|d| (*d).to_owned()).collect()),
+        ..transform(Some(key))
+    }
+}
+
 /// A store task writing into `collection`.
 pub fn store_task(collection: &str) -> TaskDraft {
     TaskDraft {
@@ -111,6 +120,23 @@ pub async fn claim_one<S: ConformantStore>(store: &S, worker: &str) -> Claim {
     let mut claims = claim(store, worker, 1).await;
     assert_eq!(claims.len(), 1, "one task is claimable");
     claims.remove(0)
+}
+
+/// Claims with one token more than `expected` has tasks and fails the test unless exactly
+/// those tasks were claimed; returns their claims in the order of `expected`.
+pub async fn claim_exactly<S: ConformantStore>(
+    store: &S,
+    worker: &str,
+    expected: &[TaskId],
+) -> Vec<Claim> {
+    let mut claims = claim(store, worker, expected.len() + 1).await;
+    let mut got: Vec<TaskId> = claims.iter().map(|c| c.task.id).collect();
+    got.sort();
+    let mut want = expected.to_vec();
+    want.sort();
+    assert_eq!(got, want, "exactly these tasks are claimable");
+    claims.sort_by_key(|c| expected.iter().position(|id| *id == c.task.id));
+    claims
 }
 
 /// Applies a step that must apply, returning the claim it made for the worker, if any.

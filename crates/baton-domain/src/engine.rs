@@ -16,8 +16,10 @@ pub struct Claim {
     pub token: LeaseToken,
     pub workflow_name: String,
     pub workflow_input: Value,
-    /// The task that runs after this one, when there is one.
-    pub successor: Option<Successor>,
+    /// The tasks that need this one, as they are when it was claimed.
+    pub dependents: Vec<Dependent>,
+    /// The task whose output becomes the workflow's (see [`Graph::output_task`](crate::Graph)).
+    pub output_task: Option<TaskId>,
 }
 
 impl Claim {
@@ -26,12 +28,16 @@ impl Claim {
     }
 }
 
-/// The next task of a sequential workflow, as a claim knows it.
+/// A task that needs the claimed one, as the claim saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Successor {
+pub struct Dependent {
     pub id: TaskId,
+    pub position: i32,
     /// Its attempts so far (a claim makes it `attempt + 1`).
     pub attempt: i32,
+    /// How many of its dependencies were unfinished (this one included). Counts only go down
+    /// while the claim holds, so at 1 the claimed task is the last it waits for.
+    pub waiting_on: i32,
 }
 
 /// A finished earlier task of the same workflow, as templates see it (`steps.<key>`, `prev`).

@@ -40,6 +40,14 @@ pub enum EventKind {
         task_id: TaskId,
         error: Value,
     },
+    /// The task did not run: its `when` was false, or every dependency was skipped.
+    TaskSkipped {
+        task_id: TaskId,
+        reason: String,
+    },
+    /// Every task is done. Appended by the store when the last unfinished task of the workflow
+    /// is (see [`WorkflowOutcome::TaskDone`](crate::WorkflowOutcome::TaskDone)), with the
+    /// output of the workflow's output task.
     WorkflowCompleted {
         output: Value,
     },
@@ -65,6 +73,7 @@ impl EventKind {
             Self::TaskRetrying { .. } => "task.retrying",
             Self::TaskCompleted { .. } => "task.completed",
             Self::TaskFailed { .. } => "task.failed",
+            Self::TaskSkipped { .. } => "task.skipped",
             Self::WorkflowCompleted { .. } => "workflow.completed",
             Self::WorkflowFailed { .. } => "workflow.failed",
             Self::WorkflowCancelled => "workflow.cancelled",
@@ -98,6 +107,9 @@ impl EventKind {
                 json!({"task_id": task_id, "output": output})
             }
             Self::TaskFailed { task_id, error } => json!({"task_id": task_id, "error": error}),
+            Self::TaskSkipped { task_id, reason } => {
+                json!({"task_id": task_id, "reason": reason})
+            }
             Self::WorkflowCompleted { output } => json!({"output": output}),
             Self::WorkflowFailed { error } => json!({"error": error}),
         }
@@ -115,9 +127,9 @@ impl EventKind {
             | Self::TaskRetrying {
                 task_id, attempt, ..
             } => Some((*task_id, Some(*attempt))),
-            Self::TaskCompleted { task_id, .. } | Self::TaskFailed { task_id, .. } => {
-                Some((*task_id, None))
-            }
+            Self::TaskCompleted { task_id, .. }
+            | Self::TaskFailed { task_id, .. }
+            | Self::TaskSkipped { task_id, .. } => Some((*task_id, None)),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@ mod edit;
 mod engine;
 mod error;
 mod event;
+mod graph;
 mod hints;
 mod idempotency;
 mod ids;
@@ -30,11 +31,12 @@ pub use auth::{
 };
 pub use edit::{Change, Edit};
 pub use engine::{
-    Claim, Document, Event, FetchRequest, FetchResponse, NewDocument, StepResult, Successor,
+    Claim, Dependent, Document, Event, FetchRequest, FetchResponse, NewDocument, StepResult,
     TaskError,
 };
 pub use error::{DomainError, FieldError};
 pub use event::{EventKind, NewEvent, TERMINAL_EVENT_TYPES};
+pub use graph::{Graph, GraphProblem, GraphTask, Wiring};
 pub use hints::{parse_reset_duration, parse_retry_after};
 pub use idempotency::{Begun, IDEMPOTENCY_TTL, IN_FLIGHT_TIMEOUT, IdempotencyKey, StoredResponse};
 pub use ids::{TaskId, UserId, WorkflowId};
@@ -52,8 +54,8 @@ pub use step::{
     CarryOn, Fence, NextClaim, StepApplied, StepCommit, TaskOutcome, WorkflowOutcome, retry_delay,
 };
 pub use task::{
-    DEFAULT_TASK_TIMEOUT_MS, MAX_JQ_PROGRAM_CHARS, MAX_TASK_TIMEOUT_MS, NewTask, Task, TaskDraft,
-    TaskPatch, TaskType,
+    DEFAULT_TASK_TIMEOUT_MS, MAX_JQ_PROGRAM_CHARS, MAX_TASK_TIMEOUT_MS, MAX_WHEN_CHARS, NewTask,
+    Task, TaskDraft, TaskPatch, TaskType,
 };
 pub use text::{TaskKey, TaskTitle, WorkflowName};
 pub use workflow::{MAX_TASKS_PER_WORKFLOW, NewWorkflow, Workflow, WorkflowPatch};

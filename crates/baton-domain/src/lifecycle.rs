@@ -3,8 +3,8 @@
 //! status it was decided from.
 
 use crate::{
-    DomainError, EventKind, NewEvent, NewWorkflow, TaskId, TaskStatus, Workflow, WorkflowId,
-    WorkflowStatus,
+    DomainError, EventKind, FieldError, Graph, GraphTask, NewEvent, NewWorkflow, TaskId,
+    TaskStatus, Wiring, Workflow, WorkflowId, WorkflowStatus,
 };
 
 /// A decided change of a workflow's status, with what it does to the tasks and its events.
@@ -22,13 +22,19 @@ pub struct Transition {
 /// What a transition does to the workflow's tasks and timestamps.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Started: `started_at` set, current position 0, these pending tasks queued now.
-    Start { queue: Vec<TaskId> },
+    /// Started: `started_at` set, current position 0, each task wired (what it releases, how
+    /// many dependencies it waits for), `unfinished` tasks to finish with `output_task`'s output
+    /// as the workflow's, and these pending tasks (the roots) queued now.
+    Start {
+        queue: Vec<TaskId>,
+        wiring: Vec<Wiring>,
+        output_task: TaskId,
+    },
     /// Cancelled: `finished_at` set; every task still in [`TaskStatus::UNFINISHED`] is
     /// cancelled and loses its lease (a running attempt's result will be refused).
     Cancel,
-    /// Resumed: error and `finished_at` cleared; these failed tasks queued now with a fresh
-    /// attempt budget (attempt 0).
+    /// Resumed: error and `finished_at` cleared; these failed (and, by the failure, cancelled)
+    /// tasks queued now with a fresh attempt budget (attempt 0).
     Retry { requeue: Vec<TaskId> },
 }
 
@@ -55,18 +61,26 @@ impl Transition {
     }
 }
 
-/// The start of a workflow in `status` whose first task is `first`.
+/// The start of a workflow in `status` with `tasks` (in position order).
 fn start(
     workflow_id: WorkflowId,
     status: WorkflowStatus,
-    first: Option<TaskId>,
+    tasks: &[GraphTask<'_>],
 ) -> Result<Transition, DomainError> {
     if status != WorkflowStatus::Pending {
         return Err(DomainError::conflict(format!(
             "the workflow is {status}; only a pending workflow can be started"
         )));
     }
-    let Some(first) = first else {
+    let graph = Graph::build(tasks).map_err(|problems| {
+        DomainError::Invalid(
+            problems
+                .into_iter()
+                .map(|p| FieldError::new(format!("tasks[{}].depends_on", p.position), p.message))
+                .collect(),
+        )
+    })?;
+    let Some(output_task) = graph.output_task() else {
         return Err(DomainError::conflict("the workflow has no tasks to run"));
     };
     let to = status.transition(WorkflowStatus::Running)?;
@@ -74,7 +88,11 @@ fn start(
         workflow_id,
         from: status,
         to,
-        effect: Effect::Start { queue: vec![first] },
+        effect: Effect::Start {
+            queue: graph.roots(),
+            wiring: graph.wiring(),
+            output_task,
+        },
         events: vec![NewEvent::new(
             workflow_id,
             EventKind::WorkflowStarted { retry: false },
@@ -85,20 +103,34 @@ fn start(
 impl NewWorkflow {
     /// Starts the workflow as it is created (`start: true`).
     pub fn start(&self) -> Result<Transition, DomainError> {
-        start(
-            self.id(),
-            WorkflowStatus::Pending,
-            self.tasks().first().map(|t| t.id()),
-        )
+        let tasks: Vec<GraphTask<'_>> = self
+            .tasks()
+            .iter()
+            .map(|t| GraphTask {
+                id: t.id(),
+                key: t.key().map(|k| k.as_str()),
+                depends_on: t.depends_on(),
+            })
+            .collect();
+        start(self.id(), WorkflowStatus::Pending, &tasks)
     }
 }
 
 impl Workflow {
-    /// Starts a pending workflow: its first task is queued. `Conflict` unless pending, or when
-    /// it has no tasks.
+    /// Starts a pending workflow: the tasks that need nothing are queued. `Conflict` unless
+    /// pending, or when it has no tasks.
     pub fn start(&self) -> Result<Transition, DomainError> {
-        let first = self.tasks.iter().min_by_key(|t| t.position).map(|t| t.id);
-        start(self.id, self.status, first)
+        let mut ordered: Vec<&crate::Task> = self.tasks.iter().collect();
+        ordered.sort_by_key(|t| t.position);
+        let tasks: Vec<GraphTask<'_>> = ordered
+            .iter()
+            .map(|t| GraphTask {
+                id: t.id,
+                key: t.key.as_deref(),
+                depends_on: t.depends_on.as_deref(),
+            })
+            .collect();
+        start(self.id, self.status, &tasks)
     }
 
     /// Cancels a pending or running workflow and its unfinished tasks. `Conflict` when it has
@@ -130,7 +162,7 @@ impl Workflow {
         let requeue: Vec<TaskId> = self
             .tasks
             .iter()
-            .filter(|t| t.status == TaskStatus::Failed)
+            .filter(|t| matches!(t.status, TaskStatus::Failed | TaskStatus::Cancelled))
             .map(|t| t.id)
             .collect();
         Transition::new(

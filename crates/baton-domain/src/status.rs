@@ -22,9 +22,11 @@ pub enum WorkflowStatus {
 
 /// Where a task is in its life.
 ///
-/// `pending` (not its turn) → `queued` (its turn, waiting for a worker or a retry time) →
-/// `running` → `completed` | `failed` | `cancelled`; `running` → `queued` on a retryable error or
-/// an expired lease; `failed` → `queued` when its workflow is retried.
+/// `pending` (not its turn: a dependency is unfinished) → `queued` (its turn, waiting for a
+/// worker or a retry time) → `running` → `completed` | `skipped` (its `when` was false, or every
+/// dependency was skipped) | `failed` | `cancelled`; `running` → `queued` on a retryable error
+/// or an expired lease; `failed` and `cancelled` → `queued` when their workflow is retried
+/// (a task is cancelled when its workflow is, or when another task fails the workflow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
@@ -32,6 +34,7 @@ pub enum TaskStatus {
     Queued,
     Running,
     Completed,
+    Skipped,
     Failed,
     Cancelled,
 }
@@ -88,11 +91,12 @@ impl WorkflowStatus {
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 6] = [
+    pub const ALL: [TaskStatus; 7] = [
         Self::Pending,
         Self::Queued,
         Self::Running,
         Self::Completed,
+        Self::Skipped,
         Self::Failed,
         Self::Cancelled,
     ];
@@ -103,13 +107,22 @@ impl TaskStatus {
             Self::Queued => "queued",
             Self::Running => "running",
             Self::Completed => "completed",
+            Self::Skipped => "skipped",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
         }
     }
 
     pub const fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Completed | Self::Skipped | Self::Failed | Self::Cancelled
+        )
+    }
+
+    /// Done for its dependents: they treat a skipped dependency as done, with a null output.
+    pub const fn is_done(self) -> bool {
+        matches!(self, Self::Completed | Self::Skipped)
     }
 
     /// The statuses a task can be cancelled from.
@@ -124,10 +137,12 @@ impl TaskStatus {
                 | (Queued, Running)
                 | (Queued, Cancelled)
                 | (Running, Completed)
+                | (Running, Skipped)
                 | (Running, Failed)
                 | (Running, Queued)
                 | (Running, Cancelled)
                 | (Failed, Queued)
+                | (Cancelled, Queued)
         )
     }
 

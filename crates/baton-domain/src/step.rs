@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::{Claim, EventKind, LeaseToken, NewDocument, NewEvent, TaskError, TaskId, WorkflowId};
+use crate::{
+    Claim, Dependent, EventKind, LeaseToken, NewDocument, NewEvent, TaskError, TaskId, WorkflowId,
+};
 
 /// Which lease a step's write requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +25,11 @@ pub enum TaskOutcome {
     Completed {
         output: Value,
     },
+    /// It did not run (its `when` was false, or every dependency was skipped): done, with a
+    /// null output.
+    Skipped {
+        reason: String,
+    },
     /// Queued again: runnable `after` this long, by the store's clock.
     Retry {
         after: Duration,
@@ -36,18 +43,18 @@ pub enum TaskOutcome {
 /// What the workflow becomes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkflowOutcome {
-    /// Still running; its current task is now at `position`.
-    Advanced {
-        position: i32,
+    /// One task fewer is unfinished. When none is left, the workflow is completed with the
+    /// output of `output_task`, and a `workflow.completed` event carrying it is appended after
+    /// the step's events. Its current position becomes at least `advance_to`.
+    TaskDone {
+        output_task: TaskId,
+        advance_to: Option<i32>,
     },
     /// Still running, nothing to record on the workflow (a retry).
     Unchanged,
-    Completed {
-        output: Value,
-    },
-    Failed {
-        error: Value,
-    },
+    /// Failed: its other queued and running tasks are cancelled and lose their leases (a
+    /// running attempt's result will be refused); pending ones stay pending.
+    Failed { error: Value },
 }
 
 /// A task to claim in the step's own transaction, for the worker that finished the step.
@@ -77,9 +84,11 @@ impl CarryOn {
 ///
 /// In order: the claimed task takes `outcome` (only while `token` holds the lease as `fence`
 /// says; otherwise nothing at all is applied), the `document` is written (at most once per
-/// task), the `queue` tasks become queued, the `claim_task` becomes running under `claim`, the
-/// workflow takes `workflow`, the `events` are appended in order, and with `then_claim` one
-/// queued task of any workflow is claimed.
+/// task), the `queue` tasks (pending dependents now ready) become queued, the `claim_task`
+/// (one such, pending) becomes running under its claim, each `release` task counts one
+/// unfinished dependency fewer and becomes queued when none is left, the workflow takes
+/// `workflow`, the `events` are appended in order, and with `then_claim` one queued task of
+/// any workflow is claimed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepCommit {
     pub workflow_id: WorkflowId,
@@ -91,6 +100,7 @@ pub struct StepCommit {
     pub document: Option<NewDocument>,
     pub queue: Vec<TaskId>,
     pub claim_task: Option<(TaskId, NextClaim)>,
+    pub release: Vec<TaskId>,
     pub workflow: WorkflowOutcome,
     pub events: Vec<NewEvent>,
     pub then_claim: Option<NextClaim>,
@@ -117,14 +127,16 @@ impl StepCommit {
             document: None,
             queue: Vec::new(),
             claim_task: None,
+            release: Vec::new(),
             workflow: WorkflowOutcome::Unchanged,
             events: Vec::new(),
             then_claim: None,
         }
     }
 
-    /// The attempt succeeded with `output`: the next task runs (claimed at once under
-    /// `carry_on`, else queued for any worker), or the workflow is completed with `output`.
+    /// The attempt succeeded with `output`: the dependents it was the last to wait for run
+    /// (one claimed at once under `carry_on`, the others queued for any worker), the others
+    /// count it as done, and the workflow has one task fewer to finish.
     pub fn completed(
         claim: &Claim,
         resolved_input: Value,
@@ -132,55 +144,77 @@ impl StepCommit {
         document: Option<NewDocument>,
         carry_on: Option<&CarryOn>,
     ) -> Self {
-        let workflow_id = claim.task.workflow_id;
-        let mut step = Self::base(
-            claim,
-            Fence::Held,
-            TaskOutcome::Completed {
-                output: output.clone(),
-            },
-        );
+        let event = EventKind::TaskCompleted {
+            task_id: claim.task.id,
+            output: output.clone(),
+        };
+        let mut step = Self::done(claim, TaskOutcome::Completed { output }, event, carry_on);
         step.resolved_input = Some(resolved_input);
         step.document = document;
-        step.events.push(NewEvent::of_attempt(
-            workflow_id,
-            claim.task.attempt,
-            EventKind::TaskCompleted {
-                task_id: claim.task.id,
-                output: output.clone(),
-            },
-        ));
-        match claim.successor {
-            Some(next) => {
-                step.workflow = WorkflowOutcome::Advanced {
-                    position: claim.task.position + 1,
-                };
-                match carry_on {
-                    Some(carry_on) => {
-                        let next_claim = carry_on.claim();
-                        step.events.push(NewEvent::new(
-                            workflow_id,
-                            EventKind::TaskStarted {
-                                task_id: next.id,
-                                attempt: next.attempt + 1,
-                                worker: carry_on.worker.clone(),
-                            },
-                        ));
-                        step.claim_task = Some((next.id, next_claim));
-                    }
-                    None => step.queue.push(next.id),
-                }
+        step
+    }
+
+    /// The task is skipped, for `reason` (its `when` was false, or every dependency was
+    /// skipped): done as [`completed`](Self::completed) is, with a null output.
+    pub fn skipped(
+        claim: &Claim,
+        resolved_input: Option<Value>,
+        reason: String,
+        carry_on: Option<&CarryOn>,
+    ) -> Self {
+        let event = EventKind::TaskSkipped {
+            task_id: claim.task.id,
+            reason: reason.clone(),
+        };
+        let mut step = Self::done(claim, TaskOutcome::Skipped { reason }, event, carry_on);
+        step.resolved_input = resolved_input;
+        step
+    }
+
+    fn done(
+        claim: &Claim,
+        outcome: TaskOutcome,
+        event: EventKind,
+        carry_on: Option<&CarryOn>,
+    ) -> Self {
+        let workflow_id = claim.task.workflow_id;
+        let mut step = Self::base(claim, Fence::Held, outcome);
+        step.events.push(match event {
+            EventKind::TaskCompleted { .. } => {
+                NewEvent::of_attempt(workflow_id, claim.task.attempt, event)
             }
-            None => {
-                step.workflow = WorkflowOutcome::Completed {
-                    output: output.clone(),
-                };
-                step.events.push(NewEvent::new(
-                    workflow_id,
-                    EventKind::WorkflowCompleted { output },
-                ));
-                step.then_claim = carry_on.map(CarryOn::claim);
-            }
+            _ => NewEvent::new(workflow_id, event),
+        });
+        let (ready, waiting): (Vec<&Dependent>, Vec<&Dependent>) =
+            claim.dependents.iter().partition(|d| d.waiting_on <= 1);
+        step.release = waiting.iter().map(|d| d.id).collect();
+        let mut ready = ready.into_iter();
+        if let (Some(carry_on), Some(next)) = (carry_on, ready.clone().next()) {
+            ready.next();
+            let next_claim = carry_on.claim();
+            step.events.push(NewEvent::new(
+                workflow_id,
+                EventKind::TaskStarted {
+                    task_id: next.id,
+                    attempt: next.attempt + 1,
+                    worker: carry_on.worker.clone(),
+                },
+            ));
+            step.claim_task = Some((next.id, next_claim));
+        }
+        step.queue = ready.map(|d| d.id).collect();
+        step.workflow = WorkflowOutcome::TaskDone {
+            output_task: claim.output_task.unwrap_or(claim.task.id),
+            advance_to: claim
+                .dependents
+                .iter()
+                .filter(|d| d.waiting_on <= 1)
+                .map(|d| d.position)
+                .max(),
+        };
+        if step.claim_task.is_none() {
+            // Nothing of this workflow to go on with here: take any queued task.
+            step.then_claim = carry_on.map(CarryOn::claim);
         }
         step
     }
@@ -256,9 +290,19 @@ impl StepCommit {
         step
     }
 
-    /// Whether the step makes work runnable for other workers.
+    /// The status the claimed task takes.
+    pub fn status(&self) -> crate::TaskStatus {
+        match self.outcome {
+            TaskOutcome::Completed { .. } => crate::TaskStatus::Completed,
+            TaskOutcome::Skipped { .. } => crate::TaskStatus::Skipped,
+            TaskOutcome::Retry { .. } => crate::TaskStatus::Queued,
+            TaskOutcome::Failed { .. } => crate::TaskStatus::Failed,
+        }
+    }
+
+    /// Whether the step may make work runnable for other workers.
     pub fn queues_work(&self) -> bool {
-        !self.queue.is_empty()
+        !self.queue.is_empty() || !self.release.is_empty()
     }
 }
 

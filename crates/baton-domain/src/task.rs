@@ -172,6 +172,8 @@ pub struct NewTask {
     input: Value,
     retry: RetryPolicy,
     timeout_ms: u64,
+    depends_on: Option<Vec<String>>,
+    when: Option<String>,
 }
 
 /// A task as a client sent it, unchecked.
@@ -183,6 +185,47 @@ pub struct TaskDraft {
     pub input: Option<Value>,
     pub retry: Option<RetryDraft>,
     pub timeout_ms: Option<u64>,
+    /// Keys of the tasks it needs (see [`Graph`](crate::Graph)).
+    pub depends_on: Option<Vec<String>>,
+    /// A template rendering to `true` or `false`: whether the task runs when its turn comes.
+    pub when: Option<String>,
+}
+
+/// The longest `when` template, in characters.
+pub const MAX_WHEN_CHARS: usize = 4_096;
+
+fn check_depends_on(keys: Vec<String>) -> Result<Vec<String>, DomainError> {
+    if keys.len() > crate::MAX_TASKS_PER_WORKFLOW {
+        return Err(DomainError::invalid(
+            "depends_on",
+            "lists more tasks than a workflow may have",
+        ));
+    }
+    for key in &keys {
+        TaskKey::new(key.clone()).map_err(|_| {
+            DomainError::invalid(
+                "depends_on",
+                format!("\"{key}\" is not a task key (keys are identifiers, as `key` is)"),
+            )
+        })?;
+    }
+    Ok(keys)
+}
+
+fn check_when(when: String) -> Result<String, DomainError> {
+    if !(when.contains("{{") || when.contains("{%")) {
+        return Err(DomainError::invalid(
+            "when",
+            "must be a template rendering to true or false, like \"{{ steps.check.output.ok }}\"",
+        ));
+    }
+    if when.chars().count() > MAX_WHEN_CHARS {
+        return Err(DomainError::invalid(
+            "when",
+            format!("must be at most {MAX_WHEN_CHARS} characters"),
+        ));
+    }
+    Ok(when)
 }
 
 fn check_timeout(timeout_ms: u64) -> Result<u64, DomainError> {
@@ -217,9 +260,31 @@ impl NewTask {
         let timeout_ms = errors.check(check_timeout(
             draft.timeout_ms.unwrap_or(DEFAULT_TASK_TIMEOUT_MS),
         ));
+        let depends_on = draft
+            .depends_on
+            .map(|keys| errors.check(check_depends_on(keys)).ok_or(()));
+        let when = draft
+            .when
+            .map(|when| errors.check(check_when(when)).ok_or(()));
         errors.finish()?;
-        match (key.transpose(), title, task_type, retry, timeout_ms) {
-            (Ok(key), Some(title), Some(task_type), Some(retry), Some(timeout_ms)) => Ok(Self {
+        match (
+            key.transpose(),
+            title,
+            task_type,
+            retry,
+            timeout_ms,
+            depends_on.transpose(),
+            when.transpose(),
+        ) {
+            (
+                Ok(key),
+                Some(title),
+                Some(task_type),
+                Some(retry),
+                Some(timeout_ms),
+                Ok(depends_on),
+                Ok(when),
+            ) => Ok(Self {
                 id: TaskId::generate(),
                 key,
                 title,
@@ -227,6 +292,8 @@ impl NewTask {
                 input,
                 retry,
                 timeout_ms,
+                depends_on,
+                when,
             }),
             _ => Err(DomainError::invalid("", "invalid task")),
         }
@@ -261,6 +328,14 @@ impl NewTask {
     pub fn timeout_ms(&self) -> u64 {
         self.timeout_ms
     }
+
+    pub fn depends_on(&self) -> Option<&[String]> {
+        self.depends_on.as_deref()
+    }
+
+    pub fn when(&self) -> Option<&str> {
+        self.when.as_deref()
+    }
 }
 
 /// A partial change to a task. `None` leaves a field as it is; `key: Some(None)` removes the key.
@@ -273,6 +348,10 @@ pub struct TaskPatch {
     pub retry: Option<RetryDraft>,
     pub timeout_ms: Option<u64>,
     pub position: Option<i32>,
+    /// `Some(None)` removes the list.
+    pub depends_on: Option<Option<Vec<String>>>,
+    /// `Some(None)` removes the condition.
+    pub when: Option<Option<String>>,
 }
 
 impl TaskPatch {
@@ -290,6 +369,8 @@ impl TaskPatch {
             retry: Some(draft.retry.unwrap_or_default()),
             timeout_ms: Some(draft.timeout_ms.unwrap_or(DEFAULT_TASK_TIMEOUT_MS)),
             position,
+            depends_on: Some(draft.depends_on),
+            when: Some(draft.when),
         }
     }
 
@@ -326,6 +407,11 @@ pub struct Task {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Keys of the tasks it needs, as written; `None`: it needs the task before it, unless
+    /// another task of the workflow lists dependencies (then it needs nothing).
+    pub depends_on: Option<Vec<String>>,
+    /// Its condition, as written.
+    pub when: Option<String>,
 }
 
 impl Task {
@@ -347,6 +433,11 @@ impl Task {
                 multiplier: Some(self.retry.multiplier()),
             })),
             timeout_ms: Some(patch.timeout_ms.unwrap_or(self.timeout_ms.max(0) as u64)),
+            depends_on: patch
+                .depends_on
+                .clone()
+                .unwrap_or_else(|| self.depends_on.clone()),
+            when: patch.when.clone().unwrap_or_else(|| self.when.clone()),
         };
         let new = NewTask::new(draft)?;
         self.key = new.key.map(TaskKey::into_inner);
@@ -355,6 +446,8 @@ impl Task {
         self.input = new.input;
         self.retry = new.retry;
         self.timeout_ms = i64::try_from(new.timeout_ms).unwrap_or(i64::MAX);
+        self.depends_on = new.depends_on;
+        self.when = new.when;
         Ok(())
     }
 }
@@ -438,13 +531,18 @@ mod tests {
             input: Some(json!([])),
             retry: None,
             timeout_ms: Some(0),
+            depends_on: Some(vec!["not a key".into()]),
+            when: Some("no template".into()),
         })
         .unwrap_err();
         let DomainError::Invalid(errors) = err else {
             panic!("expected Invalid")
         };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["key", "title", "type", "timeout_ms"]);
+        assert_eq!(
+            fields,
+            ["key", "title", "type", "timeout_ms", "depends_on", "when"]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use baton_domain::ports::{HttpFetcher, LlmClient, Signal, Signals, TaskQueue};
 use baton_domain::{
     CarryOn, Claim, Fence, LeaseToken, StepApplied, StepCommit, StepResult, TaskError, TaskOutcome,
-    TaskStatus, WorkflowId, retry_delay,
+    TaskStatus, WorkflowId, WorkflowOutcome, retry_delay,
 };
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore, watch};
@@ -65,7 +65,9 @@ struct Inner {
     /// `true` when the grace period is over: abandon running tasks, releasing their leases.
     abort: watch::Sender<bool>,
     /// Runners by workflow, to stop at once when their workflow is cancelled.
-    cancels: Mutex<HashMap<WorkflowId, Arc<Notify>>>,
+    /// One notifier per workflow with running tasks here, and how many hold it (the branches of
+    /// a workflow run at the same time).
+    cancels: Mutex<HashMap<WorkflowId, (Arc<Notify>, usize)>>,
 }
 
 /// The running loops of an [`Engine`]; `shutdown` stops them gracefully.
@@ -81,6 +83,69 @@ enum StepOutcome {
     Abandoned,
     /// Shutting down: the lease was handed back.
     Released,
+}
+
+/// What running a claimed task decided.
+enum Decided {
+    /// Done (completed or skipped), with the output a sequential successor sees as `prev`.
+    Done {
+        step: StepCommit,
+        output: Value,
+    },
+    Failed {
+        step: StepCommit,
+        error: TaskError,
+    },
+    /// Nothing to record (lease lost, cancelled, shutting down).
+    Stop,
+}
+
+impl Decided {
+    fn failed(claim: &Claim, resolved: Option<Value>, error: TaskError) -> Self {
+        let retry_in = retry_delay(claim, &error, rand::random::<f64>());
+        Self::Failed {
+            step: StepCommit::failed(claim, resolved, &error, retry_in, Fence::Held),
+            error,
+        }
+    }
+}
+
+/// Why the claimed task must not run, if it must not: every task it depends on was skipped,
+/// or its `when` rendered `false`. A `when` that renders to anything but a boolean fails it.
+async fn skip_reason(claim: &Claim, context: &StepContext) -> Result<Option<String>, TaskError> {
+    if let Some(deps) = &claim.task.depends_on
+        && !deps.is_empty()
+        && deps
+            .iter()
+            .all(|key| context.status_of(key) == Some(TaskStatus::Skipped))
+    {
+        return Ok(Some("every task it depends on was skipped".to_owned()));
+    }
+    let Some(when) = claim.task.when.clone() else {
+        return Ok(None);
+    };
+    let json = context.to_json();
+    let rendered = tokio::task::spawn_blocking(move || {
+        templates::render(&Value::String(when), &json).map_err(|mut e| {
+            e.message = e.message.replacen("template error in input", "`when`", 1);
+            e
+        })
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(TaskError::permanent(
+            "template",
+            format!("rendering crashed: {e}"),
+        ))
+    })?;
+    match rendered {
+        Value::Bool(true) => Ok(None),
+        Value::Bool(false) => Ok(Some("its `when` is false".to_owned())),
+        other => Err(TaskError::permanent(
+            "template",
+            format!("`when` must render to true or false, and rendered to {other}"),
+        )),
+    }
 }
 
 impl StepOutcome {
@@ -158,7 +223,7 @@ impl Engine {
             .cancels
             .lock()
             .ok()
-            .and_then(|map| map.get(&workflow_id).cloned());
+            .and_then(|map| map.get(&workflow_id).map(|(n, _)| n.clone()));
         if let Some(notify) = notify {
             notify.notify_waiters();
         }
@@ -278,10 +343,10 @@ impl Engine {
         }
     }
 
-    /// Runs a claimed task, then the tasks handed over in the same transaction as its result (the
-    /// workflow's next task, or another workflow's when this one is finished).
+    /// Runs a claimed task, then the tasks handed over in the same transaction as its result (a
+    /// task it made ready, or another workflow's when none).
     async fn run_chain(&self, mut claim: Claim) {
-        // What templates see; carried along while the chain stays in one workflow.
+        // What templates see; carried along while the chain stays in one sequential workflow.
         let mut carried: Option<StepContext> = None;
         let span = tracing::Span::current();
         loop {
@@ -300,84 +365,104 @@ impl Engine {
                 },
             };
             let cancel = self.register(workflow_id);
-            let (resolved, outcome) = match self.open_secrets(&claim).await {
-                Ok(secrets) => {
-                    let redactor = secrets.redactor();
-                    let (resolved, outcome) = match render_input(&claim, &context, &secrets).await {
-                        Ok(input) => {
-                            let outcome = self
-                                .attempt(&claim, &input.sent, &context, &redactor, &cancel)
-                                .await;
-                            (Some(input.shown), outcome)
-                        }
-                        Err(err) => (None, StepOutcome::Failed(err)),
-                    };
-                    (resolved, outcome.redacted(&redactor))
-                }
-                Err(err) => (None, StepOutcome::Failed(err)),
-            };
+            let decided = self.decide(&claim, &context, &cancel).await;
             self.unregister(workflow_id, &cancel);
-            match (outcome, resolved) {
-                (StepOutcome::Done(success), Some(resolved)) => {
-                    let output = success.output.clone();
-                    let carry_on = (!self.stopping()).then(|| CarryOn {
-                        worker: self.inner.config.worker_id.clone(),
-                        lease: self.inner.config.lease,
-                    });
-                    let step = StepCommit::completed(
-                        &claim,
-                        resolved,
-                        success.output,
-                        success.document,
-                        carry_on.as_ref(),
-                    );
-                    match self.commit(&step).await {
-                        Ok(StepApplied::Applied { next: Some(next) }) => {
-                            if next.task.workflow_id == workflow_id {
-                                context.push(&StepResult {
-                                    position: claim.task.position,
-                                    key: claim.task.key.clone(),
-                                    status: TaskStatus::Completed,
-                                    output: Some(output),
-                                });
-                                carried = Some(context);
-                            }
-                            claim = *next;
-                        }
-                        Ok(StepApplied::Applied { next: None }) => return,
-                        Ok(StepApplied::Lost) => {
-                            tracing::info!(
-                                "result discarded: the lease was lost or the workflow cancelled"
-                            );
-                            return;
-                        }
-                        Err(err) => {
-                            tracing::warn!(error = %err, "cannot record the result; the task will run again");
-                            return;
-                        }
-                    }
-                }
-                (StepOutcome::Failed(error), resolved) => {
-                    let retry_in = retry_delay(&claim, &error, rand::random::<f64>());
-                    let step = StepCommit::failed(&claim, resolved, &error, retry_in, Fence::Held);
-                    match self.commit(&step).await {
-                        Ok(StepApplied::Applied { .. }) => match step.outcome {
-                            TaskOutcome::Retry { .. } => {
-                                tracing::info!(error = %error.message, ?retry_in, "attempt failed; retrying");
-                            }
-                            _ => tracing::info!(error = %error.message, "task failed"),
-                        },
-                        Ok(StepApplied::Lost) => {
-                            tracing::info!("failure discarded: the lease was lost");
-                        }
-                        Err(err) => tracing::warn!(error = %err, "cannot record the failure"),
-                    }
+            let (step, output) = match decided {
+                Decided::Done { step, output } => (step, output),
+                Decided::Failed { step, error } => {
+                    self.record_failure(&step, &error).await;
                     return;
                 }
-                (StepOutcome::Done(_) | StepOutcome::Abandoned | StepOutcome::Released, _) => {
+                Decided::Stop => return,
+            };
+            match self.commit(&step).await {
+                Ok(StepApplied::Applied { next: Some(next) }) => {
+                    // A sequential successor sees what this task saw, and this task's output.
+                    if next.task.workflow_id == workflow_id && next.task.depends_on.is_none() {
+                        context.push(&StepResult {
+                            position: claim.task.position,
+                            key: claim.task.key.clone(),
+                            status: step.status(),
+                            output: Some(output),
+                        });
+                        carried = Some(context);
+                    }
+                    claim = *next;
+                }
+                Ok(StepApplied::Applied { next: None }) => return,
+                Ok(StepApplied::Lost) => {
+                    tracing::info!(
+                        "result discarded: the lease was lost or the workflow cancelled"
+                    );
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot record the result; the task will run again");
                     return;
                 }
             }
+        }
+    }
+
+    /// Runs the claimed task (or finds it must be skipped) and decides the step.
+    async fn decide(&self, claim: &Claim, context: &StepContext, cancel: &Notify) -> Decided {
+        let carry_on = (!self.stopping()).then(|| CarryOn {
+            worker: self.inner.config.worker_id.clone(),
+            lease: self.inner.config.lease,
+        });
+        match skip_reason(claim, context).await {
+            Ok(Some(reason)) => {
+                tracing::info!(%reason, "task skipped");
+                return Decided::Done {
+                    step: StepCommit::skipped(claim, None, reason, carry_on.as_ref()),
+                    output: Value::Null,
+                };
+            }
+            Ok(None) => {}
+            Err(error) => return Decided::failed(claim, None, error),
+        }
+        let secrets = match self.open_secrets(claim).await {
+            Ok(secrets) => secrets,
+            Err(error) => return Decided::failed(claim, None, error),
+        };
+        let redactor = secrets.redactor();
+        let input = match render_input(claim, context, &secrets).await {
+            Ok(input) => input,
+            Err(error) => return Decided::failed(claim, None, error),
+        };
+        let outcome = self
+            .attempt(claim, &input.sent, context, &redactor, cancel)
+            .await
+            .redacted(&redactor);
+        match outcome {
+            StepOutcome::Done(success) => {
+                let output = success.output.clone();
+                Decided::Done {
+                    step: StepCommit::completed(
+                        claim,
+                        input.shown,
+                        success.output,
+                        success.document,
+                        carry_on.as_ref(),
+                    ),
+                    output,
+                }
+            }
+            StepOutcome::Failed(error) => Decided::failed(claim, Some(input.shown), error),
+            StepOutcome::Abandoned | StepOutcome::Released => Decided::Stop,
+        }
+    }
+
+    async fn record_failure(&self, step: &StepCommit, error: &TaskError) {
+        match self.commit(step).await {
+            Ok(StepApplied::Applied { .. }) => match step.outcome {
+                TaskOutcome::Retry { after, .. } => {
+                    tracing::info!(error = %error.message, retry_in = ?after, "attempt failed; retrying");
+                }
+                _ => tracing::info!(error = %error.message, "task failed"),
+            },
+            Ok(StepApplied::Lost) => tracing::info!("failure discarded: the lease was lost"),
+            Err(err) => tracing::warn!(error = %err, "cannot record the failure"),
         }
     }
 
@@ -400,10 +485,17 @@ impl Engine {
             if step.queues_work() {
                 signals.publish(Signal::WorkQueued);
             }
+            if matches!(step.workflow, WorkflowOutcome::Failed { .. }) {
+                // Its other running tasks were cancelled with it: stop them now.
+                signals.publish(Signal::WorkflowCancelled(step.workflow_id));
+            }
         }
         Ok(applied)
     }
 
+    /// What the claimed task's templates see: in a sequential workflow the tasks before it,
+    /// `prev` the one just before; with `depends_on`, the workflow's done tasks (the checks let
+    /// templates name only its dependencies, direct or not), `prev` its one dependency's.
     async fn load_context(
         &self,
         claim: &Claim,
@@ -413,14 +505,30 @@ impl Engine {
             claim.workflow_name.clone(),
             claim.workflow_input.clone(),
         );
-        if claim.task.position > 0 {
-            for step in self
-                .inner
-                .queue
-                .steps_before(claim.task.workflow_id, claim.task.position)
-                .await?
-            {
-                context.push(&step);
+        let task = &claim.task;
+        let before = match task.depends_on {
+            None if task.position == 0 => return Ok(context),
+            None => task.position,
+            Some(_) => i32::MAX,
+        };
+        let steps = self
+            .inner
+            .queue
+            .steps_before(task.workflow_id, before)
+            .await?;
+        match &task.depends_on {
+            None => steps
+                .iter()
+                .filter(|s| s.status.is_done())
+                .for_each(|s| context.push(s)),
+            Some(deps) => {
+                steps
+                    .iter()
+                    .filter(|s| s.status.is_done())
+                    .for_each(|s| context.record(s));
+                if let [only] = deps.as_slice() {
+                    context.prev = context.output_of(only);
+                }
             }
         }
         Ok(context)
@@ -509,20 +617,27 @@ impl Engine {
     }
 
     fn register(&self, workflow_id: WorkflowId) -> Arc<Notify> {
-        let notify = Arc::new(Notify::new());
-        if let Ok(mut map) = self.inner.cancels.lock() {
-            map.insert(workflow_id, notify.clone());
+        match self.inner.cancels.lock() {
+            Ok(mut map) => {
+                let entry = map
+                    .entry(workflow_id)
+                    .or_insert_with(|| (Arc::new(Notify::new()), 0));
+                entry.1 += 1;
+                entry.0.clone()
+            }
+            Err(_) => Arc::new(Notify::new()),
         }
-        notify
     }
 
     fn unregister(&self, workflow_id: WorkflowId, notify: &Arc<Notify>) {
         if let Ok(mut map) = self.inner.cancels.lock()
-            && map
-                .get(&workflow_id)
-                .is_some_and(|n| Arc::ptr_eq(n, notify))
+            && let Some((held, count)) = map.get_mut(&workflow_id)
+            && Arc::ptr_eq(held, notify)
         {
-            map.remove(&workflow_id);
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&workflow_id);
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use minijinja::value::ValueKind;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value, json};
 
-use baton_domain::{SecretName, StepResult, TaskError};
+use baton_domain::{SecretName, StepResult, TaskError, TaskStatus};
 
 use crate::position;
 use crate::template_errors as errors;
@@ -51,6 +51,35 @@ impl StepContext {
             );
         }
         self.prev = output;
+    }
+
+    /// Records a done step under its key, leaving `prev` as it is.
+    pub fn record(&mut self, step: &StepResult) {
+        if let Some(key) = &step.key {
+            let output = step.output.clone().unwrap_or(Value::Null);
+            self.steps.insert(
+                key.clone(),
+                json!({"output": output, "status": step.status.as_str()}),
+            );
+        }
+    }
+
+    /// The output of the step recorded under `key` (null when none is).
+    pub fn output_of(&self, key: &str) -> Value {
+        self.steps
+            .get(key)
+            .and_then(|s| s.get("output"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// The status of the step recorded under `key`.
+    pub fn status_of(&self, key: &str) -> Option<TaskStatus> {
+        self.steps
+            .get(key)
+            .and_then(|s| s.get("status"))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
     }
 
     pub fn to_json(&self) -> Value {

@@ -160,6 +160,8 @@ fn new_step(task: &NewTask) -> Step<'_> {
         key: task.key().map(|k| k.as_str()),
         task_type: task.task_type(),
         input: task.input(),
+        depends_on: task.depends_on(),
+        when: task.when(),
     }
 }
 
@@ -169,6 +171,8 @@ fn stored_step(task: &Task) -> Step<'_> {
         key: task.key.as_deref(),
         task_type: task.task_type,
         input: &task.input,
+        depends_on: task.depends_on.as_deref(),
+        when: task.when.as_deref(),
     }
 }
 

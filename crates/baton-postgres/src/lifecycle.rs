@@ -2,9 +2,10 @@
 //! decided from.
 
 use baton_domain::ports::StoreError;
-use baton_domain::{Effect, TaskStatus, Transition};
+use baton_domain::{Effect, TaskStatus, Transition, Wiring};
 use diesel::dsl::now;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Integer, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -18,7 +19,44 @@ fn ids(ids: &[baton_domain::TaskId]) -> Vec<Uuid> {
     ids.iter().map(|id| *id.as_uuid()).collect()
 }
 
-/// Applies `transition` inside the caller's transaction.
+/// Every task's wiring in one statement: what it releases (in order) and how many dependencies
+/// it waits for. Once per run, so its cost may grow with the workflow.
+const WIRE_SQL: &str = "
+UPDATE tasks
+   SET dependents = coalesce(d.dependents, '{}'), waiting_on = w.waiting_on
+  FROM unnest($2::uuid[], $3::integer[]) AS w(id, waiting_on)
+  LEFT JOIN (SELECT e.task, array_agg(e.dependent ORDER BY e.n) AS dependents
+               FROM unnest($4::uuid[], $5::uuid[]) WITH ORDINALITY AS e(task, dependent, n)
+              GROUP BY e.task) d ON d.task = w.id
+ WHERE tasks.id = w.id AND tasks.workflow_id = $1";
+
+async fn wire(conn: &mut AsyncPgConnection, workflow_id: Uuid, wiring: &[Wiring]) -> PgResult<()> {
+    let tasks: Vec<Uuid> = wiring.iter().map(|w| *w.task_id.as_uuid()).collect();
+    let waiting: Vec<i32> = wiring.iter().map(|w| w.waiting_on).collect();
+    let (from, to): (Vec<Uuid>, Vec<Uuid>) = wiring
+        .iter()
+        .flat_map(|w| {
+            w.dependents
+                .iter()
+                .map(move |d| (*w.task_id.as_uuid(), *d.as_uuid()))
+        })
+        .unzip();
+    diesel::sql_query(WIRE_SQL)
+        .bind::<SqlUuid, _>(workflow_id)
+        .bind::<Array<SqlUuid>, _>(tasks)
+        .bind::<Array<Integer>, _>(waiting)
+        .bind::<Array<SqlUuid>, _>(from)
+        .bind::<Array<SqlUuid>, _>(to)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Applies `transition` inside the caller's transaction. Its first statement, the guarded
+/// update of the workflow row, locks that row until the commit: before the tasks are touched
+/// and before the transition's events are appended, as every appender of a workflow's events
+/// does (see the task-graph migration), so that they commit in id order and cannot deadlock
+/// with steps, claims or held events. A guard that matches no row appends nothing.
 pub(crate) async fn apply_in(
     conn: &mut AsyncPgConnection,
     transition: &Transition,
@@ -33,12 +71,18 @@ pub(crate) async fn apply_in(
         workflows::version.eq(workflows::version + 1),
     );
     let updated = match &transition.effect {
-        Effect::Start { .. } => {
+        Effect::Start {
+            wiring,
+            output_task,
+            ..
+        } => {
             diesel::update(guarded)
                 .set((
                     common,
                     workflows::started_at.eq(now),
                     workflows::current_position.eq(0),
+                    workflows::unfinished.eq(i32::try_from(wiring.len()).unwrap_or(i32::MAX)),
+                    workflows::output_task.eq(Some(*output_task.as_uuid())),
                 ))
                 .execute(conn)
                 .await?
@@ -64,7 +108,8 @@ pub(crate) async fn apply_in(
         return Err(stale_or_missing(conn, id).await);
     }
     match &transition.effect {
-        Effect::Start { queue } => {
+        Effect::Start { queue, wiring, .. } => {
+            wire(conn, id, wiring).await?;
             diesel::update(
                 tasks::table
                     .filter(tasks::id.eq_any(ids(queue)))
@@ -101,10 +146,12 @@ pub(crate) async fn apply_in(
         }
         Effect::Retry { requeue } => {
             // A fresh attempt budget; the lease token, not the attempt, fences old runs out.
+            // Cancelled tasks are those the failure stopped; their dependents still wait.
+            let retried = [TaskStatus::Failed, TaskStatus::Cancelled].map(TaskStatus::as_str);
             diesel::update(
                 tasks::table
                     .filter(tasks::id.eq_any(ids(requeue)))
-                    .filter(tasks::status.eq(TaskStatus::Failed.as_str())),
+                    .filter(tasks::status.eq_any(retried)),
             )
             .set((
                 tasks::status.eq(TaskStatus::Queued.as_str()),

@@ -70,6 +70,10 @@ pub(crate) struct TaskRow {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// A JSON array of task keys.
+    pub depends_on: Option<Value>,
+    /// The task's `when`.
+    pub run_if: Option<String>,
 }
 
 /// The editable columns of a task, for inserts and replacing updates.
@@ -85,6 +89,8 @@ pub(crate) struct TaskFieldsRow<'a> {
     pub backoff_max_ms: i64,
     pub backoff_multiplier: f64,
     pub timeout_ms: i64,
+    pub depends_on: Option<Value>,
+    pub run_if: Option<&'a str>,
 }
 
 #[derive(Debug, Insertable)]
@@ -116,6 +122,8 @@ impl<'a> TaskFieldsRow<'a> {
             task.input(),
             task.retry(),
             clamp_i64(task.timeout_ms()),
+            task.depends_on(),
+            task.when(),
         )
     }
 
@@ -127,9 +135,12 @@ impl<'a> TaskFieldsRow<'a> {
             &task.input,
             &task.retry,
             task.timeout_ms,
+            task.depends_on.as_deref(),
+            task.when.as_deref(),
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn new(
         key: Option<&'a str>,
         title: &'a str,
@@ -137,6 +148,8 @@ impl<'a> TaskFieldsRow<'a> {
         input: &'a Value,
         retry: &RetryPolicy,
         timeout_ms: i64,
+        depends_on: Option<&[String]>,
+        run_if: Option<&'a str>,
     ) -> Self {
         Self {
             key,
@@ -148,6 +161,9 @@ impl<'a> TaskFieldsRow<'a> {
             backoff_max_ms: clamp_i64(retry.max_ms()),
             backoff_multiplier: retry.multiplier(),
             timeout_ms,
+            depends_on: depends_on
+                .map(|keys| Value::Array(keys.iter().cloned().map(Value::String).collect())),
+            run_if,
         }
     }
 }
@@ -163,6 +179,11 @@ impl TryFrom<TaskRow> for Task {
             row.backoff_multiplier,
         )
         .with_context(|| format!("stored retry policy of task {}", row.id))?;
+        let depends_on = row
+            .depends_on
+            .map(serde_json::from_value::<Vec<String>>)
+            .transpose()
+            .with_context(|| format!("stored depends_on of task {}", row.id))?;
         Ok(Task {
             id: TaskId::from_uuid(row.id),
             workflow_id: WorkflowId::from_uuid(row.workflow_id),
@@ -193,6 +214,8 @@ impl TryFrom<TaskRow> for Task {
             updated_at: row.updated_at,
             started_at: row.started_at,
             finished_at: row.finished_at,
+            depends_on,
+            when: row.run_if,
         })
     }
 }
@@ -228,13 +251,17 @@ pub(crate) struct ClaimJson {
     pub task: TaskRow,
     pub workflow_name: String,
     pub workflow_input: Value,
-    pub successor: Option<SuccessorJson>,
+    /// The tasks that need it, by position (replacing the row's own list of their ids).
+    pub dependents: Vec<DependentJson>,
+    pub output_task: Option<Uuid>,
 }
 
 #[derive(Debug, serde::Deserialize)]
-pub(crate) struct SuccessorJson {
+pub(crate) struct DependentJson {
     pub id: Uuid,
+    pub position: i32,
     pub attempt: i32,
+    pub waiting_on: i32,
 }
 
 impl TryFrom<ClaimJson> for baton_domain::Claim {
@@ -251,10 +278,17 @@ impl TryFrom<ClaimJson> for baton_domain::Claim {
             token: baton_domain::LeaseToken::from_stored(token),
             workflow_name: row.workflow_name,
             workflow_input: row.workflow_input,
-            successor: row.successor.map(|s| baton_domain::Successor {
-                id: TaskId::from_uuid(s.id),
-                attempt: s.attempt,
-            }),
+            dependents: row
+                .dependents
+                .into_iter()
+                .map(|d| baton_domain::Dependent {
+                    id: TaskId::from_uuid(d.id),
+                    position: d.position,
+                    attempt: d.attempt,
+                    waiting_on: d.waiting_on,
+                })
+                .collect(),
+            output_task: row.output_task.map(TaskId::from_uuid),
         })
     }
 }

@@ -31,14 +31,28 @@ struct JsonAnswer {
 // prepared statements per connection, while an uncached statement costs a Parse/Describe round
 // trip (and Postgres counts its Sync as a transaction of its own).
 diesel::define_sql_function! {
-    /// See migrations/postgres/*_decided_steps.
+    /// See migrations/postgres/*_task_graph: locks each claimed task's workflow row, then the
+    /// task's, skipping those another transaction holds.
     fn baton_claim(worker: Text, tokens: Array<Text>, lease_ms: Double) -> Jsonb;
 }
 
 diesel::define_sql_function! {
-    /// See migrations/postgres/*_decided_steps.
+    /// See migrations/postgres/*_task_graph: locks the workflow row (waiting), then appends the
+    /// event while the lease is held.
+    fn baton_append_held(
+        task: SqlUuid,
+        token: Text,
+        attempt: Nullable<Integer>,
+        event_type: Text,
+        data: Jsonb,
+    ) -> Bool;
+}
+
+diesel::define_sql_function! {
+    /// See migrations/postgres/*_task_graph.
     #[allow(clippy::too_many_arguments)]
     fn baton_apply_step(
+        workflow: SqlUuid,
         task: SqlUuid,
         token: Text,
         expired_only: Bool,
@@ -54,9 +68,11 @@ diesel::define_sql_function! {
         claim_task: Nullable<SqlUuid>,
         claim_token: Nullable<Text>,
         lease_ms: Nullable<Double>,
+        release: Array<SqlUuid>,
         wf_status: Nullable<Text>,
-        wf_position: Nullable<Integer>,
-        wf_result: Nullable<Jsonb>,
+        output_task: Nullable<SqlUuid>,
+        advance_to: Nullable<Integer>,
+        wf_error: Nullable<Jsonb>,
         events: Jsonb,
         then_token: Nullable<Text>,
         worker: Text,
@@ -161,23 +177,33 @@ fn events_json(events: &[NewEvent]) -> Value {
     )
 }
 
-/// One statement, one commit: see `baton_apply_step` in the decided-steps migration.
+/// One statement, one commit: see `baton_apply_step` in the task-graph migration (it locks the
+/// workflow row first, so that the workflow's events commit in id order).
 pub(crate) async fn apply_step(
     conn: &mut AsyncPgConnection,
     step: &StepCommit,
 ) -> Result<StepApplied, StoreError> {
     let (status, output, error, retry_ms) = match &step.outcome {
         TaskOutcome::Completed { output } => ("completed", Some(output), None, None),
+        TaskOutcome::Skipped { .. } => ("skipped", None, None, None),
         TaskOutcome::Retry { after, error } => ("queued", None, Some(error), Some(millis(*after))),
         TaskOutcome::Failed { error } => ("failed", None, Some(error), None),
     };
-    let (wf_status, wf_position, wf_result) = match &step.workflow {
-        WorkflowOutcome::Advanced { position } => (Some("running"), Some(*position), None),
-        WorkflowOutcome::Unchanged => (None, None, None),
-        WorkflowOutcome::Completed { output } => (Some("completed"), None, Some(output)),
-        WorkflowOutcome::Failed { error } => (Some("failed"), None, Some(error)),
+    let (wf_status, output_task, advance_to, wf_error) = match &step.workflow {
+        WorkflowOutcome::TaskDone {
+            output_task,
+            advance_to,
+        } => (
+            Some("task_done"),
+            Some(*output_task.as_uuid()),
+            *advance_to,
+            None,
+        ),
+        WorkflowOutcome::Unchanged => (None, None, None, None),
+        WorkflowOutcome::Failed { error } => (Some("failed"), None, None, Some(error)),
     };
     let queue: Vec<uuid::Uuid> = step.queue.iter().map(|id| *id.as_uuid()).collect();
+    let release: Vec<uuid::Uuid> = step.release.iter().map(|id| *id.as_uuid()).collect();
     let (claim_task, claim_token) = match &step.claim_task {
         Some((id, next)) => (Some(*id.as_uuid()), Some(next.token.as_str())),
         None => (None, None),
@@ -196,6 +222,7 @@ pub(crate) async fn apply_step(
         .unwrap_or_else(|| step.token.worker());
     let document = step.document.as_ref();
     let answer: Value = diesel::select(baton_apply_step(
+        *step.workflow_id.as_uuid(),
         *step.task_id.as_uuid(),
         step.token.as_str(),
         step.fence == Fence::Expired,
@@ -211,9 +238,11 @@ pub(crate) async fn apply_step(
         claim_task,
         claim_token,
         lease_ms,
+        release,
         wf_status,
-        wf_position,
-        wf_result,
+        output_task,
+        advance_to,
+        wf_error,
         events_json(&step.events),
         then_token,
         worker,
@@ -231,6 +260,7 @@ pub(crate) async fn apply_step(
     Ok(StepApplied::Applied { next })
 }
 
+/// Claims whose lease has expired, for the reaper (a read: it applies its decisions as steps).
 pub(crate) async fn expired(
     conn: &mut AsyncPgConnection,
     limit: u32,
@@ -249,6 +279,8 @@ pub(crate) async fn expired(
     parse_claims(row.answer)
 }
 
+/// Hands a running task back (queued). It appends no event, so it takes no workflow lock: one
+/// statement locking only the task row, it waits for nothing while holding a lock.
 pub(crate) async fn release(
     conn: &mut AsyncPgConnection,
     claim: &Claim,
@@ -268,29 +300,23 @@ pub(crate) async fn release(
     Ok(released == 1)
 }
 
-/// Locks the task row (shared) so a concurrent cancel waits for the event to commit: events of
-/// one workflow then commit in id order.
-const HELD_EVENT_SQL: &str = "
-INSERT INTO events (workflow_id, task_id, attempt, type, data)
-SELECT workflow_id, id, $3, $4, $5
-  FROM (SELECT workflow_id, id FROM tasks
-         WHERE id = $1 AND lease_owner = $2 AND status = 'running'
-           FOR SHARE) AS held";
-
+/// One statement (`baton_append_held`): the workflow row is locked until the commit, so that
+/// the event commits in id order with the workflow's others; refused once the lease is gone.
 pub(crate) async fn append_held(
     conn: &mut AsyncPgConnection,
     claim: &Claim,
     event: &NewEvent,
 ) -> Result<bool, StoreError> {
     let row = NewEventRow::from(event);
-    let inserted = diesel::sql_query(HELD_EVENT_SQL)
-        .bind::<SqlUuid, _>(*claim.task.id.as_uuid())
-        .bind::<Text, _>(claim.token.as_str())
-        .bind::<Nullable<Integer>, _>(row.attempt)
-        .bind::<Text, _>(row.event_type)
-        .bind::<Jsonb, _>(&row.data)
-        .execute(conn)
-        .await
-        .map_err(PgError::from)?;
-    Ok(inserted == 1)
+    let appended: bool = diesel::select(baton_append_held(
+        *claim.task.id.as_uuid(),
+        claim.token.as_str(),
+        row.attempt,
+        row.event_type,
+        &row.data,
+    ))
+    .get_result(conn)
+    .await
+    .map_err(PgError::from)?;
+    Ok(appended)
 }

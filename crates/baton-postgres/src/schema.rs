@@ -15,6 +15,8 @@ diesel::table! {
         updated_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
+        unfinished -> Int4,
+        output_task -> Nullable<Uuid>,
     }
 }
 
@@ -47,6 +49,10 @@ diesel::table! {
         updated_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
+        depends_on -> Nullable<Jsonb>,
+        run_if -> Nullable<Text>,
+        dependents -> Array<Uuid>,
+        waiting_on -> Int4,
     }
 }
 

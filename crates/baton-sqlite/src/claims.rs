@@ -1,6 +1,6 @@
 //! Claiming tasks under a lease: which queued tasks a claim takes (oldest first, by SQLite's
 //! clock), leasing one under a decided token, and reading claims back with what running them
-//! needs (their workflow's name and input, the task after them).
+//! needs (their workflow's name, input and output task, the tasks that need them).
 //!
 //! Exclusive because every claim runs in a `BEGIN IMMEDIATE` transaction: from its first
 //! statement no other connection, in this process or another, can write until it commits.
@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use baton_domain::{Claim, EventKind, LeaseToken, NewEvent, Successor, Task, TaskId, TaskStatus};
+use baton_domain::{Claim, Dependent, EventKind, LeaseToken, NewEvent, Task, TaskId, TaskStatus};
 use diesel::SqliteConnection;
+use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
@@ -82,7 +83,7 @@ pub(crate) fn lease(
         tasks::attempt.eq(tasks::attempt + 1),
         tasks::lease_owner.eq(token.as_str()),
         tasks::lease_expires_at.eq(later(lease).nullable()),
-        // A successor claimed straight from pending becomes available now.
+        // A dependent claimed straight from pending becomes available now.
         tasks::available_at.eq(coalesce(tasks::available_at, now()).nullable()),
         tasks::started_at.eq(coalesce(tasks::started_at, now()).nullable()),
         tasks::updated_at.eq(now()),
@@ -124,30 +125,32 @@ fn started_event(claim: &Claim) -> NewEvent {
     )
 }
 
-type ClaimRow = (TaskRow, String, String, Option<String>, Option<i32>);
+type ClaimRow = (TaskRow, String, String, Option<String>, String);
+
+/// A claimed task's dependents as they are now, as a JSON array of `[id, position, attempt,
+/// waiting_on]` by position: the ids in its `dependents`, each read by primary key. Correlated
+/// on the claimed task (the outer `tasks`; the subquery's own rows are `d`); a constant text,
+/// nothing bound.
+const DEPENDENTS: &str = "(SELECT json_group_array(\
+json_array(d.id, d.position, d.attempt, d.waiting_on) ORDER BY d.position) \
+FROM json_each(tasks.dependents) AS j JOIN tasks AS d ON d.id = j.value)";
 
 /// The claims of tasks `ids` (each under its current lease token), in that order, in one
-/// statement: each task with its workflow's name and input, and the task after it.
+/// statement: each task with its workflow's name, input and output task, and the tasks that
+/// need it.
 pub(crate) fn load(conn: &mut SqliteConnection, ids: &[String]) -> SqlResult<Vec<Claim>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let next = diesel::alias!(tasks as next);
     let rows: Vec<ClaimRow> = tasks::table
         .inner_join(workflows::table)
-        .left_join(
-            next.on(next
-                .field(tasks::workflow_id)
-                .eq(tasks::workflow_id)
-                .and(next.field(tasks::position).eq(tasks::position + 1))),
-        )
         .filter(tasks::id.eq_any(ids))
         .select((
             TaskRow::as_select(),
             workflows::name,
             workflows::input,
-            next.field(tasks::id).nullable(),
-            next.field(tasks::attempt).nullable(),
+            workflows::output_task,
+            sql::<Text>(DEPENDENTS),
         ))
         .load(conn)?;
     let mut by_id: HashMap<String, Claim> = HashMap::with_capacity(rows.len());
@@ -159,24 +162,34 @@ pub(crate) fn load(conn: &mut SqliteConnection, ids: &[String]) -> SqlResult<Vec
 }
 
 fn into_claim(row: ClaimRow) -> anyhow::Result<Claim> {
-    let (task, workflow_name, workflow_input, next_id, next_attempt) = row;
+    let (task, workflow_name, workflow_input, output_task, dependents) = row;
     let token = task
         .lease_owner
         .clone()
         .context("a claimed task without a lease")?;
-    let successor = match (next_id, next_attempt) {
-        (Some(id), Some(attempt)) => Some(Successor {
-            id: TaskId::from_uuid(uuid(&id)?),
-            attempt,
-        }),
-        _ => None,
-    };
+    let dependents: Vec<(String, i32, i32, i32)> =
+        serde_json::from_str(&dependents).context("a claimed task's dependents")?;
+    let dependents = dependents
+        .into_iter()
+        .map(|(id, position, attempt, waiting_on)| {
+            Ok(Dependent {
+                id: TaskId::from_uuid(uuid(&id)?),
+                position,
+                attempt,
+                waiting_on,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Claim {
         task: Task::try_from(task)?,
         token: LeaseToken::from_stored(token),
         workflow_name,
         workflow_input: json(&workflow_input)?,
-        successor,
+        dependents,
+        output_task: output_task
+            .as_deref()
+            .map(|id| uuid(id).map(TaskId::from_uuid))
+            .transpose()?,
     })
 }
 

@@ -32,6 +32,11 @@ pub(crate) fn id_text(id: &Uuid) -> String {
     id.as_hyphenated().to_string()
 }
 
+/// Task ids as stored.
+pub(crate) fn task_ids(ids: &[TaskId]) -> Vec<String> {
+    ids.iter().map(|id| id_text(id.as_uuid())).collect()
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = workflows, check_for_backend(diesel::sqlite::Sqlite))]
 pub(crate) struct WorkflowRow {
@@ -89,6 +94,8 @@ pub(crate) struct TaskRow {
     pub updated_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    pub depends_on: Option<String>,
+    pub run_if: Option<String>,
 }
 
 /// The editable columns of a task, for replacing updates (and, through [`NewTaskRow`],
@@ -105,6 +112,10 @@ pub(crate) struct TaskFieldsRow<'a> {
     pub backoff_max_ms: i64,
     pub backoff_multiplier: f64,
     pub timeout_ms: i64,
+    /// The keys of the tasks it needs, as a JSON array.
+    pub depends_on: Option<String>,
+    /// Its `when`.
+    pub run_if: Option<&'a str>,
 }
 
 /// A task to insert. Flat, and `None` is NULL (SQLite has no DEFAULT in a VALUES list): diesel
@@ -127,6 +138,8 @@ pub(crate) struct NewTaskRow<'a> {
     pub backoff_max_ms: i64,
     pub backoff_multiplier: f64,
     pub timeout_ms: i64,
+    pub depends_on: Option<String>,
+    pub run_if: Option<&'a str>,
 }
 
 impl<'a> NewTaskRow<'a> {
@@ -153,8 +166,15 @@ impl<'a> NewTaskRow<'a> {
             backoff_max_ms: fields.backoff_max_ms,
             backoff_multiplier: fields.backoff_multiplier,
             timeout_ms: fields.timeout_ms,
+            depends_on: fields.depends_on,
+            run_if: fields.run_if,
         }
     }
+}
+
+/// How `depends_on` is stored: a JSON array of the keys.
+fn keys_text(keys: &[String]) -> String {
+    Value::from(keys).to_string()
 }
 
 fn clamp_i64(v: u64) -> i64 {
@@ -167,27 +187,36 @@ fn clamp_i32(v: u32) -> i32 {
 
 impl<'a> TaskFieldsRow<'a> {
     pub fn from_new(task: &'a NewTask) -> Self {
-        Self::new(
-            task.key().map(|k| k.as_str()),
-            task.title().as_str(),
-            task.task_type(),
-            task.input(),
-            task.retry(),
-            clamp_i64(task.timeout_ms()),
-        )
+        Self {
+            depends_on: task.depends_on().map(keys_text),
+            run_if: task.when(),
+            ..Self::new(
+                task.key().map(|k| k.as_str()),
+                task.title().as_str(),
+                task.task_type(),
+                task.input(),
+                task.retry(),
+                clamp_i64(task.timeout_ms()),
+            )
+        }
     }
 
     pub fn from_task(task: &'a Task) -> Self {
-        Self::new(
-            task.key.as_deref(),
-            &task.title,
-            task.task_type,
-            &task.input,
-            &task.retry,
-            task.timeout_ms,
-        )
+        Self {
+            depends_on: task.depends_on.as_deref().map(keys_text),
+            run_if: task.when.as_deref(),
+            ..Self::new(
+                task.key.as_deref(),
+                &task.title,
+                task.task_type,
+                &task.input,
+                &task.retry,
+                task.timeout_ms,
+            )
+        }
     }
 
+    /// Without dependencies or condition.
     fn new(
         key: Option<&'a str>,
         title: &'a str,
@@ -206,6 +235,8 @@ impl<'a> TaskFieldsRow<'a> {
             backoff_max_ms: clamp_i64(retry.max_ms()),
             backoff_multiplier: retry.multiplier(),
             timeout_ms,
+            depends_on: None,
+            run_if: None,
         }
     }
 }
@@ -251,6 +282,12 @@ impl TryFrom<TaskRow> for Task {
             updated_at: parse(&row.updated_at)?,
             started_at: parse_opt(row.started_at.as_deref())?,
             finished_at: parse_opt(row.finished_at.as_deref())?,
+            depends_on: row
+                .depends_on
+                .as_deref()
+                .map(|keys| serde_json::from_str(keys).context("a stored depends_on"))
+                .transpose()?,
+            when: row.run_if,
         })
     }
 }

@@ -16,7 +16,7 @@ use diesel::connection::{
     AnsiTransactionManager, Instrumentation, InstrumentationEvent, SimpleConnection,
     TransactionManager,
 };
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -120,8 +120,20 @@ struct JournalMode {
     journal_mode: String,
 }
 
+#[derive(QueryableByName)]
+struct Violations {
+    #[diesel(sql_type = BigInt)]
+    violations: i64,
+}
+
 /// Runs the pending migrations on `conn`, all in one `BEGIN IMMEDIATE` transaction so that
 /// processes opening the same file together migrate one at a time. Checks WAL took.
+///
+/// Foreign keys are off while they run, as SQLite's way of changing a table needs (a
+/// migration that rebuilds a table drops the old one, which would otherwise delete the rows
+/// referencing it): `PRAGMA foreign_keys` cannot change inside a transaction, so it is turned
+/// off before and on again after, and `PRAGMA foreign_key_check` must find nothing before the
+/// transaction commits.
 pub(crate) fn migrate(conn: &mut SqliteConnection) -> anyhow::Result<usize> {
     let mode: JournalMode = diesel::sql_query("PRAGMA journal_mode").get_result(conn)?;
     if !mode.journal_mode.eq_ignore_ascii_case("wal") {
@@ -131,12 +143,24 @@ pub(crate) fn migrate(conn: &mut SqliteConnection) -> anyhow::Result<usize> {
             mode.journal_mode
         );
     }
-    let applied = conn
-        .immediate_transaction(|conn| {
-            conn.run_pending_migrations(MIGRATIONS)
-                .map(|versions| versions.len())
-        })
-        .map_err(|err| anyhow::anyhow!("migration failed: {err}"))?;
+    conn.batch_execute("PRAGMA foreign_keys = OFF")?;
+    let migrated = conn.immediate_transaction(|conn| {
+        let applied = conn.run_pending_migrations(MIGRATIONS)?.len();
+        let check: Violations =
+            diesel::sql_query("SELECT count(*) AS violations FROM pragma_foreign_key_check")
+                .get_result(conn)?;
+        if check.violations > 0 {
+            return Err(format!(
+                "{} rows would break a foreign key (see PRAGMA foreign_key_check)",
+                check.violations
+            )
+            .into());
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(applied)
+    });
+    let restored = conn.batch_execute("PRAGMA foreign_keys = ON");
+    let applied = migrated.map_err(|err| anyhow::anyhow!("migration failed: {err}"))?;
+    restored.context("cannot turn foreign keys back on after the migrations")?;
     if applied > 0 {
         tracing::info!(applied, "ran SQLite migrations");
     }
@@ -193,7 +217,8 @@ pub(crate) fn build(manager: Manager, size: u32, wait: Duration) -> anyhow::Resu
 
 #[cfg(test)]
 mod tests {
-    use diesel::sql_types::BigInt;
+    use diesel::migration::{Migration, MigrationConnection, MigrationSource};
+    use diesel::sqlite::Sqlite;
 
     use super::*;
 
@@ -219,7 +244,7 @@ mod tests {
         )
         .unwrap();
         let mut conn = connector.open().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 3);
+        assert_eq!(migrate(&mut conn).unwrap(), 4);
         assert_eq!(setting(&mut conn, "busy_timeout"), 1_234);
         assert_eq!(setting(&mut conn, "synchronous"), 2, "FULL");
         assert_eq!(setting(&mut conn, "foreign_keys"), 1);
@@ -228,5 +253,170 @@ mod tests {
             .unwrap();
         assert_eq!(mode.journal_mode, "wal");
         assert_eq!(migrate(&mut connector.open().unwrap()).unwrap(), 0);
+    }
+
+    /// The migrations up to (not including) the first of `version`'s, on `conn`.
+    fn migrate_before(
+        conn: &mut SqliteConnection,
+        version: &str,
+    ) -> Vec<Box<dyn Migration<Sqlite>>> {
+        let mut migrations = MigrationSource::<Sqlite>::migrations(&MIGRATIONS).unwrap();
+        migrations.sort_by(|a, b| a.name().version().cmp(&b.name().version()));
+        let at = migrations
+            .iter()
+            .position(|m| m.name().version().to_string() == version)
+            .unwrap();
+        let rest = migrations.split_off(at);
+        conn.setup().unwrap();
+        for migration in &migrations {
+            conn.run_migration(migration).unwrap();
+        }
+        rest
+    }
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+
+    fn indexes_of_tasks(conn: &mut SqliteConnection) -> Vec<Name> {
+        diesel::sql_query(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'tasks' \
+             ORDER BY name",
+        )
+        .load(conn)
+        .unwrap()
+    }
+
+    const WORKFLOW: &str = "01900000-0000-7000-8000-000000000001";
+    const TASKS: [&str; 3] = [
+        "01900000-0000-7000-8000-000000000010",
+        "01900000-0000-7000-8000-000000000011",
+        "01900000-0000-7000-8000-000000000012",
+    ];
+
+    /// A file of the schema before task graphs, holding a running sequential workflow (its
+    /// first task completed with a document and an event, the second running, the third
+    /// pending): the migration refuses to run with foreign keys on; `migrate` runs it and
+    /// keeps every row, index and cascade, and wires the workflow so that it runs on.
+    #[test]
+    fn the_task_graph_migration_keeps_the_rows_and_wires_started_workflows() {
+        use baton_domain::{StepApplied, StepCommit, TaskStatus, WorkflowStatus};
+        use diesel::prelude::*;
+        use serde_json::json;
+
+        use crate::schema::{documents, events, tasks, workflows};
+
+        let dir = tempfile::tempdir().unwrap();
+        let connector = Connector::new(&dir.path().join("b.db"), Duration::from_secs(1)).unwrap();
+        let mut conn = connector.open().unwrap();
+        let rest = migrate_before(&mut conn, "20261204000001");
+        assert_eq!(rest.len(), 1, "the task graph is the last migration");
+        let [t0, t1, t2] = TASKS;
+        let task = |id: &str, position: i32, status: &str, extra: &str| {
+            format!(
+                "INSERT INTO tasks (id, workflow_id, owner_id, position, key, type, input, status, \
+                 attempt, max_attempts, backoff_initial_ms, backoff_max_ms, backoff_multiplier, \
+                 timeout_ms, output, lease_owner, lease_expires_at) VALUES ('{id}', '{WORKFLOW}', \
+                 '{WORKFLOW}', {position}, 'k{position}', 'transform', '{{}}', '{status}', 1, 1, \
+                 1, 1, 1.0, 1000, {extra});"
+            )
+        };
+        conn.batch_execute(&format!(
+            "INSERT INTO workflows (id, owner_id, name, status, started_at) VALUES \
+             ('{WORKFLOW}', '{WORKFLOW}', 'legacy', 'running', '2026-12-01T00:00:00.000Z');
+             {}{}{}
+             INSERT INTO events (workflow_id, task_id, type) VALUES ('{WORKFLOW}', '{t0}', \
+             'task.completed');
+             INSERT INTO documents (id, owner_id, collection, workflow_id, task_id, data) VALUES \
+             ('{WORKFLOW}', '{WORKFLOW}', 'notes', '{WORKFLOW}', '{t0}', '{{}}');",
+            task(t0, 0, "completed", r#"'{"n":0}', NULL, NULL"#),
+            task(
+                t1,
+                1,
+                "running",
+                "NULL, 'legacy:token', '2999-01-01T00:00:00.000Z'"
+            ),
+            task(t2, 2, "pending", "NULL, NULL, NULL"),
+        ))
+        .unwrap();
+        let indexes = indexes_of_tasks(&mut conn);
+
+        let refused = conn.run_migration(&rest[0]).unwrap_err().to_string();
+        assert!(
+            refused.contains("foreign_keys = 0"),
+            "refused with foreign keys on: {refused}"
+        );
+        assert_eq!(indexes_of_tasks(&mut conn), indexes);
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        assert_eq!(setting(&mut conn, "foreign_keys"), 1, "on again");
+        assert_eq!(indexes_of_tasks(&mut conn), indexes, "the same indexes");
+        let count = |conn: &mut SqliteConnection| -> (i64, i64) {
+            (
+                events::table.count().get_result(conn).unwrap(),
+                documents::table.count().get_result(conn).unwrap(),
+            )
+        };
+        assert_eq!(count(&mut conn), (1, 1), "no row lost to a cascade");
+
+        let wiring: Vec<(String, i32)> = tasks::table
+            .order(tasks::position)
+            .select((tasks::dependents, tasks::waiting_on))
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(
+            wiring,
+            [
+                (format!("[\"{t1}\"]"), 0),
+                (format!("[\"{t2}\"]"), 0),
+                ("[]".to_owned(), 1),
+            ]
+        );
+        let (unfinished, output_task): (i32, Option<String>) = workflows::table
+            .select((workflows::unfinished, workflows::output_task))
+            .first(&mut conn)
+            .unwrap();
+        assert_eq!((unfinished, output_task.as_deref()), (2, Some(t2)));
+
+        // The running task completes: the next one is queued, then its completion completes
+        // the workflow with its output.
+        let claim = crate::claims::load(&mut conn, &[t1.to_owned()])
+            .unwrap()
+            .remove(0);
+        assert_eq!(claim.dependents.len(), 1);
+        let step = StepCommit::completed(&claim, json!({}), json!({"n": 1}), None, None);
+        conn.immediate_transaction(|conn| crate::steps::apply(conn, &step))
+            .unwrap();
+        let tokens = [baton_domain::LeaseToken::new("w")];
+        let last = conn
+            .immediate_transaction(|conn| {
+                crate::claims::claim_queued(conn, &tokens, Duration::from_secs(60))
+            })
+            .unwrap()
+            .remove(0);
+        assert_eq!(last.task.id.as_uuid().to_string(), t2);
+        assert_eq!(last.dependents, []);
+        let step = StepCommit::completed(&last, json!({}), json!({"n": 2}), None, None);
+        let applied = conn
+            .immediate_transaction(|conn| crate::steps::apply(conn, &step))
+            .unwrap();
+        assert_eq!(applied, StepApplied::Applied { next: None });
+        let (status, output): (String, Option<String>) = workflows::table
+            .select((workflows::status, workflows::output))
+            .first(&mut conn)
+            .unwrap();
+        assert_eq!(status, WorkflowStatus::Completed.as_str());
+        assert_eq!(output.as_deref(), Some(r#"{"n":2}"#));
+        let done: Vec<String> = tasks::table.select(tasks::status).load(&mut conn).unwrap();
+        assert!(done.iter().all(|s| s == TaskStatus::Completed.as_str()));
+
+        // Deleting the workflow still cascades to its tasks, events and documents.
+        diesel::delete(workflows::table).execute(&mut conn).unwrap();
+        assert_eq!(count(&mut conn), (0, 0));
+        assert_eq!(
+            tasks::table.count().get_result::<i64>(&mut conn).unwrap(),
+            0
+        );
     }
 }

@@ -16,6 +16,8 @@ diesel::table! {
         updated_at -> Text,
         started_at -> Nullable<Text>,
         finished_at -> Nullable<Text>,
+        unfinished -> Integer,
+        output_task -> Nullable<Text>,
     }
 }
 
@@ -48,6 +50,10 @@ diesel::table! {
         updated_at -> Text,
         started_at -> Nullable<Text>,
         finished_at -> Nullable<Text>,
+        depends_on -> Nullable<Text>,
+        run_if -> Nullable<Text>,
+        dependents -> Text,
+        waiting_on -> Integer,
     }
 }
 

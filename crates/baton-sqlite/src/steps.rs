@@ -5,31 +5,47 @@
 //!  2. the document, at most once per task;
 //!  3. the `queue` tasks become queued;
 //!  4. `claim_task` becomes running under its decided token;
-//!  5. the workflow takes its outcome;
-//!  6. the events are appended in order, a retry's time (SQLite's) filled into `task.retrying`;
-//!  7. with `then_claim`, one queued task of any workflow is claimed (with its `task.started`).
+//!  5. the `release` tasks count one unfinished dependency fewer, those left with none (still
+//!     pending) becoming queued;
+//!  6. the workflow takes its outcome: a task done counts one unfinished task fewer and, at the
+//!     last, completes it with its output task's output; a failure fails it and cancels its
+//!     other queued and running tasks;
+//!  7. the events are appended in order, a retry's time (SQLite's) filled into `task.retrying`,
+//!     then `workflow.completed` when step 6 completed the workflow;
+//!  8. with `then_claim`, one queued task of any workflow is claimed (with its `task.started`).
+//!
+//! A step of a sequential workflow handing over to the next task sends five statements: the
+//! fenced write, the lease of the next task, the workflow, the events, the next claim's read.
 
 use baton_domain::{
     EventKind, Fence, NewEvent, StepApplied, StepCommit, TaskOutcome, TaskStatus, WorkflowOutcome,
     WorkflowStatus,
 };
 use diesel::SqliteConnection;
+use diesel::dsl::case_when;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Nullable, Text};
+use diesel::sql_types::{Bool, Integer, Nullable, Text};
+use serde_json::Value;
 
 use crate::claims;
 use crate::error::SqlResult;
 use crate::events;
-use crate::models::id_text;
+use crate::models::{id_text, json_opt, task_ids};
 use crate::schema::{documents, tasks, workflows};
 use crate::time::{now, parse, shift};
 
+diesel::define_sql_function! {
+    /// SQLite's two-argument (scalar) `max(a, b)`.
+    #[sql_name = "max"]
+    fn greatest(a: Integer, b: Integer) -> Integer;
+}
+
 /// Step 1: the fenced write. Binds: status, output, error, resolved input, retry modifier,
-/// task id, token, reaper (expired leases only).
+/// task id, token, reaper (expired leases only). A skipped task's output is NULL.
 const FENCED_SQL: &str = "
 UPDATE tasks
    SET status = ?1,
-       output = CASE WHEN ?1 = 'completed' THEN ?2 ELSE output END,
+       output = CASE WHEN ?1 IN ('completed', 'skipped') THEN ?2 ELSE output END,
        error = CASE WHEN ?1 = 'completed' THEN NULL ELSE ?3 END,
        resolved_input = CASE WHEN ?1 = 'queued' THEN coalesce(?4, resolved_input) ELSE ?4 END,
        available_at = CASE WHEN ?1 = 'queued'
@@ -57,6 +73,7 @@ struct Fenced {
 fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Option<Fenced>> {
     let (status, output, error, retry) = match &step.outcome {
         TaskOutcome::Completed { output } => (TaskStatus::Completed, Some(output), None, None),
+        TaskOutcome::Skipped { .. } => (TaskStatus::Skipped, None, None, None),
         TaskOutcome::Retry { after, error } => (
             TaskStatus::Queued,
             None,
@@ -79,12 +96,11 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
 }
 
 /// Steps 3 to 5.
-fn advance(conn: &mut SqliteConnection, step: &StepCommit, workflow_id: &str) -> SqlResult<()> {
+fn advance(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<()> {
     if !step.queue.is_empty() {
-        let queue: Vec<String> = step.queue.iter().map(|id| id_text(id.as_uuid())).collect();
         diesel::update(
             tasks::table
-                .filter(tasks::id.eq_any(queue))
+                .filter(tasks::id.eq_any(task_ids(&step.queue)))
                 .filter(tasks::status.eq(TaskStatus::Pending.as_str())),
         )
         .set((
@@ -101,31 +117,90 @@ fn advance(conn: &mut SqliteConnection, step: &StepCommit, workflow_id: &str) ->
             return Err(anyhow::anyhow!("the decided next task {id} is not pending").into());
         }
     }
-    let workflow = workflows::table.find(workflow_id);
-    let running = workflows::status.eq(WorkflowStatus::Running.as_str());
+    if !step.release.is_empty() {
+        // SET reads the row as it was: `waiting_on = 1` is "reaches 0 now".
+        let ready = || {
+            tasks::waiting_on
+                .eq(1)
+                .and(tasks::status.eq(TaskStatus::Pending.as_str()))
+        };
+        diesel::update(
+            tasks::table
+                .filter(tasks::id.eq_any(task_ids(&step.release)))
+                .filter(tasks::waiting_on.gt(0)),
+        )
+        .set((
+            tasks::waiting_on.eq(tasks::waiting_on - 1),
+            tasks::status.eq(
+                case_when(ready(), TaskStatus::Queued.as_str().into_sql::<Text>())
+                    .otherwise(tasks::status),
+            ),
+            tasks::available_at
+                .eq(case_when(ready(), now().nullable()).otherwise(tasks::available_at)),
+            tasks::updated_at.eq(case_when(ready(), now()).otherwise(tasks::updated_at)),
+            tasks::version
+                .eq(tasks::version + case_when(ready(), 1.into_sql::<Integer>()).otherwise(0)),
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Step 6; the workflow's output when it completed it.
+fn conclude(
+    conn: &mut SqliteConnection,
+    step: &StepCommit,
+    workflow_id: &str,
+) -> SqlResult<Option<Value>> {
+    let workflow = workflows::table
+        .find(workflow_id)
+        .filter(workflows::status.eq(WorkflowStatus::Running.as_str()));
     let bump = (
         workflows::updated_at.eq(now()),
         workflows::version.eq(workflows::version + 1),
     );
     match &step.workflow {
-        WorkflowOutcome::Unchanged => {}
-        WorkflowOutcome::Advanced { position } => {
-            diesel::update(workflow)
-                .set((workflows::current_position.eq(position), bump))
-                .execute(conn)?;
-        }
-        WorkflowOutcome::Completed { output } => {
-            diesel::update(workflow.filter(running))
+        WorkflowOutcome::Unchanged => Ok(None),
+        WorkflowOutcome::TaskDone {
+            output_task,
+            advance_to,
+        } => {
+            // SET reads the row as it was: `unfinished <= 1` is "none left now". The output
+            // task's row is read as this transaction left it (the claimed task's included).
+            let last = || workflows::unfinished.le(1);
+            let output = tasks::table
+                .find(id_text(output_task.as_uuid()))
+                .select(tasks::output)
+                .single_value();
+            let done: Option<(String, Option<String>)> = diesel::update(workflow)
                 .set((
-                    workflows::status.eq(WorkflowStatus::Completed.as_str()),
-                    workflows::output.eq(output.to_string()),
-                    workflows::finished_at.eq(now().nullable()),
+                    workflows::unfinished.eq(greatest(workflows::unfinished - 1, 0)),
+                    workflows::current_position.eq(greatest(
+                        workflows::current_position,
+                        advance_to.unwrap_or(i32::MIN),
+                    )),
+                    workflows::status.eq(case_when(
+                        last(),
+                        WorkflowStatus::Completed.as_str().into_sql::<Text>(),
+                    )
+                    .otherwise(workflows::status)),
+                    workflows::output.eq(case_when(last(), output).otherwise(workflows::output)),
+                    workflows::finished_at
+                        .eq(case_when(last(), now().nullable()).otherwise(workflows::finished_at)),
                     bump,
                 ))
-                .execute(conn)?;
+                .returning((workflows::status, workflows::output))
+                .get_result(conn)
+                .optional()?;
+            match done {
+                Some((status, output)) if status == WorkflowStatus::Completed.as_str() => {
+                    Ok(Some(json_opt(output.as_deref())?.unwrap_or(Value::Null)))
+                }
+                _ => Ok(None),
+            }
         }
         WorkflowOutcome::Failed { error } => {
-            diesel::update(workflow.filter(running))
+            let failed = diesel::update(workflow)
                 .set((
                     workflows::status.eq(WorkflowStatus::Failed.as_str()),
                     workflows::error.eq(error.to_string()),
@@ -133,9 +208,28 @@ fn advance(conn: &mut SqliteConnection, step: &StepCommit, workflow_id: &str) ->
                     bump,
                 ))
                 .execute(conn)?;
+            if failed == 1 {
+                // Its other queued and running tasks stop (a running attempt's result will be
+                // refused); pending ones wait for a retry.
+                let stopped = [TaskStatus::Queued, TaskStatus::Running].map(TaskStatus::as_str);
+                diesel::update(
+                    tasks::table
+                        .filter(tasks::workflow_id.eq(workflow_id))
+                        .filter(tasks::status.eq_any(stopped)),
+                )
+                .set((
+                    tasks::status.eq(TaskStatus::Cancelled.as_str()),
+                    tasks::lease_owner.eq(None::<String>),
+                    tasks::lease_expires_at.eq(None::<String>),
+                    tasks::finished_at.eq(now().nullable()),
+                    tasks::updated_at.eq(now()),
+                    tasks::version.eq(tasks::version + 1),
+                ))
+                .execute(conn)?;
+            }
+            Ok(None)
         }
     }
-    Ok(())
 }
 
 /// Applies `step` inside the caller's (write) transaction.
@@ -157,9 +251,10 @@ pub(crate) fn apply(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult
             .do_nothing()
             .execute(conn)?;
     }
-    advance(conn, step, &task.workflow_id)?;
+    advance(conn, step)?;
+    let completed = conclude(conn, step, &task.workflow_id)?;
     let retry_at = task.available_at.as_deref().map(parse).transpose()?;
-    let events: Vec<NewEvent> = step
+    let mut events: Vec<NewEvent> = step
         .events
         .iter()
         .map(|event| match (&event.kind, retry_at) {
@@ -167,6 +262,12 @@ pub(crate) fn apply(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult
             _ => event.clone(),
         })
         .collect();
+    if let Some(output) = completed {
+        events.push(NewEvent::new(
+            step.workflow_id,
+            EventKind::WorkflowCompleted { output },
+        ));
+    }
     events::append(conn, &events)?;
     let mut next = match &step.claim_task {
         Some((id, _)) => claims::load(conn, &[id_text(id.as_uuid())])?.pop(),

@@ -14,7 +14,7 @@ mod template;
 
 use std::collections::HashMap;
 
-use baton_domain::{SecretName, TaskId, TaskType};
+use baton_domain::{Graph, GraphTask, SecretName, TaskId, TaskType};
 use serde_json::Value;
 
 use crate::LLM_NOT_CONFIGURED;
@@ -27,6 +27,8 @@ pub(crate) struct Step<'a> {
     pub key: Option<&'a str>,
     pub task_type: TaskType,
     pub input: &'a Value,
+    pub depends_on: Option<&'a [String]>,
+    pub when: Option<&'a str>,
 }
 
 /// One problem of one task.
@@ -80,8 +82,10 @@ pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Checked {
     let mut compiled: HashMap<&str, Result<(), String>> = HashMap::new();
     let mut problems = Vec::new();
     let mut secrets = Vec::new();
+    let graph = graph(steps, &mut problems);
+    let graph = graph.as_ref().filter(|g| g.is_explicit());
     for (position, step) in steps.iter().enumerate() {
-        let scope = refs::Scope::new(steps, position);
+        let scope = refs::Scope::new(steps, position, graph);
         let problem = |field: &str, found: Found| Problem {
             task: step.id,
             position,
@@ -99,6 +103,9 @@ pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Checked {
             ));
         }
         let mut strings = Vec::new();
+        if let Some(when) = step.when {
+            strings.push(("when".to_owned(), when));
+        }
         strings_in(step.input, "input".to_owned(), &mut strings);
         for (field, text) in strings {
             let mut named = Vec::new();
@@ -123,6 +130,31 @@ pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Checked {
         }
     }
     Checked { problems, secrets }
+}
+
+/// The graph of `steps`, or `None` with its problems added (each on `depends_on`).
+fn graph(steps: &[Step<'_>], problems: &mut Vec<Problem>) -> Option<Graph> {
+    let tasks: Vec<GraphTask<'_>> = steps
+        .iter()
+        .map(|s| GraphTask {
+            id: s.id,
+            key: s.key,
+            depends_on: s.depends_on,
+        })
+        .collect();
+    match Graph::build(&tasks) {
+        Ok(graph) => Some(graph),
+        Err(found) => {
+            problems.extend(found.into_iter().map(|p| Problem {
+                task: steps[p.position].id,
+                position: p.position,
+                field: "depends_on".to_owned(),
+                expression: None,
+                message: p.message,
+            }));
+            None
+        }
+    }
 }
 
 /// Every string in `value` with its path (`input.messages[1].content`).

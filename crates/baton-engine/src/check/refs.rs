@@ -1,8 +1,12 @@
 //! What a task may refer to, known before it runs: `input` (anything: the input is data),
-//! `prev` (not in the first task), `steps.<key>` (`.output`, `.status`) of a task before it,
-//! and `workflow` (`.id`, `.name`).
+//! `prev` (the output of the task it needs, when it needs exactly one), `steps.<key>`
+//! (`.output`, `.status`) of a task certainly done before it starts, and `workflow` (`.id`,
+//! `.name`). In a workflow without `depends_on` that is every task before it; with, the tasks
+//! it depends on, directly or through others.
 
 use std::collections::HashMap;
+
+use baton_domain::Graph;
 
 use super::Step;
 
@@ -10,10 +14,12 @@ use super::Step;
 pub(super) struct Scope<'a> {
     position: usize,
     own_key: Option<&'a str>,
-    /// Keys of the tasks before it, in order.
+    /// Keys of the tasks done before it starts, in order.
     earlier: Vec<&'a str>,
-    /// Keys of the tasks after it, with their positions.
+    /// Keys of the other tasks, with their positions.
     later: HashMap<&'a str, usize>,
+    /// How many tasks it depends on, when they are listed (`None`: the one before it).
+    listed_deps: Option<usize>,
 }
 
 /// The names at the root of what templates and jq programs see.
@@ -22,19 +28,27 @@ const STEP_FIELDS: [&str; 2] = ["output", "status"];
 const WORKFLOW_FIELDS: [&str; 2] = ["id", "name"];
 
 impl<'a> Scope<'a> {
-    pub(super) fn new(steps: &[Step<'a>], position: usize) -> Self {
-        let earlier = steps[..position].iter().filter_map(|s| s.key).collect();
-        let later = steps
-            .iter()
-            .enumerate()
-            .skip(position + 1)
-            .filter_map(|(i, s)| s.key.map(|k| (k, i)))
+    /// The scope of the task at `position`; `graph` when the workflow lists dependencies (and
+    /// they make a graph), else tasks see those before them.
+    pub(super) fn new(steps: &[Step<'a>], position: usize, graph: Option<&Graph>) -> Self {
+        let sees = |i: usize| match graph {
+            Some(graph) => graph.is_ancestor(i, position),
+            None => i < position,
+        };
+        let earlier = (0..steps.len())
+            .filter(|&i| sees(i))
+            .filter_map(|i| steps[i].key)
+            .collect();
+        let later = (0..steps.len())
+            .filter(|&i| i != position && !sees(i))
+            .filter_map(|i| steps[i].key.map(|k| (k, i)))
             .collect();
         Self {
             position,
             own_key: steps.get(position).and_then(|s| s.key),
             earlier,
             later,
+            listed_deps: graph.map(|g| g.deps(position).len()),
         }
     }
 
@@ -46,6 +60,19 @@ impl<'a> Scope<'a> {
         };
         match *root {
             "input" => Ok(()),
+            "prev" if self.listed_deps.is_some_and(|n| n != 1) => Err((
+                1,
+                format!(
+                    "`prev` is the output of the one task this task depends on, and it depends \
+                     on {}: name the task with `steps.<key>.output`",
+                    match self.listed_deps {
+                        Some(0) => "none".to_owned(),
+                        Some(n) => n.to_string(),
+                        None => String::new(),
+                    }
+                ),
+            )),
+            "prev" if self.listed_deps.is_some() => Ok(()),
             "prev" if self.position == 0 => Err((
                 1,
                 "`prev` is the output of the previous task, and this is the first task: there \
@@ -97,10 +124,17 @@ impl<'a> Scope<'a> {
                  before it"
             )
         } else if let Some(position) = self.later.get(key) {
-            format!(
-                "`steps.{key}` is the task at position {position} (tasks[{position}]), which runs \
-                 after this one: a task sees only the results of the tasks before it"
-            )
+            match self.listed_deps {
+                Some(_) => format!(
+                    "`steps.{key}` (tasks[{position}]) is not among the tasks this one depends \
+                     on, directly or through others, so it may not have run yet: add \"{key}\" \
+                     to its depends_on"
+                ),
+                None => format!(
+                    "`steps.{key}` is the task at position {position} (tasks[{position}]), which \
+                     runs after this one: a task sees only the results of the tasks before it"
+                ),
+            }
         } else {
             let known = match self.earlier.as_slice() {
                 [] if self.position == 0 => " (this is the first task)".to_owned(),
@@ -173,9 +207,11 @@ mod tests {
                 key: *key,
                 task_type: TaskType::Transform,
                 input,
+                depends_on: None,
+                when: None,
             })
             .collect();
-        Scope::new(&steps, position)
+        Scope::new(&steps, position, None)
     }
 
     #[test]

@@ -14,6 +14,8 @@ fn checked(tasks: &[(Option<&str>, TaskType, Value)], llm: bool) -> Checked {
             key: *key,
             task_type: *task_type,
             input,
+            depends_on: None,
+            when: None,
         })
         .collect();
     check(&steps, llm)
@@ -232,4 +234,91 @@ fn secrets_are_named_one_by_one_and_only_in_templates() {
         "{}",
         problem.message
     );
+}
+
+fn graph_problems(
+    tasks: &[(&'static str, &'static [&'static str], Value, Option<&str>)],
+) -> Vec<Problem> {
+    let lists: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|(_, deps, _, _)| deps.iter().map(|d| d.to_string()).collect())
+        .collect();
+    let steps: Vec<Step<'_>> = tasks
+        .iter()
+        .zip(&lists)
+        .map(|((key, _, input, when), deps)| Step {
+            id: TaskId::generate(),
+            key: Some(key),
+            task_type: TaskType::Fetch,
+            input,
+            depends_on: Some(deps.as_slice()),
+            when: *when,
+        })
+        .collect();
+    check(&steps, true).problems
+}
+
+#[test]
+fn with_depends_on_a_task_sees_its_dependencies_only() {
+    let url = |s: &str| json!({"url": s});
+    let found = graph_problems(&[
+        ("a", &[], url("http://x"), None),
+        (
+            "b",
+            &["a"],
+            url("{{ steps.a.output.body }}{{ prev.body }}"),
+            None,
+        ),
+        ("c", &["a"], url("{{ steps.b.output.body }}"), None),
+        (
+            "d",
+            &["b", "c"],
+            url("{{ steps.a.output.x }}{{ steps.c.output.y }}"),
+            None,
+        ),
+    ]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].position, 2);
+    assert!(
+        found[0].message.contains("add \"b\" to its depends_on"),
+        "{}",
+        found[0].message
+    );
+
+    let found = graph_problems(&[
+        ("a", &[], url("http://x"), None),
+        ("b", &[], url("http://x"), None),
+        (
+            "c",
+            &["a", "b"],
+            url("{{ prev.body }}"),
+            Some("{{ steps.zz.output }}"),
+        ),
+    ]);
+    let messages: Vec<(&str, &str)> = found
+        .iter()
+        .map(|p| (p.field.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        messages
+            .iter()
+            .any(|(f, m)| *f == "input.url" && m.contains("depends on 2"))
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|(f, m)| *f == "when" && m.contains("\"zz\""))
+    );
+}
+
+#[test]
+fn graph_problems_are_on_depends_on() {
+    let found = graph_problems(&[
+        ("a", &["b"], json!({"url": "http://x"}), None),
+        ("b", &["a"], json!({"url": "http://x"}), None),
+    ]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].field, "depends_on");
+    assert!(found[0].message.contains("cycle"), "{}", found[0].message);
 }

@@ -56,6 +56,15 @@ pub struct TaskSpec {
     /// Time limit of one attempt, in milliseconds (default 300000).
     #[schema(minimum = 1, maximum = 3_600_000)]
     pub timeout_ms: Option<u64>,
+    /// Keys of the tasks it needs: it runs once they are all done (completed or skipped), at the
+    /// same time as other ready tasks. When no task of the workflow lists any, each task needs
+    /// the one before it.
+    #[schema(max_items = 1_000)]
+    pub depends_on: Option<Vec<String>>,
+    /// A template rendering to `true` or `false`, evaluated when the task's turn comes: `false`
+    /// skips it (status `skipped`, output null).
+    #[schema(max_length = 4_096)]
+    pub when: Option<String>,
 }
 
 impl From<TaskSpec> for TaskDraft {
@@ -67,6 +76,8 @@ impl From<TaskSpec> for TaskDraft {
             input: spec.input,
             retry: spec.retry.map(Into::into),
             timeout_ms: spec.timeout_ms,
+            depends_on: spec.depends_on,
+            when: spec.when,
         }
     }
 }
@@ -118,6 +129,15 @@ pub struct CreateTask {
     pub retry: Option<RetrySpec>,
     #[schema(minimum = 1, maximum = 3_600_000)]
     pub timeout_ms: Option<u64>,
+    /// Keys of the tasks it needs: it runs once they are all done (completed or skipped), at the
+    /// same time as other ready tasks. When no task of the workflow lists any, each task needs
+    /// the one before it.
+    #[schema(max_items = 1_000)]
+    pub depends_on: Option<Vec<String>>,
+    /// A template rendering to `true` or `false`, evaluated when the task's turn comes: `false`
+    /// skips it (status `skipped`, output null).
+    #[schema(max_length = 4_096)]
+    pub when: Option<String>,
 }
 
 impl CreateTask {
@@ -129,6 +149,8 @@ impl CreateTask {
             input: self.input,
             retry: self.retry.map(Into::into),
             timeout_ms: self.timeout_ms,
+            depends_on: self.depends_on,
+            when: self.when,
         };
         (self.workflow_id, self.position, draft)
     }
@@ -151,11 +173,21 @@ pub struct PutTask {
     pub retry: Option<RetrySpec>,
     #[schema(minimum = 1, maximum = 3_600_000)]
     pub timeout_ms: Option<u64>,
+    /// Keys of the tasks it needs: it runs once they are all done (completed or skipped), at the
+    /// same time as other ready tasks. When no task of the workflow lists any, each task needs
+    /// the one before it.
+    #[schema(max_items = 1_000)]
+    pub depends_on: Option<Vec<String>>,
+    /// A template rendering to `true` or `false`, evaluated when the task's turn comes: `false`
+    /// skips it (status `skipped`, output null).
+    #[schema(max_length = 4_096)]
+    pub when: Option<String>,
     /// When present, the change applies only if this is the current version (else 409).
     pub version: Option<i32>,
 }
 
-/// Changes some of a task's fields; `"key": null` removes the key.
+/// Changes some of a task's fields; `"key": null` removes the key, `"depends_on": null` its
+/// list of dependencies, `"when": null` its condition.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTask {
@@ -173,6 +205,12 @@ pub struct PatchTask {
     pub retry: Option<RetrySpec>,
     #[schema(minimum = 1, maximum = 3_600_000)]
     pub timeout_ms: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 1_000)]
+    pub depends_on: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 4_096)]
+    pub when: Option<Option<String>>,
     /// When present, the change applies only if this is the current version (else 409).
     pub version: Option<i32>,
 }
@@ -221,8 +259,13 @@ pub struct TaskView {
     /// The input of the latest attempt, templates resolved.
     #[schema(value_type = Option<Object>)]
     pub resolved_input: Option<Value>,
-    /// pending, queued, running, completed, failed or cancelled.
+    /// pending, queued, running, completed, skipped, failed or cancelled.
     pub status: String,
+    /// Keys of the tasks it needs, as written (null: the task before it, unless other tasks
+    /// list dependencies, then none).
+    pub depends_on: Option<Vec<String>>,
+    /// Its condition, as written.
+    pub when: Option<String>,
     pub attempt: i32,
     pub retry: RetryView,
     pub timeout_ms: i64,
@@ -253,6 +296,8 @@ impl From<Task> for TaskView {
             input: t.input,
             resolved_input: t.resolved_input,
             status: t.status.as_str().to_owned(),
+            depends_on: t.depends_on,
+            when: t.when,
             attempt: t.attempt,
             retry: RetryView::from(&t.retry),
             timeout_ms: t.timeout_ms,

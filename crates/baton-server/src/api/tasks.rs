@@ -23,7 +23,7 @@ use crate::error::{ApiError, VersionSource};
     get, path = "/api/tasks", tag = "tasks", operation_id = "listTasks",
     params(
         ("workflow_id" = Option<Uuid>, Query, description = "Only this workflow's tasks"),
-        ("status" = Option<String>, Query, description = "Only tasks in this status: pending, queued, running, completed, failed or cancelled"),
+        ("status" = Option<String>, Query, description = "Only tasks in this status: pending, queued, running, completed, skipped, failed or cancelled"),
         Paging,
     ),
     responses(
@@ -180,6 +180,8 @@ pub async fn put(
         input: body.input,
         retry: body.retry.map(Into::into),
         timeout_ms: body.timeout_ms,
+        depends_on: body.depends_on,
+        when: body.when,
     };
     let patch = TaskPatch::replace(draft, body.position);
     update(&state, caller, *id, patch, expected, source).await
@@ -227,6 +229,8 @@ pub async fn patch(
         retry: body.retry.map(Into::into),
         timeout_ms: body.timeout_ms,
         position: body.position,
+        depends_on: body.depends_on,
+        when: body.when,
     };
     update(&state, caller, *id, patch, expected, source).await
 }

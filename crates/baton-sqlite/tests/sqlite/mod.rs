@@ -1,5 +1,6 @@
 //! What only the SQLite adapter promises, beyond the conformance suite.
 
 mod file;
+mod graph;
 mod statements;
 mod values;

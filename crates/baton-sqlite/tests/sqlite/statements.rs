@@ -1,13 +1,16 @@
 //! Lists cost a constant number of statements whatever they hold; big workflows go in and move
-//! in a constant number too.
+//! in a constant number too, and a sequential step costs what it did before tasks formed a graph.
 
 use baton_conformance::support::{
-    apply, claim_one, create, page, store_task, transforms, workflow,
+    LONG_LEASE, apply, claim_one, create, create_started, get_workflow, page, store_task,
+    transforms, workflow,
 };
 use baton_domain::ports::{
-    DocumentStore, PageRequest, Scope, TaskFilter, WorkflowFilter, WorkflowStore,
+    DocumentStore, PageRequest, Scope, TaskFilter, TaskQueue, WorkflowFilter, WorkflowStore,
 };
-use baton_domain::{NewDocument, StepCommit, TaskPatch, UserId};
+use baton_domain::{
+    CarryOn, NewDocument, StepApplied, StepCommit, TaskPatch, UserId, WorkflowStatus,
+};
 use baton_sqlite::SqliteStore;
 use serde_json::json;
 
@@ -125,4 +128,63 @@ async fn a_thousand_tasks_insert_and_move_in_constant_statements() {
         assert_eq!(after.tasks[to as usize].id, first);
     }
     assert_eq!(costs[0], costs[1], "{costs:?}");
+}
+
+/// Starting a workflow wires every task in one statement: a workflow of the most tasks allowed
+/// starts in as many statements as one of two.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_wires_its_tasks_in_constant_statements() {
+    let (store, _dir) = fresh().await;
+    let owner = UserId::generate();
+    let mut costs = Vec::new();
+    for n in [2, baton_domain::MAX_TASKS_PER_WORKFLOW] {
+        let new = transforms(owner, "wired", n);
+        let start = new.start().unwrap();
+        costs.push(cost(&store, || store.create_workflow(&new, Some(&start))).await);
+        let started = get_workflow(&store, new.id()).await;
+        assert_eq!(started.status, WorkflowStatus::Running);
+    }
+    assert_eq!(costs[0], costs[1], "{costs:?}");
+    assert!(
+        costs[0] <= 6,
+        "workflow, tasks, start, wiring, the root queued, its event: {costs:?}"
+    );
+}
+
+/// A step of a sequential workflow handing over to the next task (carrying on) sends five
+/// statements: the fenced write, the next task's lease, the workflow, the events, the next
+/// claim's read. The last step sends four: the fenced write, the workflow (completed with the
+/// output task's output), the events (`workflow.completed` last) and the look for other work.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sequential_step_costs_five_statements() {
+    let (store, _dir) = fresh().await;
+    let new = transforms(UserId::generate(), "sequential", 3);
+    create_started(&store, &new).await;
+    let carry = CarryOn {
+        worker: "w".into(),
+        lease: LONG_LEASE,
+    };
+    let mut claim = claim_one(&store, "w").await;
+    for n in 0..2 {
+        let step = StepCommit::completed(&claim, json!({}), json!({"n": n}), None, Some(&carry));
+        assert!(step.release.is_empty() && step.queue.is_empty());
+        let mut applied = None;
+        let statements = cost(&store, || async {
+            applied = Some(store.apply_step(&step).await.unwrap());
+        })
+        .await;
+        assert_eq!(statements, 5, "step {n}");
+        let Some(StepApplied::Applied { next: Some(next) }) = applied else {
+            panic!("step {n} carries on: {applied:?}")
+        };
+        assert_eq!(next.task.position, n + 1);
+        claim = *next;
+    }
+    let last = StepCommit::completed(&claim, json!({}), json!({"n": 2}), None, Some(&carry));
+    let statements = cost(&store, || store.apply_step(&last)).await;
+    assert_eq!(statements, 4, "the last step");
+    let done = get_workflow(&store, new.id()).await;
+    assert_eq!(done.status, WorkflowStatus::Completed);
+    assert_eq!(done.output, Some(json!({"n": 2})));
+    assert_eq!(done.current_position, 2);
 }

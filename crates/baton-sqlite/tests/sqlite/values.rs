@@ -33,11 +33,17 @@ async fn hostile_values_round_trip_exactly() {
     let mut hostile = transform(Some("k_1"));
     hostile.title = Some(NASTY.into());
     hostile.input = Some(json!({"jq": NASTY, "extra": nasty_json()}));
+    let when = format!("{{{{ true }}}}{NASTY}");
+    hostile.when = Some(when.clone());
+    let saving = TaskDraft {
+        depends_on: Some(vec!["k_1".into()]),
+        ..store_task("c'ollection 🎉")
+    };
     let new = NewWorkflow::new(
         owner,
         NASTY.into(),
         Some(nasty_json()),
-        vec![hostile, store_task("c'ollection 🎉")],
+        vec![hostile, saving],
     )
     .unwrap();
     create_started(&store, &new).await;
@@ -46,6 +52,9 @@ async fn hostile_values_round_trip_exactly() {
     assert_eq!(read.input, nasty_json());
     assert_eq!(read.tasks[0].title, NASTY);
     assert_eq!(read.tasks[0].input["extra"], nasty_json());
+    assert_eq!(read.tasks[0].when, Some(when));
+    assert_eq!(read.tasks[0].depends_on, None);
+    assert_eq!(read.tasks[1].depends_on, Some(vec!["k_1".to_owned()]));
 
     let first = claim_one(&store, "w'orker 🎉").await;
     let delta = NewEvent::new(
