@@ -8,12 +8,14 @@
 //!
 //! The phases: per-step overhead of a sequential workflow of no-op tasks (from the workflow's
 //! own timestamps), backlog throughput (how fast a fresh worker process drains queued one-task
-//! workflows), and the cost per step in commits (Postgres) or SQL statements.
+//! workflows), fan-out throughput (one workflow over `BENCH_FAN_OUT` no-op elements, joined),
+//! and the cost per step in commits (Postgres) or SQL statements.
 //!
 //! See README.md for the environment variables.
 
 mod app;
 mod cpu;
+mod fan_out;
 mod monitor;
 mod on_sqlite;
 mod pg_report;

@@ -10,7 +10,8 @@ use baton_server::store::Store;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use crate::scratch::{BACKLOG_FILE, CALIBRATION_FILE, SEQUENTIAL_FILE, Scratch};
+use crate::fan_out;
+use crate::scratch::{BACKLOG_FILE, CALIBRATION_FILE, FAN_OUT_FILE, SEQUENTIAL_FILE, Scratch};
 use crate::settings::Settings;
 use crate::{app, cpu, poll, sqlite, sqlite_report, table};
 
@@ -42,7 +43,7 @@ async fn run(settings: &Settings, scratch: &Scratch) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "\n[1/3] calibration: one-row UPDATEs on {CALIBRATION_FILE}, 1 thread, one BEGIN IMMEDIATE \
+        "\n[1/4] calibration: one-row UPDATEs on {CALIBRATION_FILE}, 1 thread, one BEGIN IMMEDIATE \
          transaction per commit (WAL, synchronous=FULL, busy_timeout={} ms)",
         baton_sqlite::SqliteConfig::default()
             .busy_timeout
@@ -69,20 +70,27 @@ async fn run(settings: &Settings, scratch: &Scratch) -> anyhow::Result<()> {
     );
 
     println!(
-        "\n[2/3] per-step overhead: {} runs of a {}-task sequential no-op workflow \
+        "\n[2/4] per-step overhead: {} runs of a {}-task sequential no-op workflow \
          (BATON_WORKERS={}, {SEQUENTIAL_FILE})",
         settings.runs, settings.tasks, settings.workers
     );
     let sequential = sequential(settings, &scratch.url(SEQUENTIAL_FILE)?).await?;
 
     println!(
-        "\n[3/3] backlog: {} one-task workflows drained by a fresh app (BATON_WORKERS={}, \
+        "\n[3/4] backlog: {} one-task workflows drained by a fresh app (BATON_WORKERS={}, \
          {BACKLOG_FILE})",
         settings.backlog, settings.drain_workers
     );
     let backlog = backlog(settings, &scratch.url(BACKLOG_FILE)?).await?;
 
-    sqlite_report::print(settings, &calibration, &sequential, &backlog);
+    println!(
+        "\n[4/4] fan-out: one workflow over {} no-op elements, joined (BATON_WORKERS={}, \
+         {FAN_OUT_FILE})",
+        settings.fan_out, settings.workers
+    );
+    let fan_out = fan_out::run(settings, &scratch.url(FAN_OUT_FILE)?).await?;
+
+    sqlite_report::print(settings, &calibration, &sequential, &backlog, &fan_out);
     Ok(())
 }
 

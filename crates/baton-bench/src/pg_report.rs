@@ -1,12 +1,19 @@
 //! The summary of a Postgres run: each figure next to the pgbench calibration.
 
 use crate::cpu;
+use crate::fan_out::FanOut;
 use crate::pgbench::Calibration;
 use crate::postgres::{Backlog, Sequential};
 use crate::settings::Settings;
 use crate::table;
 
-pub fn print(settings: &Settings, calibration: &Calibration, seq: &Sequential, backlog: &Backlog) {
+pub fn print(
+    settings: &Settings,
+    calibration: &Calibration,
+    seq: &Sequential,
+    backlog: &Backlog,
+    fan_out: &FanOut,
+) {
     let commit_ms = calibration.single.ms_per_commit();
     let concurrent_tps = calibration.concurrent.tps;
     let mut rows: Vec<(String, String, String)> = vec![
@@ -31,6 +38,15 @@ pub fn print(settings: &Settings, calibration: &Calibration, seq: &Sequential, b
                 backlog.steps_per_sec() / concurrent_tps
             ),
             ">= 1.0x".into(),
+        ),
+        (
+            format!("fan-out ({} elements, joined)", fan_out.elements),
+            format!(
+                "{:.0} elements/s = {:.2}x pgbench",
+                fan_out.elements_per_sec(),
+                fan_out.elements_per_sec() / concurrent_tps
+            ),
+            String::new(),
         ),
         (
             "commits/step, sequential".into(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::time::Instant;
 
+use crate::fan_out;
 use crate::monitor::{Delta, Monitor};
 use crate::settings::Settings;
 use crate::target::postgres_database_url;
@@ -14,7 +15,13 @@ use crate::{app, cpu, pg_report, pgbench, table};
 const PGBENCH_DATABASE: &str = "baton_bench_pgbench";
 const SEQUENTIAL_DATABASE: &str = "baton_bench_sequential";
 const BACKLOG_DATABASE: &str = "baton_bench_backlog";
-const DATABASES: [&str; 3] = [PGBENCH_DATABASE, SEQUENTIAL_DATABASE, BACKLOG_DATABASE];
+const FAN_OUT_DATABASE: &str = "baton_bench_fan_out";
+const DATABASES: [&str; 4] = [
+    PGBENCH_DATABASE,
+    SEQUENTIAL_DATABASE,
+    BACKLOG_DATABASE,
+    FAN_OUT_DATABASE,
+];
 
 /// Runs the benchmark on `server_url`, then drops the scratch databases (also when a phase
 /// failed).
@@ -40,7 +47,7 @@ async fn run(settings: &Settings, server_url: &str) -> anyhow::Result<()> {
         settings.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("\n[1/3] calibration with pgbench (1-row UPDATE per transaction)");
+    println!("\n[1/4] calibration with pgbench (1-row UPDATE per transaction)");
     let calibration = pgbench::calibrate(
         settings,
         &postgres_database_url(server_url, PGBENCH_DATABASE),
@@ -48,7 +55,7 @@ async fn run(settings: &Settings, server_url: &str) -> anyhow::Result<()> {
     .await?;
 
     println!(
-        "\n[2/3] per-step overhead: {} runs of a {}-task sequential no-op workflow \
+        "\n[2/4] per-step overhead: {} runs of a {}-task sequential no-op workflow \
          (BATON_WORKERS={})",
         settings.runs, settings.tasks, settings.workers
     );
@@ -59,7 +66,7 @@ async fn run(settings: &Settings, server_url: &str) -> anyhow::Result<()> {
     .await?;
 
     println!(
-        "\n[3/3] backlog: {} one-task workflows drained by a fresh app (BATON_WORKERS={})",
+        "\n[3/4] backlog: {} one-task workflows drained by a fresh app (BATON_WORKERS={})",
         settings.backlog, settings.drain_workers
     );
     let backlog = backlog(
@@ -68,7 +75,15 @@ async fn run(settings: &Settings, server_url: &str) -> anyhow::Result<()> {
     )
     .await?;
 
-    pg_report::print(settings, &calibration, &sequential, &backlog);
+    println!(
+        "\n[4/4] fan-out: one workflow over {} no-op elements, joined (BATON_WORKERS={})",
+        settings.fan_out, settings.workers
+    );
+    let fan_out_url = postgres_database_url(server_url, FAN_OUT_DATABASE);
+    baton_postgres::drop_database(&fan_out_url).await?;
+    let fan_out = fan_out::run(settings, &fan_out_url).await?;
+
+    pg_report::print(settings, &calibration, &sequential, &backlog, &fan_out);
     Ok(())
 }
 

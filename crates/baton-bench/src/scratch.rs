@@ -8,7 +8,13 @@ use anyhow::{Context, bail};
 pub const CALIBRATION_FILE: &str = "calibration.db";
 pub const SEQUENTIAL_FILE: &str = "sequential.db";
 pub const BACKLOG_FILE: &str = "backlog.db";
-const FILES: [&str; 3] = [CALIBRATION_FILE, SEQUENTIAL_FILE, BACKLOG_FILE];
+pub const FAN_OUT_FILE: &str = "fan-out.db";
+const FILES: [&str; 4] = [
+    CALIBRATION_FILE,
+    SEQUENTIAL_FILE,
+    BACKLOG_FILE,
+    FAN_OUT_FILE,
+];
 /// What SQLite keeps next to a database file.
 const SUFFIXES: [&str; 4] = ["", "-wal", "-shm", "-journal"];
 

@@ -38,6 +38,8 @@ pub struct Settings {
     pub settle: Duration,
     /// `BENCH_SQLITE_BATCH`: UPDATEs per commit of the batched SQLite calibration loop.
     pub sqlite_batch: usize,
+    /// `BENCH_FAN_OUT`: elements of the fan-out workflow (at most 10,000).
+    pub fan_out: usize,
 }
 
 impl Settings {
@@ -60,6 +62,7 @@ impl Settings {
             poll: Duration::from_millis(var("BENCH_POLL_MS", 2)?),
             settle: Duration::from_millis(var("BENCH_STATS_SETTLE_MS", 12_000)?),
             sqlite_batch: var("BENCH_SQLITE_BATCH", 16)?,
+            fan_out: var("BENCH_FAN_OUT", 1_000)?,
         };
         if settings.seconds == 0
             || settings.pgbench_clients == 0
@@ -76,6 +79,9 @@ impl Settings {
                  BENCH_BACKLOG, BENCH_DRAIN_WORKERS, BENCH_CREATE_CONCURRENCY and \
                  BENCH_SQLITE_BATCH must be at least 1"
             );
+        }
+        if !(1..=10_000).contains(&settings.fan_out) {
+            bail!("BENCH_FAN_OUT must be between 1 and 10000 (Baton's limit per fan-out)");
         }
         if settings.tasks > 1_000 {
             bail!("BENCH_TASKS must be at most 1000 (Baton's limit per workflow)");

@@ -1,12 +1,19 @@
 //! The summary of a SQLite run: each figure next to the SQLite calibration of the same run.
 
 use crate::cpu;
+use crate::fan_out::FanOut;
 use crate::on_sqlite::{Backlog, Sequential};
 use crate::settings::Settings;
 use crate::sqlite::Calibration;
 use crate::table::{self, Row};
 
-pub fn print(settings: &Settings, calibration: &Calibration, seq: &Sequential, backlog: &Backlog) {
+pub fn print(
+    settings: &Settings,
+    calibration: &Calibration,
+    seq: &Sequential,
+    backlog: &Backlog,
+    fan_out: &FanOut,
+) {
     let (single, batched) = (calibration.single, calibration.batched);
     let commit_ms = single.ms_per_commit();
     let steps_per_sec = backlog.steps_per_sec();
@@ -39,6 +46,15 @@ pub fn print(settings: &Settings, calibration: &Calibration, seq: &Sequential, b
                 steps_per_sec / batched.updates_per_sec()
             ),
             ">= 1.0x the loop batched as Baton batches (unbatched: Baton does not batch)".into(),
+        ),
+        (
+            format!("fan-out ({} elements, joined)", fan_out.elements),
+            format!(
+                "{:.0} elements/s = {:.2}x unbatched",
+                fan_out.elements_per_sec(),
+                fan_out.elements_per_sec() / single.updates_per_sec()
+            ),
+            String::new(),
         ),
         (
             "SQL statements/step, seq | backlog".into(),

@@ -38,6 +38,7 @@ fn dependent(id: TaskId, position: i32, waiting_on: i32) -> Dependent {
         position,
         attempt: 0,
         waiting_on,
+        element_index: None,
     }
 }
 
@@ -68,7 +69,7 @@ fn completed(claim: &Claim, output: Value) -> StepCommit {
 /// Reads a workflow that must have completed with `output`, and checks its events end with
 /// `last_step` (the `type` and `data` of the event of the step that finished it) and then the
 /// one `workflow.completed` event carrying that output.
-async fn assert_completed<S: ConformantStore>(
+pub(crate) async fn assert_completed<S: ConformantStore>(
     store: &S,
     workflow: &Workflow,
     output: Option<Value>,

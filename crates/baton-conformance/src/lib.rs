@@ -16,6 +16,7 @@ pub mod documents;
 pub mod edits;
 pub mod events;
 pub mod failures;
+pub mod fan_out;
 pub mod fencing;
 pub mod graph;
 pub mod idempotency;
@@ -131,6 +132,12 @@ macro_rules! conformance_tests {
             graph::a_skipped_task_is_done_with_a_null_output,
             graph::start_wires_every_task,
             graph::edits_keep_depends_on_and_when,
+            fan_out::expanding_stores_the_elements_and_waits,
+            fan_out::elements_release_the_next_and_the_last_releases_the_parent,
+            fan_out::concurrent_last_elements_release_the_parent_once,
+            fan_out::a_failed_element_fails_the_workflow_and_retry_reruns_only_it,
+            fan_out::cancelling_cancels_the_elements,
+            fan_out::deleting_a_workflow_deletes_its_elements,
             transitions::transitions_apply_only_from_their_status,
             transitions::transitions_of_missing_workflows_are_not_found,
             edits::stale_edits_change_nothing,

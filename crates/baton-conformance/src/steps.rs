@@ -36,6 +36,7 @@ pub async fn completing_a_step_carries_on_to_the_successor<F: StoreFactory>(fact
             position: 1,
             attempt: 0,
             waiting_on: 1,
+            element_index: None,
         }],
         "the next task needs this one, and only this one"
     );

@@ -38,6 +38,16 @@ pub struct Dependent {
     /// How many of its dependencies were unfinished (this one included). Counts only go down
     /// while the claim holds, so at 1 the claimed task is the last it waits for.
     pub waiting_on: i32,
+    /// When it is an element of a fan-out: its index.
+    pub element_index: Option<i32>,
+}
+
+/// An element of a fan-out, as its parent joins it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElementResult {
+    pub index: i32,
+    pub status: TaskStatus,
+    pub output: Option<Value>,
 }
 
 /// A finished earlier task of the same workflow, as templates see it (`steps.<key>`, `prev`).

@@ -40,6 +40,11 @@ pub enum EventKind {
         task_id: TaskId,
         error: Value,
     },
+    /// The task fanned out: its `elements` run, and it joins their outputs when all are done.
+    TaskFannedOut {
+        task_id: TaskId,
+        elements: i32,
+    },
     /// The task did not run: its `when` was false, or every dependency was skipped.
     TaskSkipped {
         task_id: TaskId,
@@ -74,6 +79,7 @@ impl EventKind {
             Self::TaskCompleted { .. } => "task.completed",
             Self::TaskFailed { .. } => "task.failed",
             Self::TaskSkipped { .. } => "task.skipped",
+            Self::TaskFannedOut { .. } => "task.fanned_out",
             Self::WorkflowCompleted { .. } => "workflow.completed",
             Self::WorkflowFailed { .. } => "workflow.failed",
             Self::WorkflowCancelled => "workflow.cancelled",
@@ -110,6 +116,9 @@ impl EventKind {
             Self::TaskSkipped { task_id, reason } => {
                 json!({"task_id": task_id, "reason": reason})
             }
+            Self::TaskFannedOut { task_id, elements } => {
+                json!({"task_id": task_id, "elements": elements})
+            }
             Self::WorkflowCompleted { output } => json!({"output": output}),
             Self::WorkflowFailed { error } => json!({"error": error}),
         }
@@ -129,7 +138,8 @@ impl EventKind {
             } => Some((*task_id, Some(*attempt))),
             Self::TaskCompleted { task_id, .. }
             | Self::TaskFailed { task_id, .. }
-            | Self::TaskSkipped { task_id, .. } => Some((*task_id, None)),
+            | Self::TaskSkipped { task_id, .. }
+            | Self::TaskFannedOut { task_id, .. } => Some((*task_id, None)),
             _ => None,
         }
     }
@@ -146,6 +156,8 @@ pub struct NewEvent {
     /// The attempt of the task the event is about, when it is not in the payload.
     pub attempt: Option<i32>,
     pub kind: EventKind,
+    /// When the task is an element of a fan-out: its index, added to the payload as `index`.
+    pub element_index: Option<i32>,
 }
 
 impl NewEvent {
@@ -154,7 +166,14 @@ impl NewEvent {
             workflow_id,
             attempt: None,
             kind,
+            element_index: None,
         }
+    }
+
+    /// The same event, about the element `index` of a fan-out when `index` is given.
+    pub fn of_element(mut self, index: Option<i32>) -> Self {
+        self.element_index = index;
+        self
     }
 
     /// About an attempt of a task (completed and failed events name the attempt in the row).
@@ -163,6 +182,7 @@ impl NewEvent {
             workflow_id,
             attempt: Some(attempt),
             kind,
+            element_index: None,
         }
     }
 
@@ -182,7 +202,11 @@ impl NewEvent {
     }
 
     pub fn data(&self) -> Value {
-        self.kind.data()
+        let mut data = self.kind.data();
+        if let (Some(index), Value::Object(map)) = (self.element_index, &mut data) {
+            map.insert("index".to_owned(), Value::from(index));
+        }
+        data
     }
 
     /// The same event with the database's retry time filled in (a `task.retrying` event).

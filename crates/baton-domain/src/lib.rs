@@ -31,8 +31,8 @@ pub use auth::{
 };
 pub use edit::{Change, Edit};
 pub use engine::{
-    Claim, Dependent, Document, Event, FetchRequest, FetchResponse, NewDocument, StepResult,
-    TaskError,
+    Claim, Dependent, Document, ElementResult, Event, FetchRequest, FetchResponse, NewDocument,
+    StepResult, TaskError,
 };
 pub use error::{DomainError, FieldError};
 pub use event::{EventKind, NewEvent, TERMINAL_EVENT_TYPES};
@@ -51,11 +51,12 @@ pub use secret::{
 };
 pub use status::{TaskStatus, WorkflowStatus};
 pub use step::{
-    CarryOn, Fence, NextClaim, StepApplied, StepCommit, TaskOutcome, WorkflowOutcome, retry_delay,
+    CarryOn, Fence, NewElement, NextClaim, StepApplied, StepCommit, TaskOutcome, WorkflowOutcome,
+    retry_delay,
 };
 pub use task::{
-    DEFAULT_TASK_TIMEOUT_MS, MAX_JQ_PROGRAM_CHARS, MAX_TASK_TIMEOUT_MS, MAX_WHEN_CHARS, NewTask,
-    Task, TaskDraft, TaskPatch, TaskType,
+    DEFAULT_TASK_TIMEOUT_MS, MAX_ELEMENTS, MAX_JQ_PROGRAM_CHARS, MAX_TASK_TIMEOUT_MS,
+    MAX_WHEN_CHARS, NewTask, Task, TaskDraft, TaskPatch, TaskType,
 };
 pub use text::{TaskKey, TaskTitle, WorkflowName};
 pub use workflow::{MAX_TASKS_PER_WORKFLOW, NewWorkflow, Workflow, WorkflowPatch};

@@ -34,7 +34,7 @@ pub enum Effect {
     /// cancelled and loses its lease (a running attempt's result will be refused).
     Cancel,
     /// Resumed: error and `finished_at` cleared; these failed (and, by the failure, cancelled)
-    /// tasks queued now with a fresh attempt budget (attempt 0).
+    /// tasks and fan-out elements queued now with a fresh attempt budget (attempt 0).
     Retry { requeue: Vec<TaskId> },
 }
 
@@ -164,6 +164,7 @@ impl Workflow {
             .iter()
             .filter(|t| matches!(t.status, TaskStatus::Failed | TaskStatus::Cancelled))
             .map(|t| t.id)
+            .chain(self.elements_to_retry.iter().copied())
             .collect();
         Transition::new(
             self,

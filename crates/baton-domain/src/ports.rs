@@ -14,10 +14,10 @@ pub use crate::ports_auth::{IdempotencyStore, UserStore};
 pub use crate::ports_secrets::SecretStore;
 pub use crate::signals::{LocalSignals, Signal, Signals, Subscriber};
 use crate::{
-    Claim, Document, DomainError, Edit, Event, FetchRequest, FetchResponse, LeaseToken,
-    LlmCompletion, LlmRequest, LlmStream, NewEvent, NewWorkflow, StepApplied, StepCommit,
-    StepResult, Task, TaskError, TaskId, TaskStatus, Transition, UserId, Workflow, WorkflowId,
-    WorkflowStatus,
+    Claim, Document, DomainError, Edit, ElementResult, Event, FetchRequest, FetchResponse,
+    LeaseToken, LlmCompletion, LlmRequest, LlmStream, NewEvent, NewWorkflow, StepApplied,
+    StepCommit, StepResult, Task, TaskError, TaskId, TaskStatus, Transition, UserId, Workflow,
+    WorkflowId, WorkflowStatus,
 };
 
 /// Whose resources a call may see and change.
@@ -193,6 +193,9 @@ pub trait TaskQueue: Send + Sync + 'static {
         workflow_id: WorkflowId,
         position: i32,
     ) -> Result<Vec<StepResult>, StoreError>;
+
+    /// The elements of the fan-out of task `parent`, by index, in one query.
+    async fn element_results(&self, parent: TaskId) -> Result<Vec<ElementResult>, StoreError>;
 
     /// Extends a lease. `false` when it was lost or the task was cancelled: stop working on it.
     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<bool, StoreError>;

@@ -30,6 +30,12 @@ pub enum TaskOutcome {
     Skipped {
         reason: String,
     },
+    /// Fanned out: the task waits (pending) for these elements, which run as tasks of their
+    /// own (copying its type, input, retry policy and time limit), and joins their outputs
+    /// when the last is done.
+    Expand {
+        elements: Vec<NewElement>,
+    },
     /// Queued again: runnable `after` this long, by the store's clock.
     Retry {
         after: Duration,
@@ -38,6 +44,18 @@ pub enum TaskOutcome {
     Failed {
         error: Value,
     },
+}
+
+/// An element of a fan-out, to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewElement {
+    pub id: TaskId,
+    pub index: i32,
+    pub item: Value,
+    /// Its parent, and the element that waits for it (`max_parallel` apart).
+    pub dependents: Vec<TaskId>,
+    /// 0: queued at once; 1: waits for the element `max_parallel` before it.
+    pub waiting_on: i32,
 }
 
 /// What the workflow becomes.
@@ -179,12 +197,15 @@ impl StepCommit {
     ) -> Self {
         let workflow_id = claim.task.workflow_id;
         let mut step = Self::base(claim, Fence::Held, outcome);
-        step.events.push(match event {
-            EventKind::TaskCompleted { .. } => {
-                NewEvent::of_attempt(workflow_id, claim.task.attempt, event)
+        step.events.push(
+            match event {
+                EventKind::TaskCompleted { .. } => {
+                    NewEvent::of_attempt(workflow_id, claim.task.attempt, event)
+                }
+                _ => NewEvent::new(workflow_id, event),
             }
-            _ => NewEvent::new(workflow_id, event),
-        });
+            .of_element(claim.task.element_index),
+        );
         let (ready, waiting): (Vec<&Dependent>, Vec<&Dependent>) =
             claim.dependents.iter().partition(|d| d.waiting_on <= 1);
         step.release = waiting.iter().map(|d| d.id).collect();
@@ -192,26 +213,32 @@ impl StepCommit {
         if let (Some(carry_on), Some(next)) = (carry_on, ready.clone().next()) {
             ready.next();
             let next_claim = carry_on.claim();
-            step.events.push(NewEvent::new(
-                workflow_id,
-                EventKind::TaskStarted {
-                    task_id: next.id,
-                    attempt: next.attempt + 1,
-                    worker: carry_on.worker.clone(),
-                },
-            ));
+            step.events.push(
+                NewEvent::new(
+                    workflow_id,
+                    EventKind::TaskStarted {
+                        task_id: next.id,
+                        attempt: next.attempt + 1,
+                        worker: carry_on.worker.clone(),
+                    },
+                )
+                .of_element(next.element_index),
+            );
             step.claim_task = Some((next.id, next_claim));
         }
         step.queue = ready.map(|d| d.id).collect();
-        step.workflow = WorkflowOutcome::TaskDone {
-            output_task: claim.output_task.unwrap_or(claim.task.id),
-            advance_to: claim
-                .dependents
-                .iter()
-                .filter(|d| d.waiting_on <= 1)
-                .map(|d| d.position)
-                .max(),
-        };
+        // An element is not one of the workflow's tasks: its parent is, when it joins.
+        if claim.task.parent_task_id.is_none() {
+            step.workflow = WorkflowOutcome::TaskDone {
+                output_task: claim.output_task.unwrap_or(claim.task.id),
+                advance_to: claim
+                    .dependents
+                    .iter()
+                    .filter(|d| d.waiting_on <= 1)
+                    .map(|d| d.position)
+                    .max(),
+            };
+        }
         if step.claim_task.is_none() {
             // Nothing of this workflow to go on with here: take any queued task.
             step.then_claim = carry_on.map(CarryOn::claim);
@@ -240,25 +267,32 @@ impl StepCommit {
                         error: error_json.clone(),
                     },
                 );
-                step.events.push(NewEvent::new(
-                    task.workflow_id,
-                    EventKind::TaskRetrying {
-                        task_id: task.id,
-                        attempt: task.attempt,
-                        error: error_json,
-                        retry_at: None,
-                    },
-                ));
+                step.events.push(
+                    NewEvent::new(
+                        task.workflow_id,
+                        EventKind::TaskRetrying {
+                            task_id: task.id,
+                            attempt: task.attempt,
+                            error: error_json,
+                            retry_at: None,
+                        },
+                    )
+                    .of_element(task.element_index),
+                );
                 step
             }
             None => {
-                let workflow_error = json!({
+                let mut workflow_error = json!({
                     "task_id": task.id,
                     "position": task.position,
                     "key": task.key,
                     "kind": error.kind,
                     "message": error.message,
                 });
+                if let (Some(parent), Some(index)) = (task.parent_task_id, task.element_index) {
+                    workflow_error["parent_task_id"] = json!(parent);
+                    workflow_error["index"] = json!(index);
+                }
                 let mut step = Self::base(
                     claim,
                     fence,
@@ -269,14 +303,17 @@ impl StepCommit {
                 step.workflow = WorkflowOutcome::Failed {
                     error: workflow_error.clone(),
                 };
-                step.events.push(NewEvent::of_attempt(
-                    task.workflow_id,
-                    task.attempt,
-                    EventKind::TaskFailed {
-                        task_id: task.id,
-                        error: error_json,
-                    },
-                ));
+                step.events.push(
+                    NewEvent::of_attempt(
+                        task.workflow_id,
+                        task.attempt,
+                        EventKind::TaskFailed {
+                            task_id: task.id,
+                            error: error_json,
+                        },
+                    )
+                    .of_element(task.element_index),
+                );
                 step.events.push(NewEvent::new(
                     task.workflow_id,
                     EventKind::WorkflowFailed {
@@ -290,11 +327,51 @@ impl StepCommit {
         step
     }
 
+    /// The task fans out over `items` (at least one): an element per item, at most
+    /// `max_parallel` queued at once, each next one waiting for the one `max_parallel` before
+    /// it; the task waits for them all. With `carry_on`, the worker claims one at once.
+    pub fn expanded(
+        claim: &Claim,
+        items: Vec<Value>,
+        max_parallel: Option<u32>,
+        carry_on: Option<&CarryOn>,
+    ) -> Self {
+        let ids: Vec<TaskId> = items.iter().map(|_| TaskId::generate()).collect();
+        let width = max_parallel.map_or(ids.len(), |m| m.max(1) as usize);
+        let elements: Vec<NewElement> = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let mut dependents = vec![claim.task.id];
+                dependents.extend(ids.get(i + width).copied());
+                NewElement {
+                    id: ids[i],
+                    index: i32::try_from(i).unwrap_or(i32::MAX),
+                    item,
+                    dependents,
+                    waiting_on: i32::from(i >= width),
+                }
+            })
+            .collect();
+        let count = i32::try_from(elements.len()).unwrap_or(i32::MAX);
+        let mut step = Self::base(claim, Fence::Held, TaskOutcome::Expand { elements });
+        step.events.push(NewEvent::new(
+            claim.task.workflow_id,
+            EventKind::TaskFannedOut {
+                task_id: claim.task.id,
+                elements: count,
+            },
+        ));
+        step.then_claim = carry_on.map(CarryOn::claim);
+        step
+    }
+
     /// The status the claimed task takes.
     pub fn status(&self) -> crate::TaskStatus {
         match self.outcome {
             TaskOutcome::Completed { .. } => crate::TaskStatus::Completed,
             TaskOutcome::Skipped { .. } => crate::TaskStatus::Skipped,
+            TaskOutcome::Expand { .. } => crate::TaskStatus::Pending,
             TaskOutcome::Retry { .. } => crate::TaskStatus::Queued,
             TaskOutcome::Failed { .. } => crate::TaskStatus::Failed,
         }
@@ -302,7 +379,9 @@ impl StepCommit {
 
     /// Whether the step may make work runnable for other workers.
     pub fn queues_work(&self) -> bool {
-        !self.queue.is_empty() || !self.release.is_empty()
+        !self.queue.is_empty()
+            || !self.release.is_empty()
+            || matches!(self.outcome, TaskOutcome::Expand { .. })
     }
 }
 

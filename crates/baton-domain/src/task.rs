@@ -174,6 +174,8 @@ pub struct NewTask {
     timeout_ms: u64,
     depends_on: Option<Vec<String>>,
     when: Option<String>,
+    for_each: Option<String>,
+    max_parallel: Option<u32>,
 }
 
 /// A task as a client sent it, unchecked.
@@ -189,10 +191,50 @@ pub struct TaskDraft {
     pub depends_on: Option<Vec<String>>,
     /// A template rendering to `true` or `false`: whether the task runs when its turn comes.
     pub when: Option<String>,
+    /// A template rendering to an array: the task runs once per element (with `item` and
+    /// `index`), its output the array of theirs.
+    pub for_each: Option<String>,
+    /// With `for_each`: at most this many elements run at a time.
+    pub max_parallel: Option<u32>,
 }
 
-/// The longest `when` template, in characters.
+/// The longest `when` or `for_each` template, in characters.
 pub const MAX_WHEN_CHARS: usize = 4_096;
+
+/// The most elements a `for_each` may fan out to.
+pub const MAX_ELEMENTS: usize = 10_000;
+
+fn check_for_each(for_each: String) -> Result<String, DomainError> {
+    if !(for_each.contains("{{") || for_each.contains("{%")) {
+        return Err(DomainError::invalid(
+            "for_each",
+            "must be a template rendering to an array, like \"{{ steps.list.output.items }}\"",
+        ));
+    }
+    if for_each.chars().count() > MAX_WHEN_CHARS {
+        return Err(DomainError::invalid(
+            "for_each",
+            format!("must be at most {MAX_WHEN_CHARS} characters"),
+        ));
+    }
+    Ok(for_each)
+}
+
+fn check_max_parallel(max: u32, for_each: bool) -> Result<u32, DomainError> {
+    if !for_each {
+        return Err(DomainError::invalid(
+            "max_parallel",
+            "applies only to a task with for_each",
+        ));
+    }
+    if !(1..=MAX_ELEMENTS as u32).contains(&max) {
+        return Err(DomainError::invalid(
+            "max_parallel",
+            "must be between 1 and 10000",
+        ));
+    }
+    Ok(max)
+}
 
 fn check_depends_on(keys: Vec<String>) -> Result<Vec<String>, DomainError> {
     if keys.len() > crate::MAX_TASKS_PER_WORKFLOW {
@@ -266,7 +308,18 @@ impl NewTask {
         let when = draft
             .when
             .map(|when| errors.check(check_when(when)).ok_or(()));
+        let fans_out = draft.for_each.is_some();
+        let for_each = draft
+            .for_each
+            .map(|f| errors.check(check_for_each(f)).ok_or(()));
+        let max_parallel = draft
+            .max_parallel
+            .map(|m| errors.check(check_max_parallel(m, fans_out)).ok_or(()));
         errors.finish()?;
+        let (Ok(for_each), Ok(max_parallel)) = (for_each.transpose(), max_parallel.transpose())
+        else {
+            return Err(DomainError::invalid("", "invalid task"));
+        };
         match (
             key.transpose(),
             title,
@@ -294,6 +347,8 @@ impl NewTask {
                 timeout_ms,
                 depends_on,
                 when,
+                for_each,
+                max_parallel,
             }),
             _ => Err(DomainError::invalid("", "invalid task")),
         }
@@ -336,6 +391,14 @@ impl NewTask {
     pub fn when(&self) -> Option<&str> {
         self.when.as_deref()
     }
+
+    pub fn for_each(&self) -> Option<&str> {
+        self.for_each.as_deref()
+    }
+
+    pub fn max_parallel(&self) -> Option<u32> {
+        self.max_parallel
+    }
 }
 
 /// A partial change to a task. `None` leaves a field as it is; `key: Some(None)` removes the key.
@@ -352,6 +415,9 @@ pub struct TaskPatch {
     pub depends_on: Option<Option<Vec<String>>>,
     /// `Some(None)` removes the condition.
     pub when: Option<Option<String>>,
+    /// `Some(None)` makes it run once.
+    pub for_each: Option<Option<String>>,
+    pub max_parallel: Option<Option<u32>>,
 }
 
 impl TaskPatch {
@@ -371,6 +437,8 @@ impl TaskPatch {
             position,
             depends_on: Some(draft.depends_on),
             when: Some(draft.when),
+            for_each: Some(draft.for_each),
+            max_parallel: Some(draft.max_parallel),
         }
     }
 
@@ -412,6 +480,15 @@ pub struct Task {
     pub depends_on: Option<Vec<String>>,
     /// Its condition, as written.
     pub when: Option<String>,
+    /// Its fan-out template, as written.
+    pub for_each: Option<String>,
+    pub max_parallel: Option<u32>,
+    /// On an element of a fan-out: the task it is an element of, its index and its item.
+    pub parent_task_id: Option<TaskId>,
+    pub element_index: Option<i32>,
+    pub item: Option<Value>,
+    /// On a task with `for_each`: how many elements it fanned out to (`None` until it has).
+    pub elements: Option<i32>,
 }
 
 impl Task {
@@ -438,6 +515,11 @@ impl Task {
                 .clone()
                 .unwrap_or_else(|| self.depends_on.clone()),
             when: patch.when.clone().unwrap_or_else(|| self.when.clone()),
+            for_each: patch
+                .for_each
+                .clone()
+                .unwrap_or_else(|| self.for_each.clone()),
+            max_parallel: patch.max_parallel.unwrap_or(self.max_parallel),
         };
         let new = NewTask::new(draft)?;
         self.key = new.key.map(TaskKey::into_inner);
@@ -448,6 +530,8 @@ impl Task {
         self.timeout_ms = i64::try_from(new.timeout_ms).unwrap_or(i64::MAX);
         self.depends_on = new.depends_on;
         self.when = new.when;
+        self.for_each = new.for_each;
+        self.max_parallel = new.max_parallel;
         Ok(())
     }
 }
@@ -533,6 +617,8 @@ mod tests {
             timeout_ms: Some(0),
             depends_on: Some(vec!["not a key".into()]),
             when: Some("no template".into()),
+            for_each: None,
+            max_parallel: Some(3),
         })
         .unwrap_err();
         let DomainError::Invalid(errors) = err else {
@@ -541,7 +627,15 @@ mod tests {
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["key", "title", "type", "timeout_ms", "depends_on", "when"]
+            [
+                "key",
+                "title",
+                "type",
+                "timeout_ms",
+                "depends_on",
+                "when",
+                "max_parallel"
+            ]
         );
     }
 

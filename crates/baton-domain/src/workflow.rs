@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::error::Errors;
 use crate::{
-    DomainError, NewTask, Task, TaskDraft, UserId, WorkflowId, WorkflowName, WorkflowStatus,
-    check_json,
+    DomainError, NewTask, Task, TaskDraft, TaskId, UserId, WorkflowId, WorkflowName,
+    WorkflowStatus, check_json,
 };
 
 /// At most this many tasks in one workflow.
@@ -141,7 +141,10 @@ pub struct Workflow {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Its tasks by position (not the elements of their fan-outs).
     pub tasks: Vec<Task>,
+    /// Elements of its fan-outs that failed or were cancelled: a retry runs them again.
+    pub elements_to_retry: Vec<TaskId>,
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use baton_domain::ports::{HttpFetcher, LlmClient, Signal, Signals, TaskQueue};
 use baton_domain::{
-    CarryOn, Claim, Fence, LeaseToken, StepApplied, StepCommit, StepResult, TaskError, TaskOutcome,
-    TaskStatus, WorkflowId, WorkflowOutcome, retry_delay,
+    CarryOn, Claim, Fence, LeaseToken, MAX_ELEMENTS, StepApplied, StepCommit, StepResult,
+    TaskError, TaskOutcome, TaskStatus, WorkflowId, WorkflowOutcome, retry_delay,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -107,6 +107,61 @@ impl Decided {
             step: StepCommit::failed(claim, resolved, &error, retry_in, Fence::Held),
             error,
         }
+    }
+}
+
+/// A task with `for_each` at its turn: its elements, from the template (an array of at most
+/// [`MAX_ELEMENTS`]); none completes it at once with `[]`.
+async fn fan_out(claim: &Claim, context: &StepContext, carry_on: Option<&CarryOn>) -> Decided {
+    let Some(template) = claim.task.for_each.clone() else {
+        return Decided::Stop;
+    };
+    let json = context.to_json();
+    let rendered = tokio::task::spawn_blocking(move || {
+        templates::render(&Value::String(template), &json).map_err(|mut e| {
+            e.message = e
+                .message
+                .replacen("template error in input", "`for_each`", 1);
+            e
+        })
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(TaskError::permanent(
+            "template",
+            format!("rendering crashed: {e}"),
+        ))
+    });
+    let items = match rendered {
+        Ok(Value::Array(items)) => items,
+        Ok(other) => {
+            let error = TaskError::permanent(
+                "fan_out",
+                format!("`for_each` must render to an array, and rendered to {other}"),
+            );
+            return Decided::failed(claim, None, error);
+        }
+        Err(error) => return Decided::failed(claim, None, error),
+    };
+    if items.len() > MAX_ELEMENTS {
+        let error = TaskError::permanent(
+            "fan_out",
+            format!(
+                "`for_each` rendered {} elements; a task fans out to at most {MAX_ELEMENTS}",
+                items.len()
+            ),
+        );
+        return Decided::failed(claim, None, error);
+    }
+    if items.is_empty() {
+        return Decided::Done {
+            step: StepCommit::completed(claim, Value::Null, json!([]), None, carry_on),
+            output: json!([]),
+        };
+    }
+    Decided::Done {
+        step: StepCommit::expanded(claim, items, claim.task.max_parallel, carry_on),
+        output: Value::Null,
     }
 }
 
@@ -377,8 +432,13 @@ impl Engine {
             };
             match self.commit(&step).await {
                 Ok(StepApplied::Applied { next: Some(next) }) => {
-                    // A sequential successor sees what this task saw, and this task's output.
-                    if next.task.workflow_id == workflow_id && next.task.depends_on.is_none() {
+                    // A sequential successor sees what this task saw, and this task's output
+                    // (not so between the elements of a fan-out: each sees its parent's).
+                    if next.task.workflow_id == workflow_id
+                        && next.task.depends_on.is_none()
+                        && claim.task.parent_task_id.is_none()
+                        && next.task.parent_task_id.is_none()
+                    {
                         context.push(&StepResult {
                             position: claim.task.position,
                             key: claim.task.key.clone(),
@@ -410,6 +470,10 @@ impl Engine {
             worker: self.inner.config.worker_id.clone(),
             lease: self.inner.config.lease,
         });
+        let fans_out = claim.task.for_each.is_some() && claim.task.parent_task_id.is_none();
+        if fans_out && claim.task.elements.is_some() {
+            return self.join(claim, carry_on.as_ref()).await;
+        }
         match skip_reason(claim, context).await {
             Ok(Some(reason)) => {
                 tracing::info!(%reason, "task skipped");
@@ -420,6 +484,9 @@ impl Engine {
             }
             Ok(None) => {}
             Err(error) => return Decided::failed(claim, None, error),
+        }
+        if fans_out {
+            return fan_out(claim, context, carry_on.as_ref()).await;
         }
         let secrets = match self.open_secrets(claim).await {
             Ok(secrets) => secrets,
@@ -450,6 +517,40 @@ impl Engine {
             }
             StepOutcome::Failed(error) => Decided::failed(claim, Some(input.shown), error),
             StepOutcome::Abandoned | StepOutcome::Released => Decided::Stop,
+        }
+    }
+
+    /// A fanned-out task whose elements are all done: its output is theirs, by index.
+    async fn join(&self, claim: &Claim, carry_on: Option<&CarryOn>) -> Decided {
+        let results = match self.inner.queue.element_results(claim.task.id).await {
+            Ok(results) => results,
+            Err(err) => {
+                let error = TaskError::retryable(
+                    "store",
+                    format!("cannot read the outputs of the task's elements: {err}"),
+                );
+                return Decided::failed(claim, None, error);
+            }
+        };
+        if let Some(open) = results.iter().find(|r| !r.status.is_done()) {
+            let error = TaskError::permanent(
+                "fan_out",
+                format!(
+                    "element {} of the fan-out is {}, not done: cannot join",
+                    open.index, open.status
+                ),
+            );
+            return Decided::failed(claim, None, error);
+        }
+        let output = Value::Array(
+            results
+                .into_iter()
+                .map(|r| r.output.unwrap_or(Value::Null))
+                .collect(),
+        );
+        Decided::Done {
+            step: StepCommit::completed(claim, Value::Null, output.clone(), None, carry_on),
+            output,
         }
     }
 
@@ -506,6 +607,10 @@ impl Engine {
             claim.workflow_input.clone(),
         );
         let task = &claim.task;
+        if let Some(index) = task.element_index {
+            context.item = Some(task.item.clone().unwrap_or(Value::Null));
+            context.index = Some(index);
+        }
         let before = match task.depends_on {
             None if task.position == 0 => return Ok(context),
             None => task.position,

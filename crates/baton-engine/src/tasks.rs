@@ -177,7 +177,8 @@ async fn flush(
             attempt: claim.task.attempt,
             text,
         },
-    );
+    )
+    .of_element(claim.task.element_index);
     match deps.queue.append_held(claim, &delta).await {
         Ok(true) => {
             pending.drain(..ready);

@@ -1,7 +1,8 @@
 //! `{{ }}` templates in task inputs, rendered with minijinja just before a task runs.
 //!
 //! The context is `input` (the workflow's input), `prev` (the previous task's output),
-//! `steps.<key>` (`.output`, `.status`) and `workflow` (`id`, `name`). A string that is exactly
+//! `steps.<key>` (`.output`, `.status`), `workflow` (`id`, `name`), and in an element of a
+//! fan-out `item` and `index`. A string that is exactly
 //! one `{{ expr }}` keeps the JSON type of the value; any other string renders to a string.
 //!
 //! Rendering is strict: a reference that resolves to nothing fails the task (non-retryable),
@@ -28,6 +29,9 @@ pub struct StepContext {
     pub input: Value,
     pub prev: Value,
     pub steps: Map<String, Value>,
+    /// The element a fanned-out task runs for, and its index.
+    pub item: Option<Value>,
+    pub index: Option<i32>,
 }
 
 impl StepContext {
@@ -38,6 +42,8 @@ impl StepContext {
             input,
             prev: Value::Null,
             steps: Map::new(),
+            item: None,
+            index: None,
         }
     }
 
@@ -83,12 +89,17 @@ impl StepContext {
     }
 
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut context = json!({
             "input": self.input,
             "prev": self.prev,
             "steps": self.steps,
             "workflow": {"id": self.workflow_id, "name": self.workflow_name},
-        })
+        });
+        if let Some(index) = self.index {
+            context["item"] = self.item.clone().unwrap_or(Value::Null);
+            context["index"] = Value::from(index);
+        }
+        context
     }
 }
 

@@ -162,6 +162,7 @@ fn new_step(task: &NewTask) -> Step<'_> {
         input: task.input(),
         depends_on: task.depends_on(),
         when: task.when(),
+        for_each: task.for_each(),
     }
 }
 
@@ -173,6 +174,7 @@ fn stored_step(task: &Task) -> Step<'_> {
         input: &task.input,
         depends_on: task.depends_on.as_deref(),
         when: task.when.as_deref(),
+        for_each: task.for_each.as_deref(),
     }
 }
 

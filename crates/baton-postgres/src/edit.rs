@@ -21,7 +21,8 @@ struct WorkflowChanges<'a> {
     input: Option<&'a serde_json::Value>,
 }
 
-/// Moves the tasks in positions `from..=to` of a workflow by `delta`.
+/// Moves the tasks in positions `from..=to` of a workflow by `delta` (a pending workflow's:
+/// it has no elements).
 async fn shift(
     conn: &mut AsyncPgConnection,
     workflow_id: Uuid,
@@ -32,6 +33,7 @@ async fn shift(
     diesel::update(
         tasks::table
             .filter(tasks::workflow_id.eq(workflow_id))
+            .filter(tasks::parent_task_id.is_null())
             .filter(tasks::position.between(from, to)),
     )
     .set(tasks::position.eq(tasks::position + delta))

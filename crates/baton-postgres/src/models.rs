@@ -74,6 +74,14 @@ pub(crate) struct TaskRow {
     pub depends_on: Option<Value>,
     /// The task's `when`.
     pub run_if: Option<String>,
+    pub for_each: Option<String>,
+    pub max_parallel: Option<i32>,
+    /// On an element of a fan-out: its parent, its index and its item.
+    pub parent_task_id: Option<Uuid>,
+    pub element_index: Option<i32>,
+    pub item: Option<Value>,
+    /// On a task that fanned out: how many elements it has.
+    pub elements: Option<i32>,
 }
 
 /// The editable columns of a task, for inserts and replacing updates.
@@ -91,6 +99,8 @@ pub(crate) struct TaskFieldsRow<'a> {
     pub timeout_ms: i64,
     pub depends_on: Option<Value>,
     pub run_if: Option<&'a str>,
+    pub for_each: Option<&'a str>,
+    pub max_parallel: Option<i32>,
 }
 
 #[derive(Debug, Insertable)]
@@ -124,6 +134,8 @@ impl<'a> TaskFieldsRow<'a> {
             clamp_i64(task.timeout_ms()),
             task.depends_on(),
             task.when(),
+            task.for_each(),
+            task.max_parallel(),
         )
     }
 
@@ -137,6 +149,8 @@ impl<'a> TaskFieldsRow<'a> {
             task.timeout_ms,
             task.depends_on.as_deref(),
             task.when.as_deref(),
+            task.for_each.as_deref(),
+            task.max_parallel,
         )
     }
 
@@ -150,6 +164,8 @@ impl<'a> TaskFieldsRow<'a> {
         timeout_ms: i64,
         depends_on: Option<&[String]>,
         run_if: Option<&'a str>,
+        for_each: Option<&'a str>,
+        max_parallel: Option<u32>,
     ) -> Self {
         Self {
             key,
@@ -164,6 +180,8 @@ impl<'a> TaskFieldsRow<'a> {
             depends_on: depends_on
                 .map(|keys| Value::Array(keys.iter().cloned().map(Value::String).collect())),
             run_if,
+            for_each,
+            max_parallel: max_parallel.map(clamp_i32),
         }
     }
 }
@@ -184,6 +202,17 @@ impl TryFrom<TaskRow> for Task {
             .map(serde_json::from_value::<Vec<String>>)
             .transpose()
             .with_context(|| format!("stored depends_on of task {}", row.id))?;
+        let max_parallel = row
+            .max_parallel
+            .map(u32::try_from)
+            .transpose()
+            .with_context(|| format!("stored max_parallel of task {}", row.id))?;
+        // An element's item is stored (JSON null included); a claim's JSON cannot tell a
+        // null item from none, so an element always has one.
+        let item = match row.element_index {
+            Some(_) => Some(row.item.unwrap_or(Value::Null)),
+            None => row.item,
+        };
         Ok(Task {
             id: TaskId::from_uuid(row.id),
             workflow_id: WorkflowId::from_uuid(row.workflow_id),
@@ -216,12 +245,23 @@ impl TryFrom<TaskRow> for Task {
             finished_at: row.finished_at,
             depends_on,
             when: row.run_if,
+            for_each: row.for_each,
+            max_parallel,
+            parent_task_id: row.parent_task_id.map(TaskId::from_uuid),
+            element_index: row.element_index,
+            item,
+            elements: row.elements,
         })
     }
 }
 
 impl WorkflowRow {
-    pub fn into_workflow(self, tasks: Vec<Task>) -> anyhow::Result<Workflow> {
+    /// The workflow with its tasks and the elements of their fan-outs a retry runs again.
+    pub fn into_workflow(
+        self,
+        tasks: Vec<Task>,
+        elements_to_retry: Vec<TaskId>,
+    ) -> anyhow::Result<Workflow> {
         Ok(Workflow {
             id: WorkflowId::from_uuid(self.id),
             owner_id: UserId::from_uuid(self.owner_id),
@@ -240,6 +280,7 @@ impl WorkflowRow {
             started_at: self.started_at,
             finished_at: self.finished_at,
             tasks,
+            elements_to_retry,
         })
     }
 }
@@ -262,6 +303,8 @@ pub(crate) struct DependentJson {
     pub position: i32,
     pub attempt: i32,
     pub waiting_on: i32,
+    #[serde(default)]
+    pub element_index: Option<i32>,
 }
 
 impl TryFrom<ClaimJson> for baton_domain::Claim {
@@ -286,6 +329,7 @@ impl TryFrom<ClaimJson> for baton_domain::Claim {
                     position: d.position,
                     attempt: d.attempt,
                     waiting_on: d.waiting_on,
+                    element_index: d.element_index,
                 })
                 .collect(),
             output_task: row.output_task.map(TaskId::from_uuid),

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use baton_domain::ports::StoreError;
 use baton_domain::{
-    Claim, Fence, LeaseToken, NewEvent, StepApplied, StepCommit, StepResult, TaskOutcome,
-    TaskStatus, WorkflowId, WorkflowOutcome,
+    Claim, ElementResult, Fence, LeaseToken, NewElement, NewEvent, StepApplied, StepCommit,
+    StepResult, TaskId, TaskOutcome, TaskStatus, WorkflowId, WorkflowOutcome,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Double, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
@@ -31,8 +31,9 @@ struct JsonAnswer {
 // prepared statements per connection, while an uncached statement costs a Parse/Describe round
 // trip (and Postgres counts its Sync as a transaction of its own).
 diesel::define_sql_function! {
-    /// See migrations/postgres/*_task_graph: locks each claimed task's workflow row, then the
-    /// task's, skipping those another transaction holds.
+    /// See migrations/postgres/*_task_graph (and *_fan_out, whose version names an element's
+    /// index in task.started): locks each claimed task's workflow row, then the task's, skipping
+    /// those another transaction holds.
     fn baton_claim(worker: Text, tokens: Array<Text>, lease_ms: Double) -> Jsonb;
 }
 
@@ -49,7 +50,7 @@ diesel::define_sql_function! {
 }
 
 diesel::define_sql_function! {
-    /// See migrations/postgres/*_task_graph.
+    /// See migrations/postgres/*_fan_out (and *_task_graph, which it extends).
     #[allow(clippy::too_many_arguments)]
     fn baton_apply_step(
         workflow: SqlUuid,
@@ -61,6 +62,7 @@ diesel::define_sql_function! {
         error: Nullable<Jsonb>,
         retry_ms: Nullable<Double>,
         resolved: Nullable<Jsonb>,
+        elements: Nullable<Jsonb>,
         doc_id: Nullable<SqlUuid>,
         doc_collection: Nullable<Text>,
         doc_data: Nullable<Jsonb>,
@@ -120,6 +122,7 @@ pub(crate) async fn steps_before(
 ) -> Result<Vec<StepResult>, StoreError> {
     let rows: Vec<(i32, Option<String>, String, Option<Value>)> = tasks::table
         .filter(tasks::workflow_id.eq(*workflow_id.as_uuid()))
+        .filter(tasks::parent_task_id.is_null())
         .filter(tasks::position.lt(position))
         .order(tasks::position)
         .select((tasks::position, tasks::key, tasks::status, tasks::output))
@@ -131,6 +134,34 @@ pub(crate) async fn steps_before(
             Ok(StepResult {
                 position,
                 key,
+                status: status
+                    .parse::<TaskStatus>()
+                    .map_err(|e| StoreError::Unknown(e.into()))?,
+                output,
+            })
+        })
+        .collect()
+}
+
+/// The elements of `parent`'s fan-out by index, in one statement (on
+/// `tasks_parent_element_key`).
+pub(crate) async fn element_results(
+    conn: &mut AsyncPgConnection,
+    parent: TaskId,
+) -> Result<Vec<ElementResult>, StoreError> {
+    let rows: Vec<(Option<i32>, String, Option<Value>)> = tasks::table
+        .filter(tasks::parent_task_id.eq(*parent.as_uuid()))
+        .order(tasks::element_index)
+        .select((tasks::element_index, tasks::status, tasks::output))
+        .load(conn)
+        .await
+        .map_err(PgError::from)?;
+    rows.into_iter()
+        .map(|(index, status, output)| {
+            Ok(ElementResult {
+                index: index.ok_or_else(|| {
+                    StoreError::Unknown(anyhow::anyhow!("an element of {parent} without an index"))
+                })?,
                 status: status
                     .parse::<TaskStatus>()
                     .map_err(|e| StoreError::Unknown(e.into()))?,
@@ -177,8 +208,27 @@ fn events_json(events: &[NewEvent]) -> Value {
     )
 }
 
-/// One statement, one commit: see `baton_apply_step` in the task-graph migration (it locks the
-/// workflow row first, so that the workflow's events commit in id order).
+/// A fan-out's elements as the step function inserts them (`jsonb_to_recordset`).
+fn elements_json(elements: &[NewElement]) -> Value {
+    Value::Array(
+        elements
+            .iter()
+            .map(|element| {
+                json!({
+                    "id": element.id,
+                    "index": element.index,
+                    "item": element.item,
+                    "dependents": element.dependents,
+                    "waiting_on": element.waiting_on,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// One statement, one commit: see `baton_apply_step` in the fan-out migration (it locks the
+/// workflow row first, so that the workflow's events commit in id order; an expansion inserts
+/// its elements in the same statement).
 pub(crate) async fn apply_step(
     conn: &mut AsyncPgConnection,
     step: &StepCommit,
@@ -186,8 +236,13 @@ pub(crate) async fn apply_step(
     let (status, output, error, retry_ms) = match &step.outcome {
         TaskOutcome::Completed { output } => ("completed", Some(output), None, None),
         TaskOutcome::Skipped { .. } => ("skipped", None, None, None),
+        TaskOutcome::Expand { .. } => ("pending", None, None, None),
         TaskOutcome::Retry { after, error } => ("queued", None, Some(error), Some(millis(*after))),
         TaskOutcome::Failed { error } => ("failed", None, Some(error), None),
+    };
+    let elements = match &step.outcome {
+        TaskOutcome::Expand { elements } => Some(elements_json(elements)),
+        _ => None,
     };
     let (wf_status, output_task, advance_to, wf_error) = match &step.workflow {
         WorkflowOutcome::TaskDone {
@@ -231,6 +286,7 @@ pub(crate) async fn apply_step(
         error,
         retry_ms,
         step.resolved_input.as_ref(),
+        elements,
         document.map(|d| d.id),
         document.map(|d| d.collection.as_str()),
         document.map(|d| &d.data),

@@ -53,6 +53,12 @@ diesel::table! {
         run_if -> Nullable<Text>,
         dependents -> Array<Uuid>,
         waiting_on -> Int4,
+        for_each -> Nullable<Text>,
+        max_parallel -> Nullable<Int4>,
+        parent_task_id -> Nullable<Uuid>,
+        element_index -> Nullable<Int4>,
+        item -> Nullable<Jsonb>,
+        elements -> Nullable<Int4>,
     }
 }
 

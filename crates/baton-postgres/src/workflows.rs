@@ -4,9 +4,10 @@ use std::collections::HashMap;
 
 use baton_domain::ports::{Page, PageRequest, Scope, StoreError, WorkflowFilter};
 use baton_domain::{
-    NewWorkflow, Task, TaskStatus, Transition, Workflow, WorkflowId, WorkflowStatus,
+    NewWorkflow, Task, TaskId, TaskStatus, Transition, Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -67,13 +68,15 @@ pub(crate) fn into_tasks(rows: Vec<TaskRow>) -> Result<Vec<Task>, StoreError> {
         .collect()
 }
 
-/// The tasks of each of `ids`, by position, in one statement.
+/// The tasks (not the elements of their fan-outs) of each of `ids`, by position, in one
+/// statement.
 async fn tasks_of(
     conn: &mut AsyncPgConnection,
-    ids: Vec<Uuid>,
+    ids: &[Uuid],
 ) -> PgResult<HashMap<Uuid, Vec<Task>>> {
     let rows: Vec<TaskRow> = tasks::table
         .filter(tasks::workflow_id.eq_any(ids))
+        .filter(tasks::parent_task_id.is_null())
         .order((tasks::workflow_id, tasks::position))
         .select(TaskRow::as_select())
         .load(conn)
@@ -84,6 +87,33 @@ async fn tasks_of(
             .entry(*task.workflow_id.as_uuid())
             .or_default()
             .push(task);
+    }
+    Ok(by_workflow)
+}
+
+/// The predicate of `tasks_elements_to_retry_idx`, as the fan-out migration writes it: a
+/// constant (bound statuses would not let a generic plan prove that the index applies).
+const ELEMENT_TO_RETRY: &str = "parent_task_id IS NOT NULL AND status IN ('failed', 'cancelled')";
+
+/// The elements of fan-outs of each of `ids` that failed or were cancelled (those a retry runs
+/// again), in one statement on `tasks_elements_to_retry_idx`.
+async fn elements_to_retry(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> PgResult<HashMap<Uuid, Vec<TaskId>>> {
+    let rows: Vec<(Uuid, Uuid)> = tasks::table
+        .filter(tasks::workflow_id.eq_any(ids))
+        .filter(diesel::dsl::sql::<Bool>(ELEMENT_TO_RETRY))
+        .order((tasks::workflow_id, tasks::position, tasks::element_index))
+        .select((tasks::workflow_id, tasks::id))
+        .load(conn)
+        .await?;
+    let mut by_workflow: HashMap<Uuid, Vec<TaskId>> = HashMap::new();
+    for (workflow_id, id) in rows {
+        by_workflow
+            .entry(workflow_id)
+            .or_default()
+            .push(TaskId::from_uuid(id));
     }
     Ok(by_workflow)
 }
@@ -114,11 +144,16 @@ async fn load(conn: &mut AsyncPgConnection, scope: Scope, id: Uuid) -> PgResult<
         .ok_or(StoreError::NotFound("workflow"))?;
     let tasks: Vec<TaskRow> = tasks::table
         .filter(tasks::workflow_id.eq(id))
+        .filter(tasks::parent_task_id.is_null())
         .order(tasks::position)
         .select(TaskRow::as_select())
         .load(conn)
         .await?;
-    Ok(row.into_workflow(into_tasks(tasks)?)?)
+    let to_retry = elements_to_retry(conn, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    Ok(row.into_workflow(into_tasks(tasks)?, to_retry)?)
 }
 
 pub(crate) async fn list(
@@ -149,16 +184,22 @@ pub(crate) async fn list(
     } else {
         None
     };
-    let mut tasks = if rows.is_empty() {
-        HashMap::new()
+    let (mut tasks, mut to_retry) = if rows.is_empty() {
+        (HashMap::new(), HashMap::new())
     } else {
-        tasks_of(conn, rows.iter().map(|r| r.id).collect()).await?
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        (
+            tasks_of(conn, &ids).await?,
+            elements_to_retry(conn, &ids).await?,
+        )
     };
     let items = rows
         .into_iter()
         .map(|row| {
             let tasks = tasks.remove(&row.id).unwrap_or_default();
-            row.into_workflow(tasks).map_err(StoreError::Unknown)
+            let to_retry = to_retry.remove(&row.id).unwrap_or_default();
+            row.into_workflow(tasks, to_retry)
+                .map_err(StoreError::Unknown)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page { items, next })

@@ -113,7 +113,8 @@ pub(crate) fn claim_queued(
     Ok(claims)
 }
 
-/// The `task.started` event of a claim, the worker being the token's.
+/// The `task.started` event of a claim, the worker being the token's (with the element's
+/// `index` when the task is an element of a fan-out).
 fn started_event(claim: &Claim) -> NewEvent {
     NewEvent::new(
         claim.task.workflow_id,
@@ -123,16 +124,17 @@ fn started_event(claim: &Claim) -> NewEvent {
             worker: claim.token.worker().to_owned(),
         },
     )
+    .of_element(claim.task.element_index)
 }
 
 type ClaimRow = (TaskRow, String, String, Option<String>, String);
 
 /// A claimed task's dependents as they are now, as a JSON array of `[id, position, attempt,
-/// waiting_on]` by position: the ids in its `dependents`, each read by primary key. Correlated
+/// waiting_on, element_index]` by position: the ids in its `dependents`, each read by primary key. Correlated
 /// on the claimed task (the outer `tasks`; the subquery's own rows are `d`); a constant text,
 /// nothing bound.
 const DEPENDENTS: &str = "(SELECT json_group_array(\
-json_array(d.id, d.position, d.attempt, d.waiting_on) ORDER BY d.position) \
+json_array(d.id, d.position, d.attempt, d.waiting_on, d.element_index) ORDER BY d.position) \
 FROM json_each(tasks.dependents) AS j JOIN tasks AS d ON d.id = j.value)";
 
 /// The claims of tasks `ids` (each under its current lease token), in that order, in one
@@ -167,16 +169,17 @@ fn into_claim(row: ClaimRow) -> anyhow::Result<Claim> {
         .lease_owner
         .clone()
         .context("a claimed task without a lease")?;
-    let dependents: Vec<(String, i32, i32, i32)> =
+    let dependents: Vec<(String, i32, i32, i32, Option<i32>)> =
         serde_json::from_str(&dependents).context("a claimed task's dependents")?;
     let dependents = dependents
         .into_iter()
-        .map(|(id, position, attempt, waiting_on)| {
+        .map(|(id, position, attempt, waiting_on, element_index)| {
             Ok(Dependent {
                 id: TaskId::from_uuid(uuid(&id)?),
                 position,
                 attempt,
                 waiting_on,
+                element_index,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -195,40 +198,28 @@ fn into_claim(row: ClaimRow) -> anyhow::Result<Claim> {
 
 #[cfg(test)]
 mod tests {
-    use diesel::sql_types::Text;
-
     use super::*;
-    use crate::pool::{Connector, migrate};
-
-    #[derive(QueryableByName)]
-    struct Plan {
-        #[diesel(sql_type = Text)]
-        detail: String,
-    }
-
-    fn plan(conn: &mut SqliteConnection, query: &str) -> String {
-        let rows: Vec<Plan> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {query}"))
-            .bind::<BigInt, _>(10)
-            .load(conn)
-            .unwrap();
-        rows.into_iter()
-            .map(|p| p.detail)
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
+    use crate::plans::{assert_reads, migrated, plan};
 
     /// The claim and the reaper read their partial indexes, in order, without sorting.
     #[test]
     fn picks_use_their_partial_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let connector = Connector::new(&dir.path().join("b.db"), Duration::from_secs(1)).unwrap();
-        let mut conn = connector.open().unwrap();
-        migrate(&mut conn).unwrap();
-        let claim = plan(&mut conn, PICK_QUEUED);
-        assert!(claim.contains("INDEX tasks_claim_idx"), "{claim}");
-        assert!(!claim.contains("TEMP B-TREE"), "{claim}");
-        let reap = plan(&mut conn, PICK_EXPIRED);
-        assert!(reap.contains("INDEX tasks_lease_idx"), "{reap}");
-        assert!(!reap.contains("TEMP B-TREE"), "{reap}");
+        let (mut conn, _dir) = migrated();
+        assert_reads(&plan(&mut conn, PICK_QUEUED), "tasks_claim_idx");
+        assert_reads(&plan(&mut conn, PICK_EXPIRED), "tasks_lease_idx");
+    }
+
+    /// A claim reads its dependents by primary key.
+    #[test]
+    fn dependents_are_read_by_primary_key() {
+        let (mut conn, _dir) = migrated();
+        let query = tasks::table
+            .filter(tasks::id.eq("x"))
+            .select(sql::<Text>(DEPENDENTS));
+        let plan = crate::plans::plan_of(&mut conn, &query);
+        assert!(
+            plan.contains("SEARCH d USING INDEX sqlite_autoindex_tasks_1 (id=?)"),
+            "{plan}"
+        );
     }
 }

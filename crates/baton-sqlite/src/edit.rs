@@ -29,7 +29,8 @@ struct WorkflowChanges<'a> {
 }
 
 /// Moves the tasks in positions `from..=to` of a workflow by `delta`, except `moving` (a task
-/// of the range that the caller then puts in its own place).
+/// of the range that the caller then puts in its own place). Its tasks, not elements (which a
+/// pending workflow has none of), as `tasks_workflow_position_key` holds them.
 fn shift(
     conn: &mut SqliteConnection,
     workflow_id: &str,
@@ -40,12 +41,14 @@ fn shift(
     diesel::update(
         tasks::table
             .filter(tasks::workflow_id.eq(workflow_id))
+            .filter(tasks::parent_task_id.is_null())
             .filter(tasks::position.between(from, to)),
     )
     .set(tasks::position.eq(tasks::position - PARKED))
     .execute(conn)?;
     let parked = tasks::table
         .filter(tasks::workflow_id.eq(workflow_id))
+        .filter(tasks::parent_task_id.is_null())
         .filter(tasks::position.lt(0))
         .filter(tasks::id.ne(moving.unwrap_or_default()));
     diesel::update(parked)

@@ -9,6 +9,8 @@ mod guard;
 mod idempotency;
 mod lifecycle;
 mod models;
+#[cfg(test)]
+mod plans;
 mod pool;
 mod ports;
 mod queue;

@@ -65,9 +65,11 @@ pub(crate) fn apply(conn: &mut SqliteConnection, transition: &Transition) -> Sql
             ..
         } => diesel::update(
             guarded.filter(
-                // Wired as decided: no task was added or deleted since (else `Stale`).
+                // Wired as decided: no task was added or deleted since (else `Stale`). Its
+                // tasks only: elements are not wired.
                 tasks::table
                     .filter(tasks::workflow_id.eq(&id))
+                    .filter(tasks::parent_task_id.is_null())
                     .count()
                     .single_value()
                     .eq(i64::try_from(wiring.len()).unwrap_or(i64::MAX)),

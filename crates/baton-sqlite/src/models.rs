@@ -96,6 +96,12 @@ pub(crate) struct TaskRow {
     pub finished_at: Option<String>,
     pub depends_on: Option<String>,
     pub run_if: Option<String>,
+    pub for_each: Option<String>,
+    pub max_parallel: Option<i32>,
+    pub parent_task_id: Option<String>,
+    pub element_index: Option<i32>,
+    pub item: Option<String>,
+    pub elements: Option<i32>,
 }
 
 /// The editable columns of a task, for replacing updates (and, through [`NewTaskRow`],
@@ -116,6 +122,8 @@ pub(crate) struct TaskFieldsRow<'a> {
     pub depends_on: Option<String>,
     /// Its `when`.
     pub run_if: Option<&'a str>,
+    pub for_each: Option<&'a str>,
+    pub max_parallel: Option<i32>,
 }
 
 /// A task to insert. Flat, and `None` is NULL (SQLite has no DEFAULT in a VALUES list): diesel
@@ -140,6 +148,8 @@ pub(crate) struct NewTaskRow<'a> {
     pub timeout_ms: i64,
     pub depends_on: Option<String>,
     pub run_if: Option<&'a str>,
+    pub for_each: Option<&'a str>,
+    pub max_parallel: Option<i32>,
 }
 
 impl<'a> NewTaskRow<'a> {
@@ -168,6 +178,8 @@ impl<'a> NewTaskRow<'a> {
             timeout_ms: fields.timeout_ms,
             depends_on: fields.depends_on,
             run_if: fields.run_if,
+            for_each: fields.for_each,
+            max_parallel: fields.max_parallel,
         }
     }
 }
@@ -190,6 +202,8 @@ impl<'a> TaskFieldsRow<'a> {
         Self {
             depends_on: task.depends_on().map(keys_text),
             run_if: task.when(),
+            for_each: task.for_each(),
+            max_parallel: task.max_parallel().map(clamp_i32),
             ..Self::new(
                 task.key().map(|k| k.as_str()),
                 task.title().as_str(),
@@ -205,6 +219,8 @@ impl<'a> TaskFieldsRow<'a> {
         Self {
             depends_on: task.depends_on.as_deref().map(keys_text),
             run_if: task.when.as_deref(),
+            for_each: task.for_each.as_deref(),
+            max_parallel: task.max_parallel.map(clamp_i32),
             ..Self::new(
                 task.key.as_deref(),
                 &task.title,
@@ -216,7 +232,7 @@ impl<'a> TaskFieldsRow<'a> {
         }
     }
 
-    /// Without dependencies or condition.
+    /// Without dependencies, condition or fan-out.
     fn new(
         key: Option<&'a str>,
         title: &'a str,
@@ -237,6 +253,8 @@ impl<'a> TaskFieldsRow<'a> {
             timeout_ms,
             depends_on: None,
             run_if: None,
+            for_each: None,
+            max_parallel: None,
         }
     }
 }
@@ -288,6 +306,19 @@ impl TryFrom<TaskRow> for Task {
                 .map(|keys| serde_json::from_str(keys).context("a stored depends_on"))
                 .transpose()?,
             when: row.run_if,
+            for_each: row.for_each,
+            max_parallel: row
+                .max_parallel
+                .map(|max| u32::try_from(max).context("a stored max_parallel"))
+                .transpose()?,
+            parent_task_id: row
+                .parent_task_id
+                .as_deref()
+                .map(|id| uuid(id).map(TaskId::from_uuid))
+                .transpose()?,
+            element_index: row.element_index,
+            item: json_opt(row.item.as_deref())?,
+            elements: row.elements,
         })
     }
 }
@@ -297,7 +328,12 @@ pub(crate) fn into_tasks(rows: Vec<TaskRow>) -> anyhow::Result<Vec<Task>> {
 }
 
 impl WorkflowRow {
-    pub fn into_workflow(self, tasks: Vec<Task>) -> anyhow::Result<Workflow> {
+    /// The workflow with its tasks and the elements of its fan-outs that a retry runs again.
+    pub fn into_workflow(
+        self,
+        tasks: Vec<Task>,
+        elements_to_retry: Vec<TaskId>,
+    ) -> anyhow::Result<Workflow> {
         Ok(Workflow {
             id: WorkflowId::from_uuid(uuid(&self.id)?),
             owner_id: UserId::from_uuid(uuid(&self.owner_id)?),
@@ -316,6 +352,7 @@ impl WorkflowRow {
             started_at: parse_opt(self.started_at.as_deref())?,
             finished_at: parse_opt(self.finished_at.as_deref())?,
             tasks,
+            elements_to_retry,
         })
     }
 }

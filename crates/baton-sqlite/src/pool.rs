@@ -244,7 +244,7 @@ mod tests {
         )
         .unwrap();
         let mut conn = connector.open().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 4);
+        assert_eq!(migrate(&mut conn).unwrap(), 5);
         assert_eq!(setting(&mut conn, "busy_timeout"), 1_234);
         assert_eq!(setting(&mut conn, "synchronous"), 2, "FULL");
         assert_eq!(setting(&mut conn, "foreign_keys"), 1);
@@ -312,7 +312,7 @@ mod tests {
         let connector = Connector::new(&dir.path().join("b.db"), Duration::from_secs(1)).unwrap();
         let mut conn = connector.open().unwrap();
         let rest = migrate_before(&mut conn, "20261204000001");
-        assert_eq!(rest.len(), 1, "the task graph is the last migration");
+        assert_eq!(rest.len(), 2, "the task graph, then fan-out");
         let [t0, t1, t2] = TASKS;
         let task = |id: &str, position: i32, status: &str, extra: &str| {
             format!(
@@ -349,9 +349,24 @@ mod tests {
             "refused with foreign keys on: {refused}"
         );
         assert_eq!(indexes_of_tasks(&mut conn), indexes);
-        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        assert_eq!(migrate(&mut conn).unwrap(), 2);
         assert_eq!(setting(&mut conn, "foreign_keys"), 1, "on again");
-        assert_eq!(indexes_of_tasks(&mut conn), indexes, "the same indexes");
+        let mut expected = indexes;
+        expected.extend(
+            [
+                "tasks_parent_element_key",
+                "tasks_workflow_element_status_idx",
+            ]
+            .map(|name| Name {
+                name: name.to_owned(),
+            }),
+        );
+        expected.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(
+            indexes_of_tasks(&mut conn),
+            expected,
+            "the same indexes, and fan-out's"
+        );
         let count = |conn: &mut SqliteConnection| -> (i64, i64) {
             (
                 events::table.count().get_result(conn).unwrap(),
@@ -418,5 +433,155 @@ mod tests {
             tasks::table.count().get_result::<i64>(&mut conn).unwrap(),
             0
         );
+    }
+}
+
+#[cfg(test)]
+mod fan_out_migration {
+    use baton_domain::{
+        LeaseToken, NewDocument, NewWorkflow, StepCommit, TaskDraft, TaskStatus, UserId,
+    };
+    use diesel::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::{documents, events, tasks};
+
+    fn claim(conn: &mut SqliteConnection) -> baton_domain::Claim {
+        let tokens = [LeaseToken::new("w")];
+        conn.immediate_transaction(|conn| {
+            crate::claims::claim_queued(conn, &tokens, Duration::from_secs(60))
+        })
+        .unwrap()
+        .remove(0)
+    }
+
+    /// A started workflow of one task of `task_type` fanning out to 3 elements, the first of
+    /// them completed (with `document`, for a store task): the id of the parent.
+    fn fanned_out(
+        conn: &mut SqliteConnection,
+        task_type: &str,
+        input: serde_json::Value,
+        document: bool,
+    ) -> String {
+        let new = NewWorkflow::new(
+            UserId::generate(),
+            "fan-out".into(),
+            None,
+            vec![TaskDraft {
+                key: Some("p".into()),
+                task_type: task_type.into(),
+                input: Some(input),
+                for_each: Some("{{ input.items }}".into()),
+                ..TaskDraft::default()
+            }],
+        )
+        .unwrap();
+        let start = new.start().unwrap();
+        conn.immediate_transaction(|conn| crate::workflows::create(conn, &new, Some(&start)))
+            .unwrap();
+        let parent = claim(conn);
+        let items = vec![json!(0), json!(1), json!(2)];
+        let step = StepCommit::expanded(&parent, items, None, None);
+        conn.immediate_transaction(|conn| crate::steps::apply(conn, &step))
+            .unwrap();
+        let element = claim(conn);
+        let document = document.then(|| NewDocument {
+            id: uuid::Uuid::now_v7(),
+            collection: "notes".into(),
+            data: json!({}),
+        });
+        let step = StepCommit::completed(&element, json!({}), json!({}), document, None);
+        conn.immediate_transaction(|conn| crate::steps::apply(conn, &step))
+            .unwrap();
+        crate::models::id_text(parent.task.id.as_uuid())
+    }
+
+    /// How many elements there are (with the fan-out's columns).
+    fn elements(conn: &mut SqliteConnection) -> i64 {
+        tasks::table
+            .filter(tasks::parent_task_id.is_not_null())
+            .count()
+            .get_result(conn)
+            .unwrap()
+    }
+
+    /// Reverted, fan-out refuses to lose a document an element wrote; without one, the
+    /// elements go (their events kept as their parent's), the waiting parent is queued again,
+    /// and the schema is as before (the fan-out's columns and indexes gone); migrated again,
+    /// it is back.
+    #[test]
+    fn reverting_fan_out_keeps_the_history_and_requeues_the_parent() {
+        let (mut conn, _dir) = crate::plans::migrated();
+        let written = fanned_out(
+            &mut conn,
+            "store",
+            json!({"collection": "notes", "document": {}}),
+            true,
+        );
+        let refused = conn
+            .revert_last_migration(MIGRATIONS)
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("element_documents = 0"), "{refused}");
+        assert_eq!(elements(&mut conn), 3, "nothing changed");
+
+        diesel::delete(tasks::table.find(&written))
+            .execute(&mut conn)
+            .unwrap();
+        assert_eq!(elements(&mut conn), 0, "deleted with their parent");
+        assert_eq!(
+            documents::table
+                .count()
+                .get_result::<i64>(&mut conn)
+                .unwrap(),
+            0,
+            "and their documents"
+        );
+        let parent = fanned_out(&mut conn, "transform", json!({"jq": "."}), false);
+        let history: i64 = events::table.count().get_result(&mut conn).unwrap();
+        conn.revert_last_migration(MIGRATIONS).unwrap();
+
+        let (status, waiting_on): (String, i32) = tasks::table
+            .find(&parent)
+            .select((tasks::status, tasks::waiting_on))
+            .first(&mut conn)
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), waiting_on),
+            (TaskStatus::Queued.as_str(), 0)
+        );
+        let task_ids: Vec<Option<String>> = events::table
+            .select(events::task_id)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(task_ids.len() as i64, history, "every event kept");
+        assert!(
+            task_ids
+                .iter()
+                .all(|id| id.is_none() || id.as_deref() == Some(parent.as_str())),
+            "the elements' events are their parent's: {task_ids:?}"
+        );
+        assert!(task_ids.iter().filter(|id| id.is_some()).count() >= 4);
+        let ours: i64 = tasks::table.count().get_result(&mut conn).unwrap();
+        assert_eq!(ours, 1, "the elements are gone");
+        #[derive(QueryableByName)]
+        struct Sql {
+            #[diesel(sql_type = Text)]
+            sql: String,
+        }
+        let schema: Vec<Sql> = diesel::sql_query(
+            "SELECT sql FROM sqlite_schema WHERE tbl_name = 'tasks' AND sql IS NOT NULL",
+        )
+        .load(&mut conn)
+        .unwrap();
+        for sql in &schema {
+            for gone in ["parent_task_id", "for_each", "element_index", "item"] {
+                assert!(!sql.sql.contains(gone), "{gone} in {}", sql.sql);
+            }
+        }
+
+        assert_eq!(migrate(&mut conn).unwrap(), 1, "fan-out again");
+        assert_eq!(elements(&mut conn), 0);
     }
 }

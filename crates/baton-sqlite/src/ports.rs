@@ -10,8 +10,8 @@ use baton_domain::ports::{
     WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
-    Claim, Document, Edit, Event, LeaseToken, NewEvent, NewWorkflow, StepApplied, StepCommit,
-    StepResult, Task, TaskId, Transition, Workflow, WorkflowId,
+    Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewWorkflow, StepApplied,
+    StepCommit, StepResult, Task, TaskId, Transition, Workflow, WorkflowId,
 };
 use diesel::RunQueryDsl;
 
@@ -104,6 +104,11 @@ impl TaskQueue for SqliteStore {
         position: i32,
     ) -> Result<Vec<StepResult>, StoreError> {
         self.read(move |conn| queue::steps_before(conn, workflow_id, position))
+            .await
+    }
+
+    async fn element_results(&self, parent: TaskId) -> Result<Vec<ElementResult>, StoreError> {
+        self.read(move |conn| queue::element_results(conn, parent))
             .await
     }
 

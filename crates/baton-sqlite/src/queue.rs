@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use baton_domain::{Claim, NewEvent, StepResult, TaskStatus, WorkflowId};
+use baton_domain::{Claim, ElementResult, NewEvent, StepResult, TaskId, TaskStatus, WorkflowId};
 use diesel::SqliteConnection;
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Nullable, Text};
+use diesel::sqlite::Sqlite;
 
 use crate::error::SqlResult;
 use crate::models::{NewEventRow, id_text, json_opt};
@@ -23,22 +25,64 @@ fn held(claim: &Claim) -> (String, &str) {
     (id_text(claim.task.id.as_uuid()), claim.token.as_str())
 }
 
+type StepRow = (Integer, Nullable<Text>, Text, Nullable<Text>);
+
+/// The tasks of a workflow before `position` (not the elements of their fan-outs), by
+/// position, read in that order from `tasks_workflow_position_key`, which holds only those.
+fn steps_query(
+    workflow_id: WorkflowId,
+    position: i32,
+) -> tasks::BoxedQuery<'static, Sqlite, StepRow> {
+    tasks::table
+        .filter(tasks::workflow_id.eq(id_text(workflow_id.as_uuid())))
+        .filter(tasks::parent_task_id.is_null())
+        .filter(tasks::position.lt(position))
+        .order(tasks::position)
+        .select((tasks::position, tasks::key, tasks::status, tasks::output))
+        .into_boxed()
+}
+
+/// The elements of `parent`'s fan-out by index, read in that order from
+/// `tasks_parent_element_key`.
+fn elements_query(
+    parent: TaskId,
+) -> tasks::BoxedQuery<'static, Sqlite, (Nullable<Integer>, Text, Nullable<Text>)> {
+    tasks::table
+        .filter(tasks::parent_task_id.eq(id_text(parent.as_uuid())))
+        .order(tasks::element_index)
+        .select((tasks::element_index, tasks::status, tasks::output))
+        .into_boxed()
+}
+
 pub(crate) fn steps_before(
     conn: &mut SqliteConnection,
     workflow_id: WorkflowId,
     position: i32,
 ) -> SqlResult<Vec<StepResult>> {
-    let rows: Vec<(i32, Option<String>, String, Option<String>)> = tasks::table
-        .filter(tasks::workflow_id.eq(id_text(workflow_id.as_uuid())))
-        .filter(tasks::position.lt(position))
-        .order(tasks::position)
-        .select((tasks::position, tasks::key, tasks::status, tasks::output))
-        .load(conn)?;
+    let rows: Vec<(i32, Option<String>, String, Option<String>)> =
+        steps_query(workflow_id, position).load(conn)?;
     rows.into_iter()
         .map(|(position, key, status, output)| {
             Ok(StepResult {
                 position,
                 key,
+                status: status.parse::<TaskStatus>().map_err(anyhow::Error::from)?,
+                output: json_opt(output.as_deref())?,
+            })
+        })
+        .collect()
+}
+
+/// The elements of `parent`'s fan-out by index, in one statement.
+pub(crate) fn element_results(
+    conn: &mut SqliteConnection,
+    parent: TaskId,
+) -> SqlResult<Vec<ElementResult>> {
+    let rows: Vec<(Option<i32>, String, Option<String>)> = elements_query(parent).load(conn)?;
+    rows.into_iter()
+        .map(|(index, status, output)| {
+            Ok(ElementResult {
+                index: index.ok_or_else(|| anyhow::anyhow!("an element without an index"))?,
                 status: status.parse::<TaskStatus>().map_err(anyhow::Error::from)?,
                 output: json_opt(output.as_deref())?,
             })
@@ -112,4 +156,21 @@ pub(crate) fn append_held(
         .values(row)
         .execute(conn)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plans::{assert_reads, migrated, plan_of};
+
+    /// Earlier steps are read in order from the partial index of positions (elements are not
+    /// in it), a parent's elements in order from the index of elements.
+    #[test]
+    fn reads_use_their_indexes() {
+        let (mut conn, _dir) = migrated();
+        let steps = plan_of(&mut conn, &steps_query(WorkflowId::generate(), 3));
+        assert_reads(&steps, "tasks_workflow_position_key");
+        let elements = plan_of(&mut conn, &elements_query(TaskId::generate()));
+        assert_reads(&elements, "tasks_parent_element_key");
+    }
 }

@@ -54,6 +54,12 @@ diesel::table! {
         run_if -> Nullable<Text>,
         dependents -> Text,
         waiting_on -> Integer,
+        for_each -> Nullable<Text>,
+        max_parallel -> Nullable<Integer>,
+        parent_task_id -> Nullable<Text>,
+        element_index -> Nullable<Integer>,
+        item -> Nullable<Text>,
+        elements -> Nullable<Integer>,
     }
 }
 

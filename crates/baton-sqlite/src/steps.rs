@@ -1,7 +1,9 @@
 //! Applying a decided step (see `StepCommit` in baton-domain), in one `BEGIN IMMEDIATE`
 //! transaction, in the order of Postgres' `baton_apply_step`:
 //!  1. the claimed task takes its outcome, only while the step's token holds its lease (and,
-//!     for the reaper, only once that lease has expired); otherwise nothing at all is applied;
+//!     for the reaper, only once that lease has expired); otherwise nothing at all is applied.
+//!     A task fanning out becomes pending, waiting for its elements, which are inserted then in
+//!     one statement, copying what they run from its row;
 //!  2. the document, at most once per task;
 //!  3. the `queue` tasks become queued;
 //!  4. `claim_task` becomes running under its decided token;
@@ -16,6 +18,8 @@
 //!
 //! A step of a sequential workflow handing over to the next task sends five statements: the
 //! fenced write, the lease of the next task, the workflow, the events, the next claim's read.
+//! A fan-out sends three whatever its number of elements (the fenced write, the elements, the
+//! events), then its `then_claim`'s.
 
 use baton_domain::{
     EventKind, Fence, NewEvent, StepApplied, StepCommit, TaskOutcome, TaskStatus, WorkflowOutcome,
@@ -25,7 +29,7 @@ use diesel::SqliteConnection;
 use diesel::dsl::case_when;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Nullable, Text};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::claims;
 use crate::error::SqlResult;
@@ -41,7 +45,8 @@ diesel::define_sql_function! {
 }
 
 /// Step 1: the fenced write. Binds: status, output, error, resolved input, retry modifier,
-/// task id, token, reaper (expired leases only). A skipped task's output is NULL.
+/// task id, token, reaper (expired leases only), elements (a fan-out only). A skipped task's
+/// output is NULL; a task fanning out (pending) waits for its elements, its time unchanged.
 const FENCED_SQL: &str = "
 UPDATE tasks
    SET status = ?1,
@@ -52,8 +57,10 @@ UPDATE tasks
                            THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?5)
                            ELSE available_at END,
        lease_owner = NULL, lease_expires_at = NULL,
-       finished_at = CASE WHEN ?1 = 'queued' THEN finished_at
+       finished_at = CASE WHEN ?1 IN ('queued', 'pending') THEN finished_at
                           ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END,
+       waiting_on = coalesce(?9, waiting_on),
+       elements = coalesce(?9, elements),
        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
        version = version + 1
  WHERE id = ?6 AND lease_owner = ?7 AND status = 'running'
@@ -74,6 +81,7 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
     let (status, output, error, retry) = match &step.outcome {
         TaskOutcome::Completed { output } => (TaskStatus::Completed, Some(output), None, None),
         TaskOutcome::Skipped { .. } => (TaskStatus::Skipped, None, None, None),
+        TaskOutcome::Expand { .. } => (TaskStatus::Pending, None, None, None),
         TaskOutcome::Retry { after, error } => (
             TaskStatus::Queued,
             None,
@@ -81,6 +89,10 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
             Some(shift(*after, true)),
         ),
         TaskOutcome::Failed { error } => (TaskStatus::Failed, None, Some(error), None),
+    };
+    let elements = match &step.outcome {
+        TaskOutcome::Expand { elements } => Some(count(elements.len())),
+        _ => None,
     };
     Ok(diesel::sql_query(FENCED_SQL)
         .bind::<Text, _>(status.as_str())
@@ -91,8 +103,69 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
         .bind::<Text, _>(id_text(step.task_id.as_uuid()))
         .bind::<Text, _>(step.token.as_str())
         .bind::<Bool, _>(step.fence == Fence::Expired)
+        .bind::<Nullable<Integer>, _>(elements)
         .get_result(conn)
         .optional()?)
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Step 1 of a fan-out: its elements, in one statement whatever their number. Binds the
+/// elements as a JSON array of `[id, index, item, [dependent ids], waiting_on]`, and the
+/// parent, whose row gives every element its workflow, owner, position, title, type, input,
+/// retry policy, time limit and dependencies (copied, not sent). Waiting for none, an element
+/// is queued now; else it is pending.
+const ELEMENTS_SQL: &str = "
+INSERT INTO tasks (
+    id, workflow_id, owner_id, position, key, title, type, input, status, attempt,
+    max_attempts, backoff_initial_ms, backoff_max_ms, backoff_multiplier, timeout_ms,
+    available_at, depends_on, run_if, dependents, waiting_on, for_each, max_parallel,
+    parent_task_id, element_index, item
+)
+SELECT e.value ->> '$[0]', p.workflow_id, p.owner_id, p.position, NULL, p.title, p.type,
+       p.input, CASE WHEN e.value ->> '$[4]' = 0 THEN 'queued' ELSE 'pending' END, 0,
+       p.max_attempts, p.backoff_initial_ms, p.backoff_max_ms, p.backoff_multiplier,
+       p.timeout_ms,
+       CASE WHEN e.value ->> '$[4]' = 0 THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END,
+       p.depends_on, NULL, e.value -> '$[3]', e.value ->> '$[4]', NULL, NULL,
+       p.id, e.value ->> '$[1]', e.value -> '$[2]'
+  FROM tasks AS p, json_each(?1) AS e
+ WHERE p.id = ?2";
+
+fn insert_elements(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<()> {
+    let TaskOutcome::Expand { elements } = &step.outcome else {
+        return Ok(());
+    };
+    if elements.is_empty() {
+        return Ok(());
+    }
+    let rows: Value = elements
+        .iter()
+        .map(|e| {
+            json!([
+                id_text(e.id.as_uuid()),
+                e.index,
+                e.item,
+                task_ids(&e.dependents),
+                e.waiting_on
+            ])
+        })
+        .collect();
+    let inserted = diesel::sql_query(ELEMENTS_SQL)
+        .bind::<Text, _>(rows.to_string())
+        .bind::<Text, _>(id_text(step.task_id.as_uuid()))
+        .execute(conn)?;
+    if inserted != elements.len() {
+        return Err(anyhow::anyhow!(
+            "{inserted} of the {} elements of task {} were stored",
+            elements.len(),
+            step.task_id
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Steps 3 to 5.
@@ -237,6 +310,7 @@ pub(crate) fn apply(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult
     let Some(task) = fenced_write(conn, step)? else {
         return Ok(StepApplied::Lost);
     };
+    insert_elements(conn, step)?;
     if let Some(document) = &step.document {
         diesel::insert_into(documents::table)
             .values((
@@ -279,4 +353,23 @@ pub(crate) fn apply(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult
     Ok(StepApplied::Applied {
         next: next.map(Box::new),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plans::{migrated, plan};
+
+    /// The elements' insert reads the parent by primary key, once, and walks the bound array.
+    #[test]
+    fn elements_copy_the_parent_read_by_primary_key() {
+        let (mut conn, _dir) = migrated();
+        let plan = plan(&mut conn, ELEMENTS_SQL);
+        assert!(
+            plan.contains("SEARCH p USING INDEX sqlite_autoindex_tasks_1 (id=?)"),
+            "{plan}"
+        );
+        assert!(plan.contains("SCAN e VIRTUAL TABLE"), "{plan}");
+        assert!(!plan.contains("SCAN p"), "{plan}");
+    }
 }

@@ -29,7 +29,8 @@ pub(crate) fn get(conn: &mut SqliteConnection, scope: Scope, id: TaskId) -> SqlR
 }
 
 /// A page of tasks newest first, in one statement (two with a workflow, call in a read
-/// transaction then).
+/// transaction then). Elements of fan-outs are listed with the other tasks, with their parent
+/// and index (`Workflow.tasks`, the list of a workflow's own tasks, has none).
 ///
 /// The tasks of one workflow are read by `tasks_workflow_id_idx` alone, their owner checked on
 /// the workflow first: with `owner_id` in the same query, SQLite (which keeps no statistics

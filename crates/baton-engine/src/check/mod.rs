@@ -29,6 +29,7 @@ pub(crate) struct Step<'a> {
     pub input: &'a Value,
     pub depends_on: Option<&'a [String]>,
     pub when: Option<&'a str>,
+    pub for_each: Option<&'a str>,
 }
 
 /// One problem of one task.
@@ -86,6 +87,10 @@ pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Checked {
     let graph = graph.as_ref().filter(|g| g.is_explicit());
     for (position, step) in steps.iter().enumerate() {
         let scope = refs::Scope::new(steps, position, graph);
+        let input_scope = match step.for_each {
+            Some(_) => refs::Scope::new(steps, position, graph).per_element(),
+            None => refs::Scope::new(steps, position, graph),
+        };
         let problem = |field: &str, found: Found| Problem {
             task: step.id,
             position,
@@ -106,16 +111,24 @@ pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Checked {
         if let Some(when) = step.when {
             strings.push(("when".to_owned(), when));
         }
+        if let Some(for_each) = step.for_each {
+            strings.push(("for_each".to_owned(), for_each));
+        }
         strings_in(step.input, "input".to_owned(), &mut strings);
         for (field, text) in strings {
+            let scope = if field.starts_with("input") {
+                &input_scope
+            } else {
+                &scope
+            };
             let mut named = Vec::new();
             let found = if is_template(text) {
-                templates.check(text, &scope, &mut named)
+                templates.check(text, scope, &mut named)
             } else if step.task_type == TaskType::Transform && field == "input.jq" {
                 let result = compiled
                     .entry(text)
                     .or_insert_with(|| crate::jq::check(text).map_err(|e| e.message));
-                jq::check(text, result, &scope)
+                jq::check(text, result, scope)
             } else {
                 Vec::new()
             };

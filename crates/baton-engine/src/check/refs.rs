@@ -20,6 +20,8 @@ pub(super) struct Scope<'a> {
     later: HashMap<&'a str, usize>,
     /// How many tasks it depends on, when they are listed (`None`: the one before it).
     listed_deps: Option<usize>,
+    /// Whether `item` and `index` exist (the input of a task with `for_each`).
+    per_element: bool,
 }
 
 /// The names at the root of what templates and jq programs see.
@@ -49,7 +51,14 @@ impl<'a> Scope<'a> {
             earlier,
             later,
             listed_deps: graph.map(|g| g.deps(position).len()),
+            per_element: false,
         }
+    }
+
+    /// The same scope where `item` and `index` are the element's (a fanned-out task's input).
+    pub(super) fn per_element(mut self) -> Self {
+        self.per_element = true;
+        self
     }
 
     /// Checks a reference given as its names from the root (`["steps", "fetch", "output"]`).
@@ -60,6 +69,14 @@ impl<'a> Scope<'a> {
         };
         match *root {
             "input" => Ok(()),
+            "item" | "index" if self.per_element => Ok(()),
+            "item" | "index" => Err((
+                1,
+                format!(
+                    "`{root}` is the element a fanned-out task runs for: only the input of a \
+                     task with `for_each` has one"
+                ),
+            )),
             "prev" if self.listed_deps.is_some_and(|n| n != 1) => Err((
                 1,
                 format!(
@@ -209,6 +226,7 @@ mod tests {
                 input,
                 depends_on: None,
                 when: None,
+                for_each: None,
             })
             .collect();
         Scope::new(&steps, position, None)

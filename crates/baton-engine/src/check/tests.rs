@@ -16,6 +16,7 @@ fn checked(tasks: &[(Option<&str>, TaskType, Value)], llm: bool) -> Checked {
             input,
             depends_on: None,
             when: None,
+            for_each: None,
         })
         .collect();
     check(&steps, llm)
@@ -253,6 +254,7 @@ fn graph_problems(
             input,
             depends_on: Some(deps.as_slice()),
             when: *when,
+            for_each: None,
         })
         .collect();
     check(&steps, true).problems

@@ -65,6 +65,15 @@ pub struct TaskSpec {
     /// skips it (status `skipped`, output null).
     #[schema(max_length = 4_096)]
     pub when: Option<String>,
+    /// A template rendering to an array: the task runs once per element, its templates seeing
+    /// `item` and `index`, its output the array of the elements' outputs in order (at most
+    /// 10,000 elements; none: `[]` at once).
+    #[schema(max_length = 4_096)]
+    pub for_each: Option<String>,
+    /// With `for_each`: at most this many elements run at a time (default: as many as workers
+    /// allow).
+    #[schema(minimum = 1, maximum = 10_000)]
+    pub max_parallel: Option<u32>,
 }
 
 impl From<TaskSpec> for TaskDraft {
@@ -78,6 +87,8 @@ impl From<TaskSpec> for TaskDraft {
             timeout_ms: spec.timeout_ms,
             depends_on: spec.depends_on,
             when: spec.when,
+            for_each: spec.for_each,
+            max_parallel: spec.max_parallel,
         }
     }
 }
@@ -138,6 +149,15 @@ pub struct CreateTask {
     /// skips it (status `skipped`, output null).
     #[schema(max_length = 4_096)]
     pub when: Option<String>,
+    /// A template rendering to an array: the task runs once per element, its templates seeing
+    /// `item` and `index`, its output the array of the elements' outputs in order (at most
+    /// 10,000 elements; none: `[]` at once).
+    #[schema(max_length = 4_096)]
+    pub for_each: Option<String>,
+    /// With `for_each`: at most this many elements run at a time (default: as many as workers
+    /// allow).
+    #[schema(minimum = 1, maximum = 10_000)]
+    pub max_parallel: Option<u32>,
 }
 
 impl CreateTask {
@@ -151,6 +171,8 @@ impl CreateTask {
             timeout_ms: self.timeout_ms,
             depends_on: self.depends_on,
             when: self.when,
+            for_each: self.for_each,
+            max_parallel: self.max_parallel,
         };
         (self.workflow_id, self.position, draft)
     }
@@ -182,6 +204,15 @@ pub struct PutTask {
     /// skips it (status `skipped`, output null).
     #[schema(max_length = 4_096)]
     pub when: Option<String>,
+    /// A template rendering to an array: the task runs once per element, its templates seeing
+    /// `item` and `index`, its output the array of the elements' outputs in order (at most
+    /// 10,000 elements; none: `[]` at once).
+    #[schema(max_length = 4_096)]
+    pub for_each: Option<String>,
+    /// With `for_each`: at most this many elements run at a time (default: as many as workers
+    /// allow).
+    #[schema(minimum = 1, maximum = 10_000)]
+    pub max_parallel: Option<u32>,
     /// When present, the change applies only if this is the current version (else 409).
     pub version: Option<i32>,
 }
@@ -211,6 +242,12 @@ pub struct PatchTask {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 4_096)]
     pub when: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 4_096)]
+    pub for_each: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10_000)]
+    pub max_parallel: Option<Option<u32>>,
     /// When present, the change applies only if this is the current version (else 409).
     pub version: Option<i32>,
 }
@@ -266,6 +303,15 @@ pub struct TaskView {
     pub depends_on: Option<Vec<String>>,
     /// Its condition, as written.
     pub when: Option<String>,
+    pub for_each: Option<String>,
+    pub max_parallel: Option<u32>,
+    /// On a task with `for_each`: how many elements it fanned out to, once it has.
+    pub elements: Option<i32>,
+    /// On an element of a fan-out: the task it belongs to, its index and its item.
+    pub parent_task_id: Option<Uuid>,
+    pub element_index: Option<i32>,
+    #[schema(value_type = Option<Object>)]
+    pub item: Option<Value>,
     pub attempt: i32,
     pub retry: RetryView,
     pub timeout_ms: i64,
@@ -298,6 +344,12 @@ impl From<Task> for TaskView {
             status: t.status.as_str().to_owned(),
             depends_on: t.depends_on,
             when: t.when,
+            for_each: t.for_each,
+            max_parallel: t.max_parallel,
+            elements: t.elements,
+            parent_task_id: t.parent_task_id.map(Into::into),
+            element_index: t.element_index,
+            item: t.item,
             attempt: t.attempt,
             retry: RetryView::from(&t.retry),
             timeout_ms: t.timeout_ms,

@@ -182,6 +182,8 @@ pub async fn put(
         timeout_ms: body.timeout_ms,
         depends_on: body.depends_on,
         when: body.when,
+        for_each: body.for_each,
+        max_parallel: body.max_parallel,
     };
     let patch = TaskPatch::replace(draft, body.position);
     update(&state, caller, *id, patch, expected, source).await
@@ -231,6 +233,8 @@ pub async fn patch(
         position: body.position,
         depends_on: body.depends_on,
         when: body.when,
+        for_each: body.for_each,
+        max_parallel: body.max_parallel,
     };
     update(&state, caller, *id, patch, expected, source).await
 }

@@ -7,6 +7,7 @@ mod concurrency;
 mod config;
 mod documents;
 mod errors;
+mod fan_out;
 mod graph;
 mod health;
 mod helpers;

@@ -1,15 +1,18 @@
 //! Lists cost a constant number of statements whatever they hold; big workflows go in and move
 //! in a constant number too, and a sequential step costs what it did before tasks formed a graph.
+//! A fan-out stores its elements in a constant number of statements whatever their number, and
+//! an element's step costs what a task's does.
 
 use baton_conformance::support::{
-    LONG_LEASE, apply, claim_one, create, create_started, get_workflow, page, store_task,
-    transforms, workflow,
+    LONG_LEASE, apply, claim_exactly, claim_one, create, create_started, get_workflow, page,
+    store_task, transform, transforms, workflow,
 };
 use baton_domain::ports::{
     DocumentStore, PageRequest, Scope, TaskFilter, TaskQueue, WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
-    CarryOn, NewDocument, StepApplied, StepCommit, TaskPatch, UserId, WorkflowStatus,
+    CarryOn, Claim, NewDocument, StepApplied, StepCommit, TaskDraft, TaskPatch, TaskStatus, UserId,
+    WorkflowStatus,
 };
 use baton_sqlite::SqliteStore;
 use serde_json::json;
@@ -187,4 +190,120 @@ async fn a_sequential_step_costs_five_statements() {
     assert_eq!(done.status, WorkflowStatus::Completed);
     assert_eq!(done.output, Some(json!({"n": 2})));
     assert_eq!(done.current_position, 2);
+}
+
+/// A started workflow of one task fanning out (`for_each`), claimed.
+async fn fanning_out(store: &SqliteStore, max_parallel: Option<u32>) -> Claim {
+    let new = workflow(
+        UserId::generate(),
+        "fan-out",
+        vec![TaskDraft {
+            for_each: Some("{{ input.items }}".into()),
+            max_parallel,
+            ..transform(Some("p"))
+        }],
+    );
+    create_started(store, &new).await;
+    claim_exactly(store, "w", &[new.tasks()[0].id()])
+        .await
+        .remove(0)
+}
+
+fn items(n: usize) -> Vec<serde_json::Value> {
+    (0..n).map(|i| json!({"n": i})).collect()
+}
+
+/// An expansion inserts its elements in one statement: to 1,000 elements (all queued, or 10 at
+/// a time) it costs what it costs to 2 — the fenced write, the elements, the events; with a
+/// `CarryOn`, then the claim of one of them (its pick, lease, read and `task.started` event).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expansion_costs_a_constant_number_of_statements() {
+    let (store, _dir) = fresh().await;
+    let carry = CarryOn {
+        worker: "w".into(),
+        lease: LONG_LEASE,
+    };
+    for carry_on in [None, Some(&carry)] {
+        for max_parallel in [None, Some(10)] {
+            let mut costs = Vec::new();
+            for n in [2, 1_000] {
+                let parent = fanning_out(&store, max_parallel).await;
+                let step = StepCommit::expanded(&parent, items(n), max_parallel, carry_on);
+                let mut applied = None;
+                costs.push(
+                    cost(&store, || async {
+                        applied = Some(store.apply_step(&step).await.unwrap());
+                    })
+                    .await,
+                );
+                let Some(StepApplied::Applied { next }) = applied else {
+                    panic!("the expansion applies: {applied:?}")
+                };
+                assert_eq!(next.is_some(), carry_on.is_some(), "an element claimed");
+                let results = store.element_results(parent.task.id).await.unwrap();
+                assert_eq!(results.len(), n);
+                let queued = results
+                    .iter()
+                    .filter(|r| r.status == TaskStatus::Queued)
+                    .count();
+                let running = usize::from(carry_on.is_some());
+                assert_eq!(
+                    queued + running,
+                    max_parallel.map_or(n, |m| n.min(m as usize)),
+                    "{n} elements, {max_parallel:?} at a time"
+                );
+                // Take the queued elements out of the way of the next round's claims.
+                let _ = baton_conformance::support::claim(&store, "other", queued).await;
+            }
+            assert_eq!(
+                costs[0], costs[1],
+                "{carry_on:?} {max_parallel:?}: {costs:?}"
+            );
+            let expected = if carry_on.is_some() { 7 } else { 3 };
+            assert_eq!(costs[0], expected, "{carry_on:?} {max_parallel:?}");
+        }
+    }
+}
+
+/// Elements one at a time (`max_parallel: 1`), carrying on: each element's step hands over to
+/// the next as a sequential task's does — five statements (the fenced write, the parent's
+/// release, the next element's lease, the events, its claim's read); the last one's claims the
+/// parent instead of releasing it (four), and the parent's join completes the workflow (four,
+/// as the last step of a sequential workflow).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_element_step_costs_what_a_task_step_costs() {
+    let (store, _dir) = fresh().await;
+    let carry = CarryOn {
+        worker: "w".into(),
+        lease: LONG_LEASE,
+    };
+    let parent = fanning_out(&store, Some(1)).await;
+    let workflow_id = parent.task.workflow_id;
+    let step = StepCommit::expanded(&parent, items(4), Some(1), Some(&carry));
+    let mut claim = apply(&store, &step).await.expect("element 0 claimed");
+    for i in 0..4 {
+        assert_eq!(claim.task.element_index, Some(i));
+        let step = StepCommit::completed(&claim, json!({}), json!({"i": i}), None, Some(&carry));
+        let mut applied = None;
+        let statements = cost(&store, || async {
+            applied = Some(store.apply_step(&step).await.unwrap());
+        })
+        .await;
+        assert_eq!(statements, if i < 3 { 5 } else { 4 }, "element {i}");
+        let Some(StepApplied::Applied { next: Some(next) }) = applied else {
+            panic!("element {i} carries on: {applied:?}")
+        };
+        claim = *next;
+    }
+    assert_eq!(claim.task.id, parent.task.id, "the parent, to join");
+    let outputs: Vec<_> = (0..4).map(|i| json!({"i": i})).collect();
+    let join = StepCommit::completed(&claim, json!({}), json!(outputs), None, Some(&carry));
+    assert_eq!(
+        cost(&store, || store.apply_step(&join)).await,
+        4,
+        "the join"
+    );
+    let done = get_workflow(&store, workflow_id).await;
+    assert_eq!(done.status, WorkflowStatus::Completed);
+    assert_eq!(done.output, Some(json!(outputs)));
 }

@@ -2,12 +2,13 @@
 //! Postgres'.
 
 use baton_conformance::support::{
-    apply, claim_one, create, create_started, events_of, get_workflow, store_task, transform,
+    apply, claim_exactly, claim_one, create, create_started, events_of, get_task, get_workflow,
+    store_task, transform,
 };
 use baton_domain::ports::{DocumentStore, Scope, StoreError, TaskQueue, UserStore, WorkflowStore};
 use baton_domain::{
     Change, DomainError, Edit, Email, EventKind, NewDocument, NewEvent, NewTask, NewUser,
-    NewWorkflow, Role, StepCommit, TaskDraft, UserId,
+    NewWorkflow, Role, StepCommit, TaskDraft, TaskId, TaskOutcome, UserId,
 };
 use serde_json::{Value, json};
 
@@ -117,6 +118,78 @@ async fn hostile_values_round_trip_exactly() {
     let credentials = store.credentials(&user.email).await.unwrap().unwrap();
     assert_eq!(credentials.password_hash, NASTY);
     assert_eq!(credentials.user.email, user.email);
+}
+
+/// A fan-out over hostile items: each element's item (the elements bound as one JSON value,
+/// each item taken out of it by SQLite) and the parent's `for_each` read back exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_items_round_trip_exactly() {
+    let (store, _dir) = fresh().await;
+    let for_each = format!("{{{{ input.items }}}}{NASTY}");
+    let new = NewWorkflow::new(
+        UserId::generate(),
+        "items".into(),
+        None,
+        vec![TaskDraft {
+            for_each: Some(for_each.clone()),
+            ..transform(Some("p"))
+        }],
+    )
+    .unwrap();
+    create_started(&store, &new).await;
+    let p = new.tasks()[0].id();
+    let parent = claim_exactly(&store, "w", &[p]).await.remove(0);
+    assert_eq!(parent.task.for_each, Some(for_each));
+    let mut items = vec![
+        nasty_json(),
+        json!(NASTY),
+        Value::Null,
+        json!([]),
+        json!({}),
+        json!(""),
+        json!("null"),
+        json!("[1]"),
+        json!(true),
+    ];
+    if let Value::Object(map) = nasty_json() {
+        items.extend(map.into_values());
+    }
+    if let Value::Array(numbers) = nasty_json()["numbers"].clone() {
+        items.extend(numbers);
+    }
+    let step = StepCommit::expanded(&parent, items.clone(), None, None);
+    let TaskOutcome::Expand { elements } = &step.outcome else {
+        panic!("an expansion: {:?}", step.outcome)
+    };
+    let ids: Vec<TaskId> = elements.iter().map(|e| e.id).collect();
+    apply(&store, &step).await;
+    for (i, (id, item)) in ids.iter().zip(&items).enumerate() {
+        let element = get_task(&store, *id).await;
+        assert_eq!(element.item.as_ref(), Some(item), "item {i}, read");
+        assert_eq!(element.element_index, Some(i as i32));
+    }
+    for claimed in claim_exactly(&store, "w", &ids).await {
+        let i = claimed.task.element_index.unwrap() as usize;
+        assert_eq!(
+            claimed.task.item.as_ref(),
+            Some(&items[i]),
+            "item {i}, claimed"
+        );
+        let output = json!({"item": items[i].clone()});
+        apply(
+            &store,
+            &StepCommit::completed(&claimed, json!({}), output, None, None),
+        )
+        .await;
+    }
+    let results = store.element_results(p).await.unwrap();
+    assert_eq!(
+        results.iter().map(|r| r.output.clone()).collect::<Vec<_>>(),
+        items
+            .iter()
+            .map(|item| Some(json!({"item": item})))
+            .collect::<Vec<_>>()
+    );
 }
 
 /// An edit the domain would refuse (a key already used), applied anyway: the unique index
