@@ -315,6 +315,10 @@ pub async fn expanding_stores_the_elements_and_waits<F: StoreFactory>(factory: &
     assert_eq!(waiting.finished_at, None);
     assert_eq!(waiting.for_each.as_deref(), Some(TEMPLATE));
     assert_eq!(waiting.parent_task_id, None);
+    assert_eq!(
+        waiting.attempt, 0,
+        "fanning out hands the attempt back: the join is the attempt"
+    );
 
     let running = get_workflow(&*store, new.id()).await;
     assert_eq!(running.status, WorkflowStatus::Running);
@@ -413,7 +417,7 @@ pub async fn expanding_stores_the_elements_and_waits<F: StoreFactory>(factory: &
         assert_eq!(
             sorted(claimed.dependents.clone()),
             sorted(vec![
-                dependent(p, 1, 1, 5),
+                dependent(p, 1, 0, 5),
                 element(e[i + 2], 1, (i + 2) as i32)
             ]),
             "element {i} releases the parent and the element two after it"
@@ -544,7 +548,7 @@ pub async fn elements_release_the_next_and_the_last_releases_the_parent<F: Store
     assert_eq!(two.task.item, Some(items[2].clone()));
     assert_eq!(
         sorted(two.dependents.clone()),
-        sorted(vec![dependent(p, 0, 1, 4), element(e[4], 0, 4)]),
+        sorted(vec![dependent(p, 0, 0, 4), element(e[4], 0, 4)]),
         "the parent counts element 0 done"
     );
     assert_eq!(statuses_of(&*store, &[p, e[3], e[4]]).await, [Pending; 3]);
@@ -844,7 +848,7 @@ pub async fn a_failed_element_fails_the_workflow_and_retry_reruns_only_it<F: Sto
         assert_eq!(claimed.task.attempt, 1);
         assert_eq!(
             claimed.dependents,
-            [dependent(p, 0, 1, 2)],
+            [dependent(p, 0, 0, 2)],
             "neither the failure nor the cancellation released the parent"
         );
     }

@@ -11,6 +11,7 @@ use baton_domain::ports::{
 };
 
 pub mod auth;
+pub mod children;
 pub mod claims;
 pub mod documents;
 pub mod edits;
@@ -138,6 +139,13 @@ macro_rules! conformance_tests {
             fan_out::a_failed_element_fails_the_workflow_and_retry_reruns_only_it,
             fan_out::cancelling_cancels_the_elements,
             fan_out::deleting_a_workflow_deletes_its_elements,
+            children::starting_a_child_stores_it_started_and_waits,
+            children::a_completed_child_releases_its_parent_task,
+            children::a_failed_child_releases_its_parent_task_to_fail,
+            children::cancelling_the_parent_cancels_the_child,
+            children::cancelling_the_child_releases_the_parent_task,
+            children::a_child_ending_after_its_parent_failed_cancels_the_waiting_task,
+            children::the_child_s_last_step_races_a_cancel_of_the_parent,
             transitions::transitions_apply_only_from_their_status,
             transitions::transitions_of_missing_workflows_are_not_found,
             edits::stale_edits_change_nothing,

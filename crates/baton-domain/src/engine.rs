@@ -20,6 +20,8 @@ pub struct Claim {
     pub dependents: Vec<Dependent>,
     /// The task whose output becomes the workflow's (see [`Graph::output_task`](crate::Graph)).
     pub output_task: Option<TaskId>,
+    /// For a task of a child workflow: the parent's task that waits for the workflow.
+    pub parent_task: Option<TaskId>,
 }
 
 impl Claim {

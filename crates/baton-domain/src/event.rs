@@ -45,6 +45,11 @@ pub enum EventKind {
         task_id: TaskId,
         elements: i32,
     },
+    /// The `workflow` task started its child workflow and waits for it.
+    TaskChildStarted {
+        task_id: TaskId,
+        child_workflow_id: WorkflowId,
+    },
     /// The task did not run: its `when` was false, or every dependency was skipped.
     TaskSkipped {
         task_id: TaskId,
@@ -80,6 +85,7 @@ impl EventKind {
             Self::TaskFailed { .. } => "task.failed",
             Self::TaskSkipped { .. } => "task.skipped",
             Self::TaskFannedOut { .. } => "task.fanned_out",
+            Self::TaskChildStarted { .. } => "task.child_started",
             Self::WorkflowCompleted { .. } => "workflow.completed",
             Self::WorkflowFailed { .. } => "workflow.failed",
             Self::WorkflowCancelled => "workflow.cancelled",
@@ -119,6 +125,10 @@ impl EventKind {
             Self::TaskFannedOut { task_id, elements } => {
                 json!({"task_id": task_id, "elements": elements})
             }
+            Self::TaskChildStarted {
+                task_id,
+                child_workflow_id,
+            } => json!({"task_id": task_id, "child_workflow_id": child_workflow_id}),
             Self::WorkflowCompleted { output } => json!({"output": output}),
             Self::WorkflowFailed { error } => json!({"error": error}),
         }
@@ -139,7 +149,8 @@ impl EventKind {
             Self::TaskCompleted { task_id, .. }
             | Self::TaskFailed { task_id, .. }
             | Self::TaskSkipped { task_id, .. }
-            | Self::TaskFannedOut { task_id, .. } => Some((*task_id, None)),
+            | Self::TaskFannedOut { task_id, .. }
+            | Self::TaskChildStarted { task_id, .. } => Some((*task_id, None)),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod auth;
+mod child;
 mod edit;
 mod engine;
 mod error;
@@ -29,6 +30,7 @@ pub use auth::{
     ApiKey, ApiKeyId, Credentials, Email, KeyHash, KeyName, NewApiKey, NewUser, Password,
     Principal, Role, User,
 };
+pub use child::{ChildOutcome, child_tasks};
 pub use edit::{Change, Edit};
 pub use engine::{
     Claim, Dependent, Document, ElementResult, Event, FetchRequest, FetchResponse, NewDocument,

@@ -31,8 +31,10 @@ pub enum Effect {
         output_task: TaskId,
     },
     /// Cancelled: `finished_at` set; every task still in [`TaskStatus::UNFINISHED`] is
-    /// cancelled and loses its lease (a running attempt's result will be refused).
-    Cancel,
+    /// cancelled and loses its lease (a running attempt's result will be refused); so are its
+    /// descendant workflows (children, theirs, …) and their tasks; and for a child workflow,
+    /// its parent's waiting `parent_task` is released (to fail).
+    Cancel { parent_task: Option<TaskId> },
     /// Resumed: error and `finished_at` cleared; these failed (and, by the failure, cancelled)
     /// tasks and fan-out elements queued now with a fresh attempt budget (attempt 0).
     Retry { requeue: Vec<TaskId> },
@@ -145,7 +147,9 @@ impl Workflow {
         Transition::new(
             self,
             WorkflowStatus::Cancelled,
-            Effect::Cancel,
+            Effect::Cancel {
+                parent_task: self.parent_task_id,
+            },
             EventKind::WorkflowCancelled,
         )
     }

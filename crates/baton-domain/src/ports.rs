@@ -14,10 +14,10 @@ pub use crate::ports_auth::{IdempotencyStore, UserStore};
 pub use crate::ports_secrets::SecretStore;
 pub use crate::signals::{LocalSignals, Signal, Signals, Subscriber};
 use crate::{
-    Claim, Document, DomainError, Edit, ElementResult, Event, FetchRequest, FetchResponse,
-    LeaseToken, LlmCompletion, LlmRequest, LlmStream, NewEvent, NewWorkflow, StepApplied,
-    StepCommit, StepResult, Task, TaskError, TaskId, TaskStatus, Transition, UserId, Workflow,
-    WorkflowId, WorkflowStatus,
+    ChildOutcome, Claim, Document, DomainError, Edit, ElementResult, Event, FetchRequest,
+    FetchResponse, LeaseToken, LlmCompletion, LlmRequest, LlmStream, NewEvent, NewWorkflow,
+    StepApplied, StepCommit, StepResult, Task, TaskError, TaskId, TaskStatus, Transition, UserId,
+    Workflow, WorkflowId, WorkflowStatus,
 };
 
 /// Whose resources a call may see and change.
@@ -193,6 +193,9 @@ pub trait TaskQueue: Send + Sync + 'static {
         workflow_id: WorkflowId,
         position: i32,
     ) -> Result<Vec<StepResult>, StoreError>;
+
+    /// How the child workflow `child` stands. `NotFound("workflow")` when absent.
+    async fn child_outcome(&self, child: WorkflowId) -> Result<ChildOutcome, StoreError>;
 
     /// The elements of the fan-out of task `parent`, by index, in one query.
     async fn element_results(&self, parent: TaskId) -> Result<Vec<ElementResult>, StoreError>;

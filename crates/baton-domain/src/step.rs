@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    Claim, Dependent, EventKind, LeaseToken, NewDocument, NewEvent, TaskError, TaskId, WorkflowId,
+    Claim, Dependent, DomainError, EventKind, LeaseToken, NewDocument, NewEvent, NewWorkflow,
+    TaskError, TaskId, Transition, WorkflowId,
 };
 
 /// Which lease a step's write requires.
@@ -32,11 +33,21 @@ pub enum TaskOutcome {
     },
     /// Fanned out: the task waits (pending) for these elements, which run as tasks of their
     /// own (copying its type, input, retry policy and time limit), and joins their outputs
-    /// when the last is done.
+    /// when the last is done. Like [`StartChild`](Self::StartChild), it hands its attempt
+    /// back (`attempt - 1`): the claim that joins is the attempt, counted once.
     Expand {
         elements: Vec<NewElement>,
     },
-    /// Queued again: runnable `after` this long, by the store's clock.
+    /// Started a child workflow: the task waits (pending, one dependency: the child) for
+    /// `workflow`, stored and started (`start`) in the same transaction, and hands its attempt
+    /// back (`attempt - 1`). When the child ends, the task is queued again (cancelled, when its
+    /// workflow is no longer running) and joins it.
+    StartChild {
+        workflow: Box<NewWorkflow>,
+        start: Box<Transition>,
+    },
+    /// Queued again (forgetting its child workflow, if it had one: the next attempt starts a
+    /// new one): runnable `after` this long, by the store's clock.
     Retry {
         after: Duration,
         error: Value,
@@ -67,12 +78,18 @@ pub enum WorkflowOutcome {
     TaskDone {
         output_task: TaskId,
         advance_to: Option<i32>,
+        /// For a child workflow: when it completes, its parent's waiting task is released.
+        parent_task: Option<TaskId>,
     },
     /// Still running, nothing to record on the workflow (a retry).
     Unchanged,
     /// Failed: its other queued and running tasks are cancelled and lose their leases (a
     /// running attempt's result will be refused); pending ones stay pending.
-    Failed { error: Value },
+    Failed {
+        error: Value,
+        /// For a child workflow: its parent's waiting task is released (to fail).
+        parent_task: Option<TaskId>,
+    },
 }
 
 /// A task to claim in the step's own transaction, for the worker that finished the step.
@@ -237,6 +254,7 @@ impl StepCommit {
                     .filter(|d| d.waiting_on <= 1)
                     .map(|d| d.position)
                     .max(),
+                parent_task: claim.parent_task,
             };
         }
         if step.claim_task.is_none() {
@@ -302,6 +320,7 @@ impl StepCommit {
                 );
                 step.workflow = WorkflowOutcome::Failed {
                     error: workflow_error.clone(),
+                    parent_task: claim.parent_task,
                 };
                 step.events.push(
                     NewEvent::of_attempt(
@@ -366,12 +385,41 @@ impl StepCommit {
         step
     }
 
+    /// The `workflow` task starts `child` (see [`NewWorkflow::child`]) and waits for it.
+    pub fn child_started(
+        claim: &Claim,
+        resolved_input: Value,
+        child: NewWorkflow,
+    ) -> Result<Self, DomainError> {
+        let start = child.start()?;
+        let child_id = child.id();
+        let mut step = Self::base(
+            claim,
+            Fence::Held,
+            TaskOutcome::StartChild {
+                workflow: Box::new(child),
+                start: Box::new(start),
+            },
+        );
+        step.resolved_input = Some(resolved_input);
+        step.events.push(NewEvent::new(
+            claim.task.workflow_id,
+            EventKind::TaskChildStarted {
+                task_id: claim.task.id,
+                child_workflow_id: child_id,
+            },
+        ));
+        Ok(step)
+    }
+
     /// The status the claimed task takes.
     pub fn status(&self) -> crate::TaskStatus {
         match self.outcome {
             TaskOutcome::Completed { .. } => crate::TaskStatus::Completed,
             TaskOutcome::Skipped { .. } => crate::TaskStatus::Skipped,
-            TaskOutcome::Expand { .. } => crate::TaskStatus::Pending,
+            TaskOutcome::Expand { .. } | TaskOutcome::StartChild { .. } => {
+                crate::TaskStatus::Pending
+            }
             TaskOutcome::Retry { .. } => crate::TaskStatus::Queued,
             TaskOutcome::Failed { .. } => crate::TaskStatus::Failed,
         }
@@ -381,7 +429,20 @@ impl StepCommit {
     pub fn queues_work(&self) -> bool {
         !self.queue.is_empty()
             || !self.release.is_empty()
-            || matches!(self.outcome, TaskOutcome::Expand { .. })
+            || matches!(
+                self.outcome,
+                TaskOutcome::Expand { .. } | TaskOutcome::StartChild { .. }
+            )
+            || matches!(
+                self.workflow,
+                WorkflowOutcome::TaskDone {
+                    parent_task: Some(_),
+                    ..
+                } | WorkflowOutcome::Failed {
+                    parent_task: Some(_),
+                    ..
+                }
+            )
     }
 }
 

@@ -23,6 +23,8 @@ pub enum TaskType {
     Llm,
     /// Save a JSON document.
     Store,
+    /// Run a child workflow and take its output.
+    Workflow,
 }
 
 /// The longest jq program a transform may hold. jq programs are parsed and compiled by
@@ -33,7 +35,13 @@ pub const MAX_JQ_PROGRAM_CHARS: usize = 16_384;
 const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 impl TaskType {
-    pub const ALL: [TaskType; 4] = [Self::Fetch, Self::Transform, Self::Llm, Self::Store];
+    pub const ALL: [TaskType; 5] = [
+        Self::Fetch,
+        Self::Transform,
+        Self::Llm,
+        Self::Store,
+        Self::Workflow,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +49,7 @@ impl TaskType {
             Self::Transform => "transform",
             Self::Llm => "llm",
             Self::Store => "store",
+            Self::Workflow => "workflow",
         }
     }
 
@@ -127,6 +136,9 @@ impl TaskType {
             Self::Llm => {
                 errors.check(crate::llm::check_task_input(input));
             }
+            Self::Workflow => {
+                errors.check(crate::child::check_input(input));
+            }
         }
         errors.finish()
     }
@@ -149,7 +161,7 @@ impl FromStr for TaskType {
                 DomainError::invalid(
                     "type",
                     format!(
-                        "unknown task type {s:?}; expected one of fetch, transform, llm, store"
+                        "unknown task type {s:?}; expected one of fetch, transform, llm, store, workflow"
                     ),
                 )
             })
@@ -489,6 +501,8 @@ pub struct Task {
     pub item: Option<Value>,
     /// On a task with `for_each`: how many elements it fanned out to (`None` until it has).
     pub elements: Option<i32>,
+    /// On a `workflow` task: the child workflow it waits for (`None` until it started one).
+    pub child_workflow_id: Option<WorkflowId>,
 }
 
 impl Task {

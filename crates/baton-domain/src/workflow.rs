@@ -22,6 +22,7 @@ pub struct NewWorkflow {
     name: WorkflowName,
     input: Value,
     tasks: Vec<NewTask>,
+    parent: Option<(WorkflowId, TaskId)>,
 }
 
 impl NewWorkflow {
@@ -72,6 +73,7 @@ impl NewWorkflow {
                 name,
                 input,
                 tasks: checked,
+                parent: None,
             }),
             None => Err(DomainError::invalid("name", "is invalid")),
         }
@@ -85,6 +87,17 @@ impl NewWorkflow {
 
     pub fn owner_id(&self) -> UserId {
         self.owner_id
+    }
+
+    /// The workflow and task that started it, for a child workflow.
+    pub fn parent(&self) -> Option<(WorkflowId, TaskId)> {
+        self.parent
+    }
+
+    /// The same workflow as the child of `task` of `workflow`.
+    pub(crate) fn with_parent(mut self, workflow: WorkflowId, task: TaskId) -> Self {
+        self.parent = Some((workflow, task));
+        self
     }
 
     pub fn name(&self) -> &WorkflowName {
@@ -145,6 +158,9 @@ pub struct Workflow {
     pub tasks: Vec<Task>,
     /// Elements of its fan-outs that failed or were cancelled: a retry runs them again.
     pub elements_to_retry: Vec<TaskId>,
+    /// For a child workflow: the workflow and the task that started it.
+    pub parent_id: Option<WorkflowId>,
+    pub parent_task_id: Option<TaskId>,
 }
 
 #[cfg(test)]

@@ -255,9 +255,14 @@ impl Workflows {
             .publish(Signal::EventsAppended(transition.workflow_id));
         match transition.effect {
             Effect::Start { .. } | Effect::Retry { .. } => self.signals.publish(Signal::WorkQueued),
-            Effect::Cancel => self
-                .signals
-                .publish(Signal::WorkflowCancelled(transition.workflow_id)),
+            Effect::Cancel { parent_task } => {
+                self.signals
+                    .publish(Signal::WorkflowCancelled(transition.workflow_id));
+                if parent_task.is_some() {
+                    // The parent's waiting task was released: it may run now.
+                    self.signals.publish(Signal::WorkQueued);
+                }
+            }
         }
     }
 }

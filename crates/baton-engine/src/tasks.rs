@@ -86,6 +86,11 @@ pub async fn run(
             })
         }
         TaskType::Llm => llm(deps, claim, resolved).await,
+        // Started and joined by the executor (a step of its own), never run as an attempt.
+        TaskType::Workflow => Err(TaskError::permanent(
+            "invalid_input",
+            "a workflow task starts its child workflow: it has no attempt of its own to run",
+        )),
     }
 }
 

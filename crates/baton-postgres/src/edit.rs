@@ -9,7 +9,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::error::PgResult;
+use crate::descendants::{self, Purpose};
+use crate::error::{PgError, PgResult};
 use crate::guard::stale_or_missing;
 use crate::models::{NewTaskRow, TaskFieldsRow};
 use crate::schema::{tasks, workflows};
@@ -48,9 +49,19 @@ async fn apply_in(conn: &mut AsyncPgConnection, edit: &Edit) -> PgResult<()> {
         .find(id)
         .filter(workflows::version.eq(edit.version));
     if let Change::Delete = edit.change {
-        if diesel::delete(guarded).execute(conn).await? == 0 {
+        // Its row first, then its descendants' (the cascade deletes them) without waiting:
+        // see descendants.rs.
+        let held: Option<Uuid> = guarded
+            .select(workflows::id)
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        if held.is_none() {
             return Err(stale_or_missing(conn, id).await);
         }
+        descendants::lock(conn, id, Purpose::Delete).await?;
+        diesel::delete(guarded).execute(conn).await?;
         return Ok(());
     }
     let changes = match &edit.change {
@@ -128,8 +139,14 @@ async fn apply_in(conn: &mut AsyncPgConnection, edit: &Edit) -> PgResult<()> {
 }
 
 pub(crate) async fn apply(conn: &mut AsyncPgConnection, edit: &Edit) -> Result<(), StoreError> {
-    let result: PgResult<()> = conn
-        .transaction(async |conn| apply_in(conn, edit).await)
-        .await;
-    Ok(result?)
+    let mut backoff = descendants::Backoff::new();
+    loop {
+        let result: PgResult<()> = conn
+            .transaction(async |conn| apply_in(conn, edit).await)
+            .await;
+        match result {
+            Err(PgError::Busy) if backoff.wait().await => {}
+            other => return Ok(other?),
+        }
+    }
 }

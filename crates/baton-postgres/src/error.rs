@@ -13,6 +13,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 pub(crate) enum PgError {
     Store(StoreError),
     Diesel(DieselError),
+    /// A descendant workflow's row is held by another transaction: roll back and try again
+    /// (see `descendants.rs`).
+    Busy,
 }
 
 impl From<DieselError> for PgError {
@@ -38,6 +41,9 @@ impl From<PgError> for StoreError {
         match err {
             PgError::Store(err) => err,
             PgError::Diesel(err) => from_diesel(err),
+            PgError::Busy => StoreError::Unavailable(anyhow::anyhow!(
+                "a descendant workflow stayed locked by other transactions"
+            )),
         }
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod auth_schema;
+mod descendants;
 mod documents;
 mod edit;
 mod error;

@@ -2,18 +2,65 @@
 //! decided from.
 
 use baton_domain::ports::StoreError;
-use baton_domain::{Effect, TaskStatus, Transition, Wiring};
+use baton_domain::{
+    Effect, EventKind, NewEvent, TaskStatus, Transition, Wiring, WorkflowId, WorkflowStatus,
+};
 use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Integer, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::error::PgResult;
+use crate::descendants::{self, Purpose};
+use crate::error::{PgError, PgResult};
 use crate::events::{self, CANCEL_CHANNEL, WORK_CHANNEL};
 use crate::guard::stale_or_missing;
 use crate::models::NewEventRow;
 use crate::schema::{tasks, workflows};
+
+diesel::define_sql_function! {
+    /// See migrations/postgres/*_child_workflows: releases the parent's task `task` waiting for
+    /// `child`, locking the parent's row (upward, after everything of the child).
+    fn baton_release_parent(child: SqlUuid, task: SqlUuid) -> Bool;
+}
+
+/// Releases `task`, of the parent of `child`, which ended (see `baton_release_parent`).
+pub(crate) async fn release_parent(
+    conn: &mut AsyncPgConnection,
+    child: Uuid,
+    task: Uuid,
+) -> PgResult<()> {
+    diesel::select(baton_release_parent(child, task))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Cancels the descendants of `id` (whose row the caller holds, cancelled): their rows are
+/// locked without waiting (see `descendants.rs`), those pending or running are cancelled and
+/// answered.
+async fn cancel_descendants(conn: &mut AsyncPgConnection, id: Uuid) -> PgResult<Vec<Uuid>> {
+    let descendants = descendants::lock(conn, id, Purpose::Update).await?;
+    if descendants.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cancellable =
+        [WorkflowStatus::Pending, WorkflowStatus::Running].map(WorkflowStatus::as_str);
+    Ok(diesel::update(
+        workflows::table
+            .filter(workflows::id.eq_any(descendants))
+            .filter(workflows::status.eq_any(cancellable)),
+    )
+    .set((
+        workflows::status.eq(WorkflowStatus::Cancelled.as_str()),
+        workflows::finished_at.eq(now),
+        workflows::updated_at.eq(now),
+        workflows::version.eq(workflows::version + 1),
+    ))
+    .returning(workflows::id)
+    .get_results(conn)
+    .await?)
+}
 
 fn ids(ids: &[baton_domain::TaskId]) -> Vec<Uuid> {
     ids.iter().map(|id| *id.as_uuid()).collect()
@@ -87,7 +134,7 @@ pub(crate) async fn apply_in(
                 .execute(conn)
                 .await?
         }
-        Effect::Cancel => {
+        Effect::Cancel { .. } => {
             diesel::update(guarded)
                 .set((common, workflows::finished_at.eq(now)))
                 .execute(conn)
@@ -107,6 +154,8 @@ pub(crate) async fn apply_in(
     if updated == 0 {
         return Err(stale_or_missing(conn, id).await);
     }
+    // A cancel's descendants, cancelled with it (their events appended after its own).
+    let mut cancelled: Vec<Uuid> = Vec::new();
     match &transition.effect {
         Effect::Start { queue, wiring, .. } => {
             wire(conn, id, wiring).await?;
@@ -125,11 +174,14 @@ pub(crate) async fn apply_in(
             .await?;
             events::notify(conn, WORK_CHANNEL, "").await?;
         }
-        Effect::Cancel => {
+        Effect::Cancel { .. } => {
+            cancelled = cancel_descendants(conn, id).await?;
+            let mut workflows = vec![id];
+            workflows.extend(&cancelled);
             let unfinished = TaskStatus::UNFINISHED.map(TaskStatus::as_str);
             diesel::update(
                 tasks::table
-                    .filter(tasks::workflow_id.eq(id))
+                    .filter(tasks::workflow_id.eq_any(&workflows))
                     .filter(tasks::status.eq_any(unfinished)),
             )
             .set((
@@ -142,11 +194,14 @@ pub(crate) async fn apply_in(
             ))
             .execute(conn)
             .await?;
-            events::notify(conn, CANCEL_CHANNEL, &id.to_string()).await?;
+            for workflow in &workflows {
+                events::notify(conn, CANCEL_CHANNEL, &workflow.to_string()).await?;
+            }
         }
         Effect::Retry { requeue } => {
             // A fresh attempt budget; the lease token, not the attempt, fences old runs out.
             // Cancelled tasks are those the failure stopped; their dependents still wait.
+            // A requeued task forgets its child workflow: its next attempt starts another.
             let retried = [TaskStatus::Failed, TaskStatus::Cancelled].map(TaskStatus::as_str);
             diesel::update(
                 tasks::table
@@ -156,6 +211,7 @@ pub(crate) async fn apply_in(
             .set((
                 tasks::status.eq(TaskStatus::Queued.as_str()),
                 tasks::attempt.eq(0),
+                tasks::child_workflow_id.eq(None::<Uuid>),
                 tasks::available_at.eq(now),
                 tasks::finished_at.eq(None::<chrono::DateTime<chrono::Utc>>),
                 tasks::updated_at.eq(now),
@@ -166,19 +222,42 @@ pub(crate) async fn apply_in(
             events::notify(conn, WORK_CHANNEL, "").await?;
         }
     }
+    let descendants_events: Vec<NewEvent> = cancelled
+        .iter()
+        .map(|d| NewEvent::new(WorkflowId::from_uuid(*d), EventKind::WorkflowCancelled))
+        .collect();
     events::append(
         conn,
-        transition.events.iter().map(NewEventRow::from).collect(),
+        transition
+            .events
+            .iter()
+            .chain(&descendants_events)
+            .map(NewEventRow::from)
+            .collect(),
     )
-    .await
+    .await?;
+    // Last: a child cancelled on its own lets its parent's task go on (upward lock).
+    if let Effect::Cancel {
+        parent_task: Some(task),
+    } = &transition.effect
+    {
+        release_parent(conn, id, *task.as_uuid()).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn apply(
     conn: &mut AsyncPgConnection,
     transition: &Transition,
 ) -> Result<(), StoreError> {
-    let result: PgResult<()> = conn
-        .transaction(async |conn| apply_in(conn, transition).await)
-        .await;
-    Ok(result?)
+    let mut backoff = descendants::Backoff::new();
+    loop {
+        let result: PgResult<()> = conn
+            .transaction(async |conn| apply_in(conn, transition).await)
+            .await;
+        match result {
+            Err(PgError::Busy) if backoff.wait().await => {}
+            other => return Ok(other?),
+        }
+    }
 }

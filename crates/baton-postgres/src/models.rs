@@ -28,6 +28,9 @@ pub(crate) struct WorkflowRow {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// On a child workflow: the workflow and the task that started it.
+    pub parent_id: Option<Uuid>,
+    pub parent_task_id: Option<Uuid>,
 }
 
 #[derive(Debug, Insertable)]
@@ -38,6 +41,8 @@ pub(crate) struct NewWorkflowRow<'a> {
     pub name: &'a str,
     pub status: &'a str,
     pub input: &'a Value,
+    pub parent_id: Option<Uuid>,
+    pub parent_task_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, serde::Deserialize)]
@@ -82,6 +87,9 @@ pub(crate) struct TaskRow {
     pub item: Option<Value>,
     /// On a task that fanned out: how many elements it has.
     pub elements: Option<i32>,
+    /// On a `workflow` task: the child workflow it waits for.
+    #[serde(default)]
+    pub child_workflow_id: Option<Uuid>,
 }
 
 /// The editable columns of a task, for inserts and replacing updates.
@@ -251,6 +259,7 @@ impl TryFrom<TaskRow> for Task {
             element_index: row.element_index,
             item,
             elements: row.elements,
+            child_workflow_id: row.child_workflow_id.map(WorkflowId::from_uuid),
         })
     }
 }
@@ -281,6 +290,8 @@ impl WorkflowRow {
             finished_at: self.finished_at,
             tasks,
             elements_to_retry,
+            parent_id: self.parent_id.map(WorkflowId::from_uuid),
+            parent_task_id: self.parent_task_id.map(TaskId::from_uuid),
         })
     }
 }
@@ -295,6 +306,9 @@ pub(crate) struct ClaimJson {
     /// The tasks that need it, by position (replacing the row's own list of their ids).
     pub dependents: Vec<DependentJson>,
     pub output_task: Option<Uuid>,
+    /// For a task of a child workflow: the parent's task that waits for it.
+    #[serde(default)]
+    pub parent_task: Option<Uuid>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -333,6 +347,7 @@ impl TryFrom<ClaimJson> for baton_domain::Claim {
                 })
                 .collect(),
             output_task: row.output_task.map(TaskId::from_uuid),
+            parent_task: row.parent_task.map(TaskId::from_uuid),
         })
     }
 }

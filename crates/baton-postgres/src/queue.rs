@@ -5,17 +5,18 @@ use std::time::Duration;
 
 use baton_domain::ports::StoreError;
 use baton_domain::{
-    Claim, ElementResult, Fence, LeaseToken, NewElement, NewEvent, StepApplied, StepCommit,
-    StepResult, TaskId, TaskOutcome, TaskStatus, WorkflowId, WorkflowOutcome,
+    ChildOutcome, Claim, ElementResult, Fence, LeaseToken, NewElement, NewEvent, StepApplied,
+    StepCommit, StepResult, TaskId, TaskOutcome, TaskStatus, WorkflowId, WorkflowOutcome,
+    WorkflowStatus,
 };
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Double, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
-use crate::error::PgError;
+use crate::error::{PgError, PgResult};
 use crate::models::{ClaimJson, NewEventRow};
-use crate::schema::tasks;
+use crate::schema::{tasks, workflows};
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
@@ -50,7 +51,8 @@ diesel::define_sql_function! {
 }
 
 diesel::define_sql_function! {
-    /// See migrations/postgres/*_fan_out (and *_task_graph, which it extends).
+    /// See migrations/postgres/*_child_workflows (and *_fan_out, *_task_graph, which it
+    /// extends).
     #[allow(clippy::too_many_arguments)]
     fn baton_apply_step(
         workflow: SqlUuid,
@@ -63,6 +65,7 @@ diesel::define_sql_function! {
         retry_ms: Nullable<Double>,
         resolved: Nullable<Jsonb>,
         elements: Nullable<Jsonb>,
+        child: Nullable<SqlUuid>,
         doc_id: Nullable<SqlUuid>,
         doc_collection: Nullable<Text>,
         doc_data: Nullable<Jsonb>,
@@ -75,6 +78,7 @@ diesel::define_sql_function! {
         output_task: Nullable<SqlUuid>,
         advance_to: Nullable<Integer>,
         wf_error: Nullable<Jsonb>,
+        parent_task: Nullable<SqlUuid>,
         events: Jsonb,
         then_token: Nullable<Text>,
         worker: Text,
@@ -141,6 +145,28 @@ pub(crate) async fn steps_before(
             })
         })
         .collect()
+}
+
+/// How the child workflow `child` stands, in one statement.
+pub(crate) async fn child_outcome(
+    conn: &mut AsyncPgConnection,
+    child: WorkflowId,
+) -> Result<ChildOutcome, StoreError> {
+    let (status, output, error): (String, Option<Value>, Option<Value>) = workflows::table
+        .find(*child.as_uuid())
+        .select((workflows::status, workflows::output, workflows::error))
+        .first(conn)
+        .await
+        .optional()
+        .map_err(PgError::from)?
+        .ok_or(StoreError::NotFound("workflow"))?;
+    Ok(ChildOutcome {
+        status: status
+            .parse::<WorkflowStatus>()
+            .map_err(|e| StoreError::Unknown(e.into()))?,
+        output,
+        error,
+    })
 }
 
 /// The elements of `parent`'s fan-out by index, in one statement (on
@@ -237,6 +263,7 @@ pub(crate) async fn apply_step(
         TaskOutcome::Completed { output } => ("completed", Some(output), None, None),
         TaskOutcome::Skipped { .. } => ("skipped", None, None, None),
         TaskOutcome::Expand { .. } => ("pending", None, None, None),
+        TaskOutcome::StartChild { .. } => ("child", None, None, None),
         TaskOutcome::Retry { after, error } => ("queued", None, Some(error), Some(millis(*after))),
         TaskOutcome::Failed { error } => ("failed", None, Some(error), None),
     };
@@ -244,18 +271,30 @@ pub(crate) async fn apply_step(
         TaskOutcome::Expand { elements } => Some(elements_json(elements)),
         _ => None,
     };
-    let (wf_status, output_task, advance_to, wf_error) = match &step.workflow {
+    let child = match &step.outcome {
+        TaskOutcome::StartChild { workflow, start } => Some((workflow.as_ref(), start.as_ref())),
+        _ => None,
+    };
+    let (wf_status, output_task, advance_to, wf_error, parent_task) = match &step.workflow {
         WorkflowOutcome::TaskDone {
             output_task,
             advance_to,
+            parent_task,
         } => (
             Some("task_done"),
             Some(*output_task.as_uuid()),
             *advance_to,
             None,
+            parent_task.map(|p| *p.as_uuid()),
         ),
-        WorkflowOutcome::Unchanged => (None, None, None, None),
-        WorkflowOutcome::Failed { error } => (Some("failed"), None, None, Some(error)),
+        WorkflowOutcome::Unchanged => (None, None, None, None, None),
+        WorkflowOutcome::Failed { error, parent_task } => (
+            Some("failed"),
+            None,
+            None,
+            Some(error),
+            parent_task.map(|p| *p.as_uuid()),
+        ),
     };
     let queue: Vec<uuid::Uuid> = step.queue.iter().map(|id| *id.as_uuid()).collect();
     let release: Vec<uuid::Uuid> = step.release.iter().map(|id| *id.as_uuid()).collect();
@@ -276,7 +315,7 @@ pub(crate) async fn apply_step(
         .map(|next| next.token.worker())
         .unwrap_or_else(|| step.token.worker());
     let document = step.document.as_ref();
-    let answer: Value = diesel::select(baton_apply_step(
+    let call = diesel::select(baton_apply_step(
         *step.workflow_id.as_uuid(),
         *step.task_id.as_uuid(),
         step.token.as_str(),
@@ -287,6 +326,7 @@ pub(crate) async fn apply_step(
         retry_ms,
         step.resolved_input.as_ref(),
         elements,
+        child.map(|(workflow, _)| *workflow.id().as_uuid()),
         document.map(|d| d.id),
         document.map(|d| d.collection.as_str()),
         document.map(|d| &d.data),
@@ -299,13 +339,29 @@ pub(crate) async fn apply_step(
         output_task,
         advance_to,
         wf_error,
+        parent_task,
         events_json(&step.events),
         then_token,
         worker,
-    ))
-    .get_result(conn)
-    .await
-    .map_err(PgError::from)?;
+    ));
+    let answer: Value = match child {
+        None => call.get_result(conn).await.map_err(PgError::from)?,
+        // Rare: the step, then (when it applied) the child stored and started as
+        // create_workflow does, in one transaction. The step holds this workflow's row; the
+        // child's is new, seen by nobody before the commit.
+        Some((workflow, start)) => {
+            let answer: PgResult<Value> = conn
+                .transaction(async |conn| {
+                    let answer: Value = call.get_result(conn).await?;
+                    if answer["outcome"] != "lost" {
+                        crate::workflows::create_in(conn, workflow, Some(start)).await?;
+                    }
+                    Ok(answer)
+                })
+                .await;
+            answer?
+        }
+    };
     if answer["outcome"] == "lost" {
         return Ok(StepApplied::Lost);
     }

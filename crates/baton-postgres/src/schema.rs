@@ -17,6 +17,8 @@ diesel::table! {
         finished_at -> Nullable<Timestamptz>,
         unfinished -> Int4,
         output_task -> Nullable<Uuid>,
+        parent_id -> Nullable<Uuid>,
+        parent_task_id -> Nullable<Uuid>,
     }
 }
 
@@ -59,6 +61,7 @@ diesel::table! {
         element_index -> Nullable<Int4>,
         item -> Nullable<Jsonb>,
         elements -> Nullable<Int4>,
+        child_workflow_id -> Nullable<Uuid>,
     }
 }
 

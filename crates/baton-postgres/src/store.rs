@@ -9,8 +9,8 @@ use baton_domain::ports::{
     WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
-    Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewWorkflow, StepApplied,
-    StepCommit, StepResult, Task, TaskId, Transition, Workflow, WorkflowId,
+    ChildOutcome, Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewWorkflow,
+    StepApplied, StepCommit, StepResult, Task, TaskId, Transition, Workflow, WorkflowId,
 };
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
@@ -117,6 +117,10 @@ impl TaskQueue for PgStore {
         position: i32,
     ) -> Result<Vec<StepResult>, StoreError> {
         queue::steps_before(&mut *self.conn().await?, workflow_id, position).await
+    }
+
+    async fn child_outcome(&self, child: WorkflowId) -> Result<ChildOutcome, StoreError> {
+        queue::child_outcome(&mut *self.conn().await?, child).await
     }
 
     async fn element_results(&self, parent: TaskId) -> Result<Vec<ElementResult>, StoreError> {

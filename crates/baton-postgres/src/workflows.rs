@@ -20,6 +20,20 @@ pub(crate) async fn create(
     new: &NewWorkflow,
     start: Option<&Transition>,
 ) -> Result<(), StoreError> {
+    let result: PgResult<()> = conn
+        .transaction(async |conn| create_in(conn, new, start).await)
+        .await;
+    Ok(result?)
+}
+
+/// Stores `new` (its tasks, its parent) and applies `start`, inside the caller's transaction:
+/// also a step's that starts a child workflow (the new row is seen by nobody else before the
+/// commit, so locking it cannot wait).
+pub(crate) async fn create_in(
+    conn: &mut AsyncPgConnection,
+    new: &NewWorkflow,
+    start: Option<&Transition>,
+) -> PgResult<()> {
     let workflow_id = *new.id().as_uuid();
     let owner_id = *new.owner_id().as_uuid();
     let task_rows: Vec<NewTaskRow<'_>> = new
@@ -35,31 +49,29 @@ pub(crate) async fn create(
             fields: TaskFieldsRow::from_new(task),
         })
         .collect();
-    let result: PgResult<()> = conn
-        .transaction(async |conn| {
-            diesel::insert_into(workflows::table)
-                .values(NewWorkflowRow {
-                    id: workflow_id,
-                    owner_id,
-                    name: new.name().as_str(),
-                    status: WorkflowStatus::Pending.as_str(),
-                    input: new.input(),
-                })
-                .execute(conn)
-                .await?;
-            if !task_rows.is_empty() {
-                diesel::insert_into(tasks::table)
-                    .values(&task_rows)
-                    .execute(conn)
-                    .await?;
-            }
-            if let Some(start) = start {
-                crate::lifecycle::apply_in(conn, start).await?;
-            }
-            Ok(())
+    let parent = new.parent();
+    diesel::insert_into(workflows::table)
+        .values(NewWorkflowRow {
+            id: workflow_id,
+            owner_id,
+            name: new.name().as_str(),
+            status: WorkflowStatus::Pending.as_str(),
+            input: new.input(),
+            parent_id: parent.map(|(workflow, _)| *workflow.as_uuid()),
+            parent_task_id: parent.map(|(_, task)| *task.as_uuid()),
         })
-        .await;
-    Ok(result?)
+        .execute(conn)
+        .await?;
+    if !task_rows.is_empty() {
+        diesel::insert_into(tasks::table)
+            .values(&task_rows)
+            .execute(conn)
+            .await?;
+    }
+    if let Some(start) = start {
+        crate::lifecycle::apply_in(conn, start).await?;
+    }
+    Ok(())
 }
 
 pub(crate) fn into_tasks(rows: Vec<TaskRow>) -> Result<Vec<Task>, StoreError> {

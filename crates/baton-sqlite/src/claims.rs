@@ -1,6 +1,7 @@
 //! Claiming tasks under a lease: which queued tasks a claim takes (oldest first, by SQLite's
 //! clock), leasing one under a decided token, and reading claims back with what running them
-//! needs (their workflow's name, input and output task, the tasks that need them).
+//! needs (their workflow's name, input and output task, the parent's task waiting for a child
+//! workflow, the tasks that need them).
 //!
 //! Exclusive because every claim runs in a `BEGIN IMMEDIATE` transaction: from its first
 //! statement no other connection, in this process or another, can write until it commits.
@@ -127,7 +128,14 @@ fn started_event(claim: &Claim) -> NewEvent {
     .of_element(claim.task.element_index)
 }
 
-type ClaimRow = (TaskRow, String, String, Option<String>, String);
+type ClaimRow = (
+    TaskRow,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+);
 
 /// A claimed task's dependents as they are now, as a JSON array of `[id, position, attempt,
 /// waiting_on, element_index]` by position: the ids in its `dependents`, each read by primary key. Correlated
@@ -152,6 +160,7 @@ pub(crate) fn load(conn: &mut SqliteConnection, ids: &[String]) -> SqlResult<Vec
             workflows::name,
             workflows::input,
             workflows::output_task,
+            workflows::parent_task_id,
             sql::<Text>(DEPENDENTS),
         ))
         .load(conn)?;
@@ -164,7 +173,7 @@ pub(crate) fn load(conn: &mut SqliteConnection, ids: &[String]) -> SqlResult<Vec
 }
 
 fn into_claim(row: ClaimRow) -> anyhow::Result<Claim> {
-    let (task, workflow_name, workflow_input, output_task, dependents) = row;
+    let (task, workflow_name, workflow_input, output_task, parent_task, dependents) = row;
     let token = task
         .lease_owner
         .clone()
@@ -190,6 +199,10 @@ fn into_claim(row: ClaimRow) -> anyhow::Result<Claim> {
         workflow_input: json(&workflow_input)?,
         dependents,
         output_task: output_task
+            .as_deref()
+            .map(|id| uuid(id).map(TaskId::from_uuid))
+            .transpose()?,
+        parent_task: parent_task
             .as_deref()
             .map(|id| uuid(id).map(TaskId::from_uuid))
             .transpose()?,

@@ -1,8 +1,9 @@
 //! Applying decided status changes (start, cancel, retry), guarded by the status they were
-//! decided from.
+//! decided from. A cancel reaches the workflow's descendants (child workflows, theirs, …) and
+//! releases the parent's task waiting for it; a retry's requeued tasks forget their child.
 
 use baton_domain::ports::StoreError;
-use baton_domain::{Effect, TaskStatus, Transition, Wiring};
+use baton_domain::{Effect, EventKind, NewEvent, TaskStatus, Transition, Wiring, WorkflowId};
 use diesel::SqliteConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 use crate::error::SqlResult;
 use crate::events;
 use crate::guard::stale_or_missing;
-use crate::models::{id_text, task_ids};
+use crate::models::{id_text, task_ids, uuid};
 use crate::schema::{tasks, workflows};
 use crate::time::now;
 
@@ -44,6 +45,58 @@ fn wire(conn: &mut SqliteConnection, workflow_id: &str, wiring: &[Wiring]) -> Sq
         // A task of the decision was replaced by another since.
         return Err(StoreError::Stale("workflow").into());
     }
+    Ok(())
+}
+
+/// Cancels the unfinished descendants of workflow `id` (its children, theirs, …, found through
+/// `workflows_parent_id_idx`), in one statement: their ids. Binds the workflow.
+const CANCEL_DESCENDANTS_SQL: &str = "
+WITH RECURSIVE descendants (id) AS (
+    SELECT id FROM workflows WHERE parent_id = ?1
+    UNION
+    SELECT w.id FROM workflows AS w JOIN descendants AS d ON w.parent_id = d.id
+)
+UPDATE workflows
+   SET status = 'cancelled',
+       finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+       updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+       version = version + 1
+ WHERE id IN (SELECT id FROM descendants) AND status IN ('pending', 'running')
+RETURNING id";
+
+#[derive(QueryableByName)]
+struct Cancelled {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+fn cancel_descendants(conn: &mut SqliteConnection, id: &str) -> SqlResult<Vec<WorkflowId>> {
+    let rows: Vec<Cancelled> = diesel::sql_query(CANCEL_DESCENDANTS_SQL)
+        .bind::<Text, _>(id)
+        .load(conn)?;
+    Ok(rows
+        .iter()
+        .map(|row| uuid(&row.id).map(WorkflowId::from_uuid))
+        .collect::<anyhow::Result<_>>()?)
+}
+
+/// Every unfinished task of these workflows becomes cancelled and loses its lease.
+fn cancel_unfinished_tasks(conn: &mut SqliteConnection, workflows: Vec<String>) -> SqlResult<()> {
+    let unfinished = TaskStatus::UNFINISHED.map(TaskStatus::as_str);
+    diesel::update(
+        tasks::table
+            .filter(tasks::workflow_id.eq_any(workflows))
+            .filter(tasks::status.eq_any(unfinished)),
+    )
+    .set((
+        tasks::status.eq(TaskStatus::Cancelled.as_str()),
+        tasks::lease_owner.eq(None::<String>),
+        tasks::lease_expires_at.eq(None::<String>),
+        tasks::finished_at.eq(now().nullable()),
+        tasks::updated_at.eq(now()),
+        tasks::version.eq(tasks::version + 1),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 
@@ -83,7 +136,7 @@ pub(crate) fn apply(conn: &mut SqliteConnection, transition: &Transition) -> Sql
             workflows::output_task.eq(Some(id_text(output_task.as_uuid()))),
         ))
         .execute(conn)?,
-        Effect::Cancel => diesel::update(guarded)
+        Effect::Cancel { .. } => diesel::update(guarded)
             .set((common, workflows::finished_at.eq(now().nullable())))
             .execute(conn)?,
         Effect::Retry { .. } => diesel::update(guarded)
@@ -113,22 +166,24 @@ pub(crate) fn apply(conn: &mut SqliteConnection, transition: &Transition) -> Sql
             ))
             .execute(conn)?;
         }
-        Effect::Cancel => {
-            let unfinished = TaskStatus::UNFINISHED.map(TaskStatus::as_str);
-            diesel::update(
-                tasks::table
-                    .filter(tasks::workflow_id.eq(&id))
-                    .filter(tasks::status.eq_any(unfinished)),
-            )
-            .set((
-                tasks::status.eq(TaskStatus::Cancelled.as_str()),
-                tasks::lease_owner.eq(None::<String>),
-                tasks::lease_expires_at.eq(None::<String>),
-                tasks::finished_at.eq(now().nullable()),
-                tasks::updated_at.eq(now()),
-                tasks::version.eq(tasks::version + 1),
-            ))
-            .execute(conn)?;
+        Effect::Cancel { parent_task } => {
+            // Its descendants first (their rows are not this one: SQLite has one writer, so
+            // there is no lock order to keep), then every unfinished task of all of them in one
+            // statement, then its parent's waiting task.
+            let mut cancelled = cancel_descendants(conn, &id)?;
+            let mut workflows = Vec::with_capacity(cancelled.len() + 1);
+            workflows.push(id.clone());
+            workflows.extend(cancelled.iter().map(|w| id_text(w.as_uuid())));
+            cancel_unfinished_tasks(conn, workflows)?;
+            crate::steps::release_parent(conn, parent_task.as_ref(), &id)?;
+            cancelled.sort();
+            let mut all = transition.events.clone();
+            all.extend(
+                cancelled
+                    .into_iter()
+                    .map(|w| NewEvent::new(w, EventKind::WorkflowCancelled)),
+            );
+            return events::append(conn, &all);
         }
         Effect::Retry { requeue } => {
             // A fresh attempt budget; the lease token, not the attempt, fences old runs out.
@@ -142,6 +197,8 @@ pub(crate) fn apply(conn: &mut SqliteConnection, transition: &Transition) -> Sql
             .set((
                 tasks::status.eq(TaskStatus::Queued.as_str()),
                 tasks::attempt.eq(0),
+                // Its next attempt starts a new child workflow.
+                tasks::child_workflow_id.eq(None::<String>),
                 tasks::available_at.eq(now().nullable()),
                 tasks::finished_at.eq(None::<String>),
                 tasks::updated_at.eq(now()),
@@ -151,4 +208,22 @@ pub(crate) fn apply(conn: &mut SqliteConnection, transition: &Transition) -> Sql
         }
     }
     events::append(conn, &transition.events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plans::{migrated, plan};
+
+    /// The cancel's walk of the descendants reads children by parent from their partial index.
+    #[test]
+    fn descendants_are_read_by_parent() {
+        let (mut conn, _dir) = migrated();
+        let plan = plan(&mut conn, CANCEL_DESCENDANTS_SQL);
+        assert!(
+            plan.contains("INDEX workflows_parent_id_idx (parent_id=?)"),
+            "{plan}"
+        );
+        assert!(!plan.contains("SCAN w "), "{plan}");
+    }
 }

@@ -53,6 +53,8 @@ pub(crate) struct WorkflowRow {
     pub updated_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    pub parent_id: Option<String>,
+    pub parent_task_id: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -63,6 +65,9 @@ pub(crate) struct NewWorkflowRow<'a> {
     pub name: &'a str,
     pub status: &'a str,
     pub input: String,
+    /// For a child workflow: the workflow and the task that started it.
+    pub parent_id: Option<String>,
+    pub parent_task_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -102,6 +107,7 @@ pub(crate) struct TaskRow {
     pub element_index: Option<i32>,
     pub item: Option<String>,
     pub elements: Option<i32>,
+    pub child_workflow_id: Option<String>,
 }
 
 /// The editable columns of a task, for replacing updates (and, through [`NewTaskRow`],
@@ -319,6 +325,11 @@ impl TryFrom<TaskRow> for Task {
             element_index: row.element_index,
             item: json_opt(row.item.as_deref())?,
             elements: row.elements,
+            child_workflow_id: row
+                .child_workflow_id
+                .as_deref()
+                .map(|id| uuid(id).map(WorkflowId::from_uuid))
+                .transpose()?,
         })
     }
 }
@@ -353,6 +364,16 @@ impl WorkflowRow {
             finished_at: parse_opt(self.finished_at.as_deref())?,
             tasks,
             elements_to_retry,
+            parent_id: self
+                .parent_id
+                .as_deref()
+                .map(|id| uuid(id).map(WorkflowId::from_uuid))
+                .transpose()?,
+            parent_task_id: self
+                .parent_task_id
+                .as_deref()
+                .map(|id| uuid(id).map(TaskId::from_uuid))
+                .transpose()?,
         })
     }
 }

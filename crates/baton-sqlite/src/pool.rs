@@ -244,7 +244,7 @@ mod tests {
         )
         .unwrap();
         let mut conn = connector.open().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 5);
+        assert_eq!(migrate(&mut conn).unwrap(), 6);
         assert_eq!(setting(&mut conn, "busy_timeout"), 1_234);
         assert_eq!(setting(&mut conn, "synchronous"), 2, "FULL");
         assert_eq!(setting(&mut conn, "foreign_keys"), 1);
@@ -312,7 +312,7 @@ mod tests {
         let connector = Connector::new(&dir.path().join("b.db"), Duration::from_secs(1)).unwrap();
         let mut conn = connector.open().unwrap();
         let rest = migrate_before(&mut conn, "20261204000001");
-        assert_eq!(rest.len(), 2, "the task graph, then fan-out");
+        assert_eq!(rest.len(), 3, "the task graph, fan-out, child workflows");
         let [t0, t1, t2] = TASKS;
         let task = |id: &str, position: i32, status: &str, extra: &str| {
             format!(
@@ -349,7 +349,7 @@ mod tests {
             "refused with foreign keys on: {refused}"
         );
         assert_eq!(indexes_of_tasks(&mut conn), indexes);
-        assert_eq!(migrate(&mut conn).unwrap(), 2);
+        assert_eq!(migrate(&mut conn).unwrap(), 3);
         assert_eq!(setting(&mut conn, "foreign_keys"), 1, "on again");
         let mut expected = indexes;
         expected.extend(
@@ -519,12 +519,15 @@ mod fan_out_migration {
             json!({"collection": "notes", "document": {}}),
             true,
         );
+        // Child workflows' migration first (then back: the store's code reads its columns).
+        super::child_migration::revert(&mut conn);
         let refused = conn
             .revert_last_migration(MIGRATIONS)
             .unwrap_err()
             .to_string();
         assert!(refused.contains("element_documents = 0"), "{refused}");
         assert_eq!(elements(&mut conn), 3, "nothing changed");
+        assert_eq!(migrate(&mut conn).unwrap(), 1, "child workflows again");
 
         diesel::delete(tasks::table.find(&written))
             .execute(&mut conn)
@@ -540,6 +543,7 @@ mod fan_out_migration {
         );
         let parent = fanned_out(&mut conn, "transform", json!({"jq": "."}), false);
         let history: i64 = events::table.count().get_result(&mut conn).unwrap();
+        super::child_migration::revert(&mut conn);
         conn.revert_last_migration(MIGRATIONS).unwrap();
 
         let (status, waiting_on): (String, i32) = tasks::table
@@ -581,7 +585,109 @@ mod fan_out_migration {
             }
         }
 
-        assert_eq!(migrate(&mut conn).unwrap(), 1, "fan-out again");
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            2,
+            "fan-out, child workflows again"
+        );
         assert_eq!(elements(&mut conn), 0);
+    }
+}
+
+#[cfg(test)]
+mod child_migration {
+    use baton_domain::{LeaseToken, NewDocument, NewWorkflow, StepCommit, TaskDraft, UserId};
+    use diesel::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::{documents, events, tasks, workflows};
+
+    /// Reverts the child workflows' migration (the last), which rebuilds tasks: with foreign
+    /// keys off, as `migrate` runs migrations, on again after.
+    pub(super) fn revert(conn: &mut SqliteConnection) {
+        conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        let reverted = conn.revert_last_migration(MIGRATIONS).map(|_| ());
+        conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
+        reverted.unwrap();
+    }
+
+    fn started(conn: &mut SqliteConnection, draft: TaskDraft) -> NewWorkflow {
+        let new = NewWorkflow::new(UserId::generate(), "w".into(), None, vec![draft]).unwrap();
+        let start = new.start().unwrap();
+        conn.immediate_transaction(|conn| crate::workflows::create(conn, &new, Some(&start)))
+            .unwrap();
+        new
+    }
+
+    fn counts(conn: &mut SqliteConnection) -> (i64, i64, i64) {
+        (
+            tasks::table.count().get_result(conn).unwrap(),
+            events::table.count().get_result(conn).unwrap(),
+            documents::table.count().get_result(conn).unwrap(),
+        )
+    }
+
+    /// Reverting refuses to lose a `workflow` task (or to run with foreign keys on); without
+    /// one, it keeps every task, event and document, and so does migrating again.
+    #[test]
+    fn the_child_workflows_migration_keeps_the_rows_both_ways() {
+        let (mut conn, _dir) = crate::plans::migrated();
+        started(
+            &mut conn,
+            TaskDraft {
+                task_type: "store".into(),
+                input: Some(json!({"collection": "notes", "document": {}})),
+                ..TaskDraft::default()
+            },
+        );
+        let tokens = [LeaseToken::new("w")];
+        let claim = conn
+            .immediate_transaction(|conn| {
+                crate::claims::claim_queued(conn, &tokens, Duration::from_secs(60))
+            })
+            .unwrap()
+            .remove(0);
+        let document = NewDocument {
+            id: uuid::Uuid::now_v7(),
+            collection: "notes".into(),
+            data: json!({}),
+        };
+        let step = StepCommit::completed(&claim, json!({}), json!({}), Some(document), None);
+        conn.immediate_transaction(|conn| crate::steps::apply(conn, &step))
+            .unwrap();
+        let parent = started(
+            &mut conn,
+            TaskDraft {
+                task_type: "workflow".into(),
+                input: Some(json!({"tasks": [{"type": "transform", "input": {"jq": "."}}]})),
+                ..TaskDraft::default()
+            },
+        );
+        let before = counts(&mut conn);
+
+        let refused = conn
+            .revert_last_migration(MIGRATIONS)
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("foreign_keys = 0"), "{refused}");
+        conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        let refused = conn
+            .revert_last_migration(MIGRATIONS)
+            .unwrap_err()
+            .to_string();
+        conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
+        assert!(refused.contains("workflow_tasks = 0"), "{refused}");
+        assert_eq!(counts(&mut conn), before, "nothing changed");
+
+        diesel::delete(workflows::table.find(crate::models::id_text(parent.id().as_uuid())))
+            .execute(&mut conn)
+            .unwrap();
+        let kept = counts(&mut conn);
+        assert_eq!(kept.2, 1);
+        revert(&mut conn);
+        assert_eq!(counts(&mut conn), kept, "no row lost to the rebuild");
+        assert_eq!(migrate(&mut conn).unwrap(), 1, "child workflows again");
+        assert_eq!(counts(&mut conn), kept, "nor to this one");
     }
 }

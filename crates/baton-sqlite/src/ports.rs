@@ -10,8 +10,8 @@ use baton_domain::ports::{
     WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
-    Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewWorkflow, StepApplied,
-    StepCommit, StepResult, Task, TaskId, Transition, Workflow, WorkflowId,
+    ChildOutcome, Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewWorkflow,
+    StepApplied, StepCommit, StepResult, Task, TaskId, Transition, Workflow, WorkflowId,
 };
 use diesel::RunQueryDsl;
 
@@ -104,6 +104,11 @@ impl TaskQueue for SqliteStore {
         position: i32,
     ) -> Result<Vec<StepResult>, StoreError> {
         self.read(move |conn| queue::steps_before(conn, workflow_id, position))
+            .await
+    }
+
+    async fn child_outcome(&self, child: WorkflowId) -> Result<ChildOutcome, StoreError> {
+        self.read(move |conn| queue::child_outcome(conn, child))
             .await
     }
 

@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use baton_domain::{Claim, ElementResult, NewEvent, StepResult, TaskId, TaskStatus, WorkflowId};
+use baton_domain::ports::StoreError;
+use baton_domain::{
+    ChildOutcome, Claim, ElementResult, NewEvent, StepResult, TaskId, TaskStatus, WorkflowId,
+    WorkflowStatus,
+};
 use diesel::SqliteConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, Text};
@@ -11,7 +15,7 @@ use diesel::sqlite::Sqlite;
 
 use crate::error::SqlResult;
 use crate::models::{NewEventRow, id_text, json_opt};
-use crate::schema::{events, tasks};
+use crate::schema::{events, tasks, workflows};
 use crate::time::{later, now};
 
 diesel::define_sql_function! {
@@ -88,6 +92,26 @@ pub(crate) fn element_results(
             })
         })
         .collect()
+}
+
+/// How child workflow `child` stands (its status, output and error), in one statement.
+pub(crate) fn child_outcome(
+    conn: &mut SqliteConnection,
+    child: WorkflowId,
+) -> SqlResult<ChildOutcome> {
+    let row: Option<(String, Option<String>, Option<String>)> = workflows::table
+        .find(id_text(child.as_uuid()))
+        .select((workflows::status, workflows::output, workflows::error))
+        .first(conn)
+        .optional()?;
+    let (status, output, error) = row.ok_or(StoreError::NotFound("workflow"))?;
+    Ok(ChildOutcome {
+        status: status
+            .parse::<WorkflowStatus>()
+            .map_err(anyhow::Error::from)?,
+        output: json_opt(output.as_deref())?,
+        error: json_opt(error.as_deref())?,
+    })
 }
 
 pub(crate) fn heartbeat(

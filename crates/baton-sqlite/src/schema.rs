@@ -18,6 +18,8 @@ diesel::table! {
         finished_at -> Nullable<Text>,
         unfinished -> Integer,
         output_task -> Nullable<Text>,
+        parent_id -> Nullable<Text>,
+        parent_task_id -> Nullable<Text>,
     }
 }
 
@@ -60,6 +62,7 @@ diesel::table! {
         element_index -> Nullable<Integer>,
         item -> Nullable<Text>,
         elements -> Nullable<Integer>,
+        child_workflow_id -> Nullable<Text>,
     }
 }
 

@@ -3,7 +3,10 @@
 //!  1. the claimed task takes its outcome, only while the step's token holds its lease (and,
 //!     for the reaper, only once that lease has expired); otherwise nothing at all is applied.
 //!     A task fanning out becomes pending, waiting for its elements, which are inserted then in
-//!     one statement, copying what they run from its row;
+//!     one statement, copying what they run from its row. A task starting a child workflow
+//!     becomes pending, waiting for it; the child is stored and started then, as
+//!     `create_workflow` stores and starts one (a new row: SQLite has one writer, and nothing
+//!     can wait for a row nobody knows yet);
 //!  2. the document, at most once per task;
 //!  3. the `queue` tasks become queued;
 //!  4. `claim_task` becomes running under its decided token;
@@ -11,7 +14,9 @@
 //!     pending) becoming queued;
 //!  6. the workflow takes its outcome: a task done counts one unfinished task fewer and, at the
 //!     last, completes it with its output task's output; a failure fails it and cancels its
-//!     other queued and running tasks;
+//!     other queued and running tasks. A child workflow that ends so (completed or failed)
+//!     also releases its parent's waiting task, as step 5 releases a dependent — a statement
+//!     only its last step sends;
 //!  7. the events are appended in order, a retry's time (SQLite's) filled into `task.retrying`,
 //!     then `workflow.completed` when step 6 completed the workflow;
 //!  8. with `then_claim`, one queued task of any workflow is claimed (with its `task.started`).
@@ -19,11 +24,13 @@
 //! A step of a sequential workflow handing over to the next task sends five statements: the
 //! fenced write, the lease of the next task, the workflow, the events, the next claim's read.
 //! A fan-out sends three whatever its number of elements (the fenced write, the elements, the
-//! events), then its `then_claim`'s.
+//! events), then its `then_claim`'s. A step starting a child sends eight whatever the child's
+//! size (the fenced write; the child's row, tasks, start, wiring, roots and `workflow.started`;
+//! the step's events), then its `then_claim`'s.
 
 use baton_domain::{
-    EventKind, Fence, NewEvent, StepApplied, StepCommit, TaskOutcome, TaskStatus, WorkflowOutcome,
-    WorkflowStatus,
+    EventKind, Fence, NewEvent, StepApplied, StepCommit, TaskId, TaskOutcome, TaskStatus,
+    WorkflowOutcome, WorkflowStatus,
 };
 use diesel::SqliteConnection;
 use diesel::dsl::case_when;
@@ -45,8 +52,10 @@ diesel::define_sql_function! {
 }
 
 /// Step 1: the fenced write. Binds: status, output, error, resolved input, retry modifier,
-/// task id, token, reaper (expired leases only), elements (a fan-out only). A skipped task's
-/// output is NULL; a task fanning out (pending) waits for its elements, its time unchanged.
+/// task id, token, reaper (expired leases only), elements (a fan-out only), child workflow (a
+/// child's start only). A skipped task's output is NULL; a task fanning out (pending) waits for
+/// its elements, one starting a child (pending) for its child, their time unchanged; a task
+/// queued for another attempt forgets its child (the attempt starts a new one).
 const FENCED_SQL: &str = "
 UPDATE tasks
    SET status = ?1,
@@ -57,10 +66,13 @@ UPDATE tasks
                            THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?5)
                            ELSE available_at END,
        lease_owner = NULL, lease_expires_at = NULL,
+       attempt = CASE WHEN ?1 = 'pending' THEN max(attempt - 1, 0) ELSE attempt END,
        finished_at = CASE WHEN ?1 IN ('queued', 'pending') THEN finished_at
                           ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END,
-       waiting_on = coalesce(?9, waiting_on),
+       waiting_on = coalesce(?9, CASE WHEN ?10 IS NOT NULL THEN 1 END, waiting_on),
        elements = coalesce(?9, elements),
+       child_workflow_id = CASE WHEN ?1 = 'queued' THEN NULL
+                                ELSE coalesce(?10, child_workflow_id) END,
        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
        version = version + 1
  WHERE id = ?6 AND lease_owner = ?7 AND status = 'running'
@@ -81,7 +93,9 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
     let (status, output, error, retry) = match &step.outcome {
         TaskOutcome::Completed { output } => (TaskStatus::Completed, Some(output), None, None),
         TaskOutcome::Skipped { .. } => (TaskStatus::Skipped, None, None, None),
-        TaskOutcome::Expand { .. } => (TaskStatus::Pending, None, None, None),
+        TaskOutcome::Expand { .. } | TaskOutcome::StartChild { .. } => {
+            (TaskStatus::Pending, None, None, None)
+        }
         TaskOutcome::Retry { after, error } => (
             TaskStatus::Queued,
             None,
@@ -94,6 +108,10 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
         TaskOutcome::Expand { elements } => Some(count(elements.len())),
         _ => None,
     };
+    let child = match &step.outcome {
+        TaskOutcome::StartChild { workflow, .. } => Some(id_text(workflow.id().as_uuid())),
+        _ => None,
+    };
     Ok(diesel::sql_query(FENCED_SQL)
         .bind::<Text, _>(status.as_str())
         .bind::<Nullable<Text>, _>(output.map(|v| v.to_string()))
@@ -104,6 +122,7 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
         .bind::<Text, _>(step.token.as_str())
         .bind::<Bool, _>(step.fence == Fence::Expired)
         .bind::<Nullable<Integer>, _>(elements)
+        .bind::<Nullable<Text>, _>(child)
         .get_result(conn)
         .optional()?)
 }
@@ -190,31 +209,70 @@ fn advance(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<()> {
             return Err(anyhow::anyhow!("the decided next task {id} is not pending").into());
         }
     }
-    if !step.release.is_empty() {
-        // SET reads the row as it was: `waiting_on = 1` is "reaches 0 now".
-        let ready = || {
-            tasks::waiting_on
-                .eq(1)
-                .and(tasks::status.eq(TaskStatus::Pending.as_str()))
-        };
-        diesel::update(
-            tasks::table
-                .filter(tasks::id.eq_any(task_ids(&step.release)))
-                .filter(tasks::waiting_on.gt(0)),
-        )
-        .set((
-            tasks::waiting_on.eq(tasks::waiting_on - 1),
-            tasks::status.eq(
-                case_when(ready(), TaskStatus::Queued.as_str().into_sql::<Text>())
-                    .otherwise(tasks::status),
-            ),
-            tasks::available_at
-                .eq(case_when(ready(), now().nullable()).otherwise(tasks::available_at)),
-            tasks::updated_at.eq(case_when(ready(), now()).otherwise(tasks::updated_at)),
-            tasks::version
-                .eq(tasks::version + case_when(ready(), 1.into_sql::<Integer>()).otherwise(0)),
-        ))
-        .execute(conn)?;
+    release(conn, &task_ids(&step.release))?;
+    Ok(())
+}
+
+/// Tasks `ids` count one unfinished dependency fewer, those left with none (still pending)
+/// becoming queued now: one statement (none for no ids). Step 5, and the release of a child
+/// workflow's parent task when the child ends (see `conclude` and `lifecycle::apply`).
+pub(crate) fn release(conn: &mut SqliteConnection, ids: &[String]) -> SqlResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    // SET reads the row as it was: `waiting_on = 1` is "reaches 0 now".
+    let ready = || {
+        tasks::waiting_on
+            .eq(1)
+            .and(tasks::status.eq(TaskStatus::Pending.as_str()))
+    };
+    diesel::update(
+        tasks::table
+            .filter(tasks::id.eq_any(ids))
+            .filter(tasks::waiting_on.gt(0)),
+    )
+    .set((
+        tasks::waiting_on.eq(tasks::waiting_on - 1),
+        tasks::status.eq(
+            case_when(ready(), TaskStatus::Queued.as_str().into_sql::<Text>())
+                .otherwise(tasks::status),
+        ),
+        tasks::available_at.eq(case_when(ready(), now().nullable()).otherwise(tasks::available_at)),
+        tasks::updated_at.eq(case_when(ready(), now()).otherwise(tasks::updated_at)),
+        tasks::version
+            .eq(tasks::version + case_when(ready(), 1.into_sql::<Integer>()).otherwise(0)),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The parent's task `parent_task` waiting for this (child) workflow, released as it ends.
+/// Releases the parent's task waiting for child workflow `child` as the child ends: queued when
+/// the parent is running, cancelled otherwise (a retry of the parent starts it again, with a
+/// new child). Only a task still pending on that very child is touched. Binds task, child.
+const RELEASE_PARENT_SQL: &str = "
+UPDATE tasks
+   SET waiting_on = 0,
+       status = CASE WHEN (SELECT w.status FROM workflows AS w WHERE w.id = tasks.workflow_id)
+                          = 'running' THEN 'queued' ELSE 'cancelled' END,
+       available_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+       finished_at = CASE WHEN (SELECT w.status FROM workflows AS w
+                                 WHERE w.id = tasks.workflow_id) = 'running'
+                          THEN finished_at ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END,
+       updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+       version = version + 1
+ WHERE id = ?1 AND status = 'pending' AND child_workflow_id = ?2";
+
+pub(crate) fn release_parent(
+    conn: &mut SqliteConnection,
+    parent_task: Option<&TaskId>,
+    child: &str,
+) -> SqlResult<()> {
+    if let Some(task) = parent_task {
+        diesel::sql_query(RELEASE_PARENT_SQL)
+            .bind::<Text, _>(id_text(task.as_uuid()))
+            .bind::<Text, _>(child)
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -237,6 +295,7 @@ fn conclude(
         WorkflowOutcome::TaskDone {
             output_task,
             advance_to,
+            parent_task,
         } => {
             // SET reads the row as it was: `unfinished <= 1` is "none left now". The output
             // task's row is read as this transaction left it (the claimed task's included).
@@ -267,12 +326,13 @@ fn conclude(
                 .optional()?;
             match done {
                 Some((status, output)) if status == WorkflowStatus::Completed.as_str() => {
+                    release_parent(conn, parent_task.as_ref(), workflow_id)?;
                     Ok(Some(json_opt(output.as_deref())?.unwrap_or(Value::Null)))
                 }
                 _ => Ok(None),
             }
         }
-        WorkflowOutcome::Failed { error } => {
+        WorkflowOutcome::Failed { error, parent_task } => {
             let failed = diesel::update(workflow)
                 .set((
                     workflows::status.eq(WorkflowStatus::Failed.as_str()),
@@ -283,7 +343,8 @@ fn conclude(
                 .execute(conn)?;
             if failed == 1 {
                 // Its other queued and running tasks stop (a running attempt's result will be
-                // refused); pending ones wait for a retry.
+                // refused); pending ones (tasks waiting for a child workflow included) wait for
+                // a retry.
                 let stopped = [TaskStatus::Queued, TaskStatus::Running].map(TaskStatus::as_str);
                 diesel::update(
                     tasks::table
@@ -299,6 +360,7 @@ fn conclude(
                     tasks::version.eq(tasks::version + 1),
                 ))
                 .execute(conn)?;
+                release_parent(conn, parent_task.as_ref(), workflow_id)?;
             }
             Ok(None)
         }
@@ -311,6 +373,10 @@ pub(crate) fn apply(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult
         return Ok(StepApplied::Lost);
     };
     insert_elements(conn, step)?;
+    if let TaskOutcome::StartChild { workflow, start } = &step.outcome {
+        // A new row: nothing else can hold or wait for it.
+        crate::workflows::create(conn, workflow, Some(start))?;
+    }
     if let Some(document) = &step.document {
         diesel::insert_into(documents::table)
             .values((

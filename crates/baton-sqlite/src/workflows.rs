@@ -1,4 +1,5 @@
-//! Workflow rows: create (with its tasks, and its start when decided), read, list.
+//! Workflow rows: create (with its tasks, its parent for a child workflow, and its start when
+//! decided), read, list.
 
 use std::collections::HashMap;
 
@@ -31,6 +32,8 @@ pub(crate) fn create(
             name: new.name().as_str(),
             status: WorkflowStatus::Pending.as_str(),
             input: new.input().to_string(),
+            parent_id: new.parent().map(|(w, _)| id_text(w.as_uuid())),
+            parent_task_id: new.parent().map(|(_, t)| id_text(t.as_uuid())),
         })
         .execute(conn)?;
     let task_rows: Vec<NewTaskRow<'_>> = new

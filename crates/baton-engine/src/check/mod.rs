@@ -114,7 +114,19 @@ pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Checked {
         if let Some(for_each) = step.for_each {
             strings.push(("for_each".to_owned(), for_each));
         }
-        strings_in(step.input, "input".to_owned(), &mut strings);
+        if step.task_type == TaskType::Workflow {
+            // Only its name and input are the parent's templates; its tasks are the child's.
+            for key in ["name", "input"] {
+                if let Some(value) = step.input.get(key) {
+                    strings_in(value, format!("input.{key}"), &mut strings);
+                }
+            }
+            let (child_problems, child_secrets) = child(step, position, llm_configured);
+            problems.extend(child_problems);
+            secrets.extend(child_secrets);
+        } else {
+            strings_in(step.input, "input".to_owned(), &mut strings);
+        }
         for (field, text) in strings {
             let scope = if field.starts_with("input") {
                 &input_scope
@@ -133,6 +145,20 @@ pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Checked {
                 Vec::new()
             };
             problems.extend(found.into_iter().map(|f| problem(&field, f)));
+            if step.task_type == TaskType::Workflow {
+                // The rendered input is stored as the child's: a secret would be kept in clear.
+                problems.extend(named.drain(..).map(|(expression, _)| {
+                    problem(
+                        &field,
+                        Found::new(
+                            &expression,
+                            "a workflow task cannot pass a secret to its child (the child's \
+                             input is stored as it is): name the secret in the child's own \
+                             tasks, which run as the same user",
+                        ),
+                    )
+                }));
+            }
             secrets.extend(named.into_iter().map(|(expression, name)| SecretUse {
                 task: step.id,
                 position,
@@ -143,6 +169,51 @@ pub(crate) fn check(steps: &[Step<'_>], llm_configured: bool) -> Checked {
         }
     }
     Checked { problems, secrets }
+}
+
+/// The problems and secrets of a `workflow` task's child tasks, checked as the workflow they
+/// make, placed under the parent task (`input.tasks[j].…`).
+fn child(step: &Step<'_>, position: usize, llm: bool) -> (Vec<Problem>, Vec<SecretUse>) {
+    // Their shapes were checked with the task (`NewTask::new`): here, what only a check sees.
+    let Ok(tasks) = baton_domain::child_tasks(step.input) else {
+        return (Vec::new(), Vec::new());
+    };
+    let steps: Vec<Step<'_>> = tasks
+        .iter()
+        .map(|t| Step {
+            id: t.id(),
+            key: t.key().map(|k| k.as_str()),
+            task_type: t.task_type(),
+            input: t.input(),
+            depends_on: t.depends_on(),
+            when: t.when(),
+            for_each: t.for_each(),
+        })
+        .collect();
+    let checked = check(&steps, llm);
+    let problems = checked
+        .problems
+        .into_iter()
+        .map(|p| Problem {
+            task: step.id,
+            position,
+            field: format!("input.tasks[{}].{}", p.position, p.field),
+            expression: p.expression,
+            message: p.message,
+        })
+        .collect();
+    let secrets = checked
+        .secrets
+        .into_iter()
+        .map(|u| SecretUse {
+            task: step.id,
+            position,
+            field: format!("input.tasks[{}].{}", u.position, u.field),
+            expression: u.expression,
+            name: u.name,
+        })
+        .collect();
+    (problems, secrets)
 }
 
 /// The graph of `steps`, or `None` with its problems added (each on `depends_on`).

@@ -324,3 +324,32 @@ fn graph_problems_are_on_depends_on() {
     assert_eq!(found[0].field, "depends_on");
     assert!(found[0].message.contains("cycle"), "{}", found[0].message);
 }
+
+#[test]
+fn a_workflow_task_checks_its_child_as_a_workflow_and_passes_no_secret() {
+    let found = problems(
+        &[(
+            Some("sub"),
+            TaskType::Workflow,
+            json!({
+                "name": "child of {{ workflow.name }}",
+                "input": {"x": "{{ input.x }}", "key": "{{ secrets.API_KEY }}"},
+                "tasks": [
+                    {"key": "a", "type": "transform", "input": {"jq": ".input.x"}},
+                    {"type": "fetch", "input": {"url": "{{ steps.zz.output }}"}}
+                ]
+            }),
+        )],
+        true,
+    );
+    let fields: Vec<&str> = found.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(fields.contains(&"input.input.key"), "{fields:?}");
+    assert!(fields.contains(&"input.tasks[1].input.url"), "{fields:?}");
+    let secret = found.iter().find(|p| p.field == "input.input.key").unwrap();
+    assert!(
+        secret.message.contains("cannot pass a secret"),
+        "{}",
+        secret.message
+    );
+}

@@ -46,7 +46,8 @@ pub struct TaskSpec {
     pub key: Option<String>,
     #[schema(max_length = 200)]
     pub title: Option<String>,
-    /// `fetch`, `transform`, `llm` or `store`.
+    /// `fetch`, `transform`, `llm`, `store` or `workflow` (a child workflow: `input` is
+    /// `{name?, input?, tasks}`, `name` and `input` templated, `tasks` as here).
     #[serde(rename = "type")]
     pub task_type: String,
     /// The task's parameters; strings may hold `{{ }}` templates.
@@ -312,6 +313,8 @@ pub struct TaskView {
     pub element_index: Option<i32>,
     #[schema(value_type = Option<Object>)]
     pub item: Option<Value>,
+    /// On a `workflow` task: the child workflow it started (and waits for, while pending).
+    pub child_workflow_id: Option<Uuid>,
     pub attempt: i32,
     pub retry: RetryView,
     pub timeout_ms: i64,
@@ -350,6 +353,7 @@ impl From<Task> for TaskView {
             parent_task_id: t.parent_task_id.map(Into::into),
             element_index: t.element_index,
             item: t.item,
+            child_workflow_id: t.child_workflow_id.map(Into::into),
             attempt: t.attempt,
             retry: RetryView::from(&t.retry),
             timeout_ms: t.timeout_ms,
@@ -386,6 +390,9 @@ pub struct WorkflowView {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// For a child workflow: the workflow and the task that started it.
+    pub parent_id: Option<Uuid>,
+    pub parent_task_id: Option<Uuid>,
     pub tasks: Vec<TaskView>,
 }
 
@@ -405,6 +412,8 @@ impl From<Workflow> for WorkflowView {
             updated_at: w.updated_at,
             started_at: w.started_at,
             finished_at: w.finished_at,
+            parent_id: w.parent_id.map(Into::into),
+            parent_task_id: w.parent_task_id.map(Into::into),
             tasks: w.tasks.into_iter().map(Into::into).collect(),
         }
     }

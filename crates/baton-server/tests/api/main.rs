@@ -3,6 +3,7 @@
 
 mod auth;
 mod auth_matrix;
+mod children;
 mod concurrency;
 mod config;
 mod documents;

@@ -307,3 +307,136 @@ async fn an_element_step_costs_what_a_task_step_costs() {
     assert_eq!(done.status, WorkflowStatus::Completed);
     assert_eq!(done.output, Some(json!(outputs)));
 }
+
+/// A started workflow of one `workflow` task whose child runs `n` transforms in sequence, that
+/// task claimed.
+async fn parent_of(store: &SqliteStore, n: usize) -> Claim {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| json!({"type": "transform", "input": {"jq": "."}}))
+        .collect();
+    parent_of_tasks(store, tasks).await
+}
+
+/// A started workflow of one `workflow` task whose child runs `tasks`, that task claimed.
+async fn parent_of_tasks(store: &SqliteStore, tasks: Vec<serde_json::Value>) -> Claim {
+    let new = workflow(
+        UserId::generate(),
+        "parent",
+        vec![TaskDraft {
+            key: Some("p".into()),
+            task_type: "workflow".into(),
+            input: Some(json!({"name": "kid", "input": {}, "tasks": tasks})),
+            ..TaskDraft::default()
+        }],
+    );
+    create_started(store, &new).await;
+    claim_exactly(store, "w", &[new.tasks()[0].id()])
+        .await
+        .remove(0)
+}
+
+fn child_started(claim: &Claim) -> (baton_domain::NewWorkflow, StepCommit) {
+    let child = baton_domain::NewWorkflow::child(claim, Some("kid".into()), json!({}))
+        .unwrap_or_else(|err| panic!("the child: {err:?}"));
+    let step = StepCommit::child_started(claim, claim.task.input.clone(), child.clone())
+        .unwrap_or_else(|err| panic!("its start: {err}"));
+    (child, step)
+}
+
+/// Starting a child costs the same whatever its size — the fenced write, the child's row, its
+/// tasks, its start, wiring, roots queued and `workflow.started`, then the step's events: eight.
+/// The child's steps cost what any task's do (five, carrying on), but for its last, which
+/// releases the parent's task too: the fenced write, the workflow (completed), the release,
+/// the events, then the carried-on claim finding the parent's task (its pick, lease, read and
+/// `task.started`) — eight, one more than a last step finding other work. The parent's join is
+/// an ordinary last step (three, not carrying on).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_child_costs_what_a_workflow_costs_and_one_release() {
+    let (store, _dir) = fresh().await;
+    let carry = CarryOn {
+        worker: "w".into(),
+        lease: LONG_LEASE,
+    };
+    let mut costs = Vec::new();
+    for n in [1, 3, 100] {
+        let parent = parent_of(&store, n).await;
+        let (child, step) = child_started(&parent);
+        costs.push(cost(&store, || store.apply_step(&step)).await);
+        let mut claim = claim_exactly(&store, "w", &[child.tasks()[0].id()])
+            .await
+            .remove(0);
+        assert_eq!(claim.parent_task, Some(parent.task.id));
+        for i in 0..n {
+            let step =
+                StepCommit::completed(&claim, json!({}), json!({"i": i}), None, Some(&carry));
+            let mut applied = None;
+            let statements = cost(&store, || async {
+                applied = Some(store.apply_step(&step).await.unwrap());
+            })
+            .await;
+            let last = i + 1 == n;
+            assert_eq!(
+                statements,
+                if last { 8 } else { 5 },
+                "child step {i} of {n}"
+            );
+            let Some(StepApplied::Applied { next: Some(next) }) = applied else {
+                panic!("child step {i} carries on: {applied:?}")
+            };
+            claim = *next;
+        }
+        assert_eq!(claim.task.id, parent.task.id, "the parent's task, to join");
+        let outcome = store.child_outcome(child.id()).await.unwrap();
+        assert_eq!(outcome.status, WorkflowStatus::Completed);
+        let join = StepCommit::completed(&claim, json!({}), json!(outcome.output), None, None);
+        assert_eq!(
+            cost(&store, || store.apply_step(&join)).await,
+            3,
+            "the join"
+        );
+        let done = get_workflow(&store, parent.task.workflow_id).await;
+        assert_eq!(done.status, WorkflowStatus::Completed);
+    }
+    assert!(costs.iter().all(|&c| c == 8), "{costs:?}");
+}
+
+/// A cancel walks the descendants in one statement whatever their number: the workflow, its
+/// descendants, every unfinished task of them all, the events (one `workflow.cancelled` each) —
+/// four, for a workflow without children as for one with a child and a grandchild; a child's
+/// cancel releases its parent's task too (five).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_costs_a_constant_number_of_statements() {
+    let (store, _dir) = fresh().await;
+    let alone = transforms(UserId::generate(), "alone", 3);
+    create_started(&store, &alone).await;
+    let read = get_workflow(&store, alone.id()).await;
+    let cancel = read.cancel().unwrap();
+    assert_eq!(cost(&store, || store.apply_transition(&cancel)).await, 4);
+
+    // A parent, its child (itself a parent) and its grandchild.
+    let nested = json!({"type": "workflow", "input": {"tasks": [
+        {"type": "transform", "input": {"jq": "."}}
+    ]}});
+    let parent = parent_of_tasks(&store, vec![nested]).await;
+    let (child, step) = child_started(&parent);
+    apply(&store, &step).await;
+    let middle = claim_exactly(&store, "w", &[child.tasks()[0].id()])
+        .await
+        .remove(0);
+    let (grandchild, step) = child_started(&middle);
+    apply(&store, &step).await;
+    let kid = get_workflow(&store, child.id()).await;
+    let cancel = kid.cancel().unwrap();
+    assert_eq!(
+        cost(&store, || store.apply_transition(&cancel)).await,
+        5,
+        "the child, its grandchild, their tasks, the events, the parent's task released"
+    );
+    assert_eq!(
+        get_workflow(&store, grandchild.id()).await.status,
+        WorkflowStatus::Cancelled
+    );
+    let top = get_workflow(&store, parent.task.workflow_id).await;
+    let cancel = top.cancel().unwrap();
+    assert_eq!(cost(&store, || store.apply_transition(&cancel)).await, 4);
+}
