@@ -846,3 +846,81 @@ fn written(workflow: &Workflow) -> Vec<(Option<Vec<&str>>, Option<&str>)> {
         })
         .collect()
 }
+
+/// A start wires exactly the tasks it was decided from: with a task added, or one deleted and
+/// another added since (as many tasks, one of them another), it is `Stale` and the workflow
+/// stays as it was; decided again, it starts.
+pub async fn a_start_decided_before_an_edit_is_stale<F: StoreFactory>(factory: &F) {
+    use baton_domain::ports::StoreError;
+
+    let store = factory.store().await;
+    let new = crate::support::transforms(UserId::generate(), "edited", 2);
+    create(&*store, &new).await;
+    let read = get_workflow(&*store, new.id()).await;
+    let start = read.start().expect("a pending workflow starts");
+
+    let expect_stale = |result: Result<(), StoreError>, what: &str| match result {
+        Err(StoreError::Stale("workflow")) => {}
+        other => panic!("{what}: expected Stale(\"workflow\"), got {other:?}"),
+    };
+    let task = NewTask::new(transform(Some("late"))).expect("a task");
+    store
+        .apply_edit(&read.add_task(task, None).expect("an edit"))
+        .await
+        .expect("the edit applies");
+    let added = get_workflow(&*store, new.id()).await;
+    expect_stale(store.apply_transition(&start).await, "a task was added");
+    assert_eq!(
+        get_workflow(&*store, new.id()).await,
+        added,
+        "nothing changed"
+    );
+
+    let edited = get_workflow(&*store, new.id()).await;
+    store
+        .apply_edit(
+            &edited
+                .delete_task(edited.tasks[0].id, None)
+                .expect("an edit"),
+        )
+        .await
+        .expect("the delete applies");
+    let edited = get_workflow(&*store, new.id()).await;
+    store
+        .apply_edit(
+            &edited
+                .delete_task(edited.tasks[0].id, None)
+                .expect("an edit"),
+        )
+        .await
+        .expect("the delete applies");
+    let replaced = get_workflow(&*store, new.id()).await;
+    assert_eq!(replaced.tasks.len(), 1, "precondition");
+    let edited = get_workflow(&*store, new.id()).await;
+    let task = NewTask::new(transform(Some("other"))).expect("a task");
+    store
+        .apply_edit(&edited.add_task(task, None).expect("an edit"))
+        .await
+        .expect("the edit applies");
+    let replaced = get_workflow(&*store, new.id()).await;
+    assert_eq!(
+        replaced.tasks.len(),
+        2,
+        "as many tasks, one of them another"
+    );
+    expect_stale(store.apply_transition(&start).await, "a task was replaced");
+    assert_eq!(
+        get_workflow(&*store, new.id()).await,
+        replaced,
+        "nothing changed"
+    );
+
+    store
+        .apply_transition(&replaced.start().expect("decided again"))
+        .await
+        .expect("the start decided from the tasks as they are applies");
+    assert_eq!(
+        get_workflow(&*store, new.id()).await.status,
+        WorkflowStatus::Running
+    );
+}

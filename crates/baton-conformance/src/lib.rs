@@ -126,6 +126,7 @@ macro_rules! conformance_tests {
             steps::then_claim_claims_a_task_of_another_workflow,
             documents::a_completed_step_writes_its_document_once,
             failures::failing_for_good_fails_the_workflow_and_retry_requeues_it,
+            graph::a_start_decided_before_an_edit_is_stale,
             graph::a_diamond_releases_the_join_once,
             graph::the_workflow_output_is_the_output_task_s,
             graph::carrying_on_claims_a_ready_dependent,

@@ -88,7 +88,7 @@ async fn wire(conn: &mut AsyncPgConnection, workflow_id: Uuid, wiring: &[Wiring]
                 .map(move |d| (*w.task_id.as_uuid(), *d.as_uuid()))
         })
         .unzip();
-    diesel::sql_query(WIRE_SQL)
+    let wired = diesel::sql_query(WIRE_SQL)
         .bind::<SqlUuid, _>(workflow_id)
         .bind::<Array<SqlUuid>, _>(tasks)
         .bind::<Array<Integer>, _>(waiting)
@@ -96,6 +96,17 @@ async fn wire(conn: &mut AsyncPgConnection, workflow_id: Uuid, wiring: &[Wiring]
         .bind::<Array<SqlUuid>, _>(to)
         .execute(conn)
         .await?;
+    // The start was decided from the tasks as read: when one was added, deleted or replaced
+    // since (an edit that committed before this start took the workflow's row), it is stale.
+    let own: i64 = tasks::table
+        .filter(tasks::workflow_id.eq(workflow_id))
+        .filter(tasks::parent_task_id.is_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    if wired != wiring.len() || usize::try_from(own).ok() != Some(wiring.len()) {
+        return Err(StoreError::Stale("workflow").into());
+    }
     Ok(())
 }
 
