@@ -239,8 +239,9 @@ async fn a_failure_stops_the_other_branches_and_retry_reruns_only_what_did_not_c
         "a completed: it is not run again"
     );
     assert_eq!(hits(&target, "/b").await, 2);
-    // c was cancelled midway by b's failure: it ran again, and its first answer was dropped.
-    assert!(hits(&target, "/c").await >= 2);
+    // c was cancelled by b's failure (midway, or before it reached the target): it ran
+    // again after the retry, and completed once.
+    assert!(hits(&target, "/c").await >= 1);
     let completions = app.events_of_type("task.completed").await;
     let c_id = &done["tasks"][2]["id"];
     assert_eq!(
