@@ -82,11 +82,20 @@ fn cancel_descendants(conn: &mut SqliteConnection, id: &str) -> SqlResult<Vec<Wo
 
 /// Every unfinished task of these workflows becomes cancelled and loses its lease.
 fn cancel_unfinished_tasks(conn: &mut SqliteConnection, workflows: Vec<String>) -> SqlResult<()> {
-    let unfinished = TaskStatus::UNFINISHED.map(TaskStatus::as_str);
+    cancel_tasks(conn, workflows, &TaskStatus::UNFINISHED)
+}
+
+/// The tasks of these workflows in one of `statuses` become cancelled and lose their leases.
+pub(crate) fn cancel_tasks(
+    conn: &mut SqliteConnection,
+    workflows: Vec<String>,
+    statuses: &[TaskStatus],
+) -> SqlResult<()> {
+    let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     diesel::update(
         tasks::table
             .filter(tasks::workflow_id.eq_any(workflows))
-            .filter(tasks::status.eq_any(unfinished)),
+            .filter(tasks::status.eq_any(statuses)),
     )
     .set((
         tasks::status.eq(TaskStatus::Cancelled.as_str()),

@@ -345,21 +345,11 @@ fn conclude(
                 // Its other queued and running tasks stop (a running attempt's result will be
                 // refused); pending ones (tasks waiting for a child workflow included) wait for
                 // a retry.
-                let stopped = [TaskStatus::Queued, TaskStatus::Running].map(TaskStatus::as_str);
-                diesel::update(
-                    tasks::table
-                        .filter(tasks::workflow_id.eq(workflow_id))
-                        .filter(tasks::status.eq_any(stopped)),
-                )
-                .set((
-                    tasks::status.eq(TaskStatus::Cancelled.as_str()),
-                    tasks::lease_owner.eq(None::<String>),
-                    tasks::lease_expires_at.eq(None::<String>),
-                    tasks::finished_at.eq(now().nullable()),
-                    tasks::updated_at.eq(now()),
-                    tasks::version.eq(tasks::version + 1),
-                ))
-                .execute(conn)?;
+                crate::lifecycle::cancel_tasks(
+                    conn,
+                    vec![workflow_id.to_owned()],
+                    &[TaskStatus::Queued, TaskStatus::Running],
+                )?;
                 release_parent(conn, parent_task.as_ref(), workflow_id)?;
             }
             Ok(None)
