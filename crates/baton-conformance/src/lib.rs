@@ -28,6 +28,7 @@ pub mod secrets;
 pub mod steps;
 pub mod support;
 pub mod transitions;
+pub mod waits;
 pub mod workflows;
 
 /// Everything a store adapter implements: the ports the suite checks, on one cloneable value
@@ -169,6 +170,10 @@ macro_rules! conformance_tests {
             secrets::sealed_secrets_returns_only_what_exists,
             secrets::deleted_secrets_are_gone,
             secrets::secret_pages_are_stable,
+            waits::a_parked_task_waits_for_its_time,
+            waits::a_signal_wakes_its_wait_and_is_consumed_once,
+            waits::a_park_after_its_signal_is_runnable_at_once,
+            waits::signals_are_fenced_by_status_and_retry_waits_again,
         );
     };
     (@contracts $factory:expr; $($area:ident :: $contract:ident),* $(,)?) => {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::{TaskId, WorkflowId};
+use crate::{SignalId, TaskId, WorkflowId};
 
 /// What happened, with its payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +50,18 @@ pub enum EventKind {
         task_id: TaskId,
         child_workflow_id: WorkflowId,
     },
+    /// A `sleep` or `wait` task waits, holding no worker: until `until` (a sleep, or a wait's
+    /// time-out), for the signal `signal` (a wait), or both. Appended when it starts waiting.
+    TaskWaiting {
+        task_id: TaskId,
+        signal: Option<String>,
+        until: Option<DateTime<Utc>>,
+    },
+    /// A signal was sent to the workflow (kept until a `wait` task for `name` consumes it).
+    SignalReceived {
+        signal_id: SignalId,
+        name: String,
+    },
     /// The task did not run: its `when` was false, or every dependency was skipped.
     TaskSkipped {
         task_id: TaskId,
@@ -86,6 +98,8 @@ impl EventKind {
             Self::TaskSkipped { .. } => "task.skipped",
             Self::TaskFannedOut { .. } => "task.fanned_out",
             Self::TaskChildStarted { .. } => "task.child_started",
+            Self::TaskWaiting { .. } => "task.waiting",
+            Self::SignalReceived { .. } => "signal.received",
             Self::WorkflowCompleted { .. } => "workflow.completed",
             Self::WorkflowFailed { .. } => "workflow.failed",
             Self::WorkflowCancelled => "workflow.cancelled",
@@ -129,6 +143,14 @@ impl EventKind {
                 task_id,
                 child_workflow_id,
             } => json!({"task_id": task_id, "child_workflow_id": child_workflow_id}),
+            Self::TaskWaiting {
+                task_id,
+                signal,
+                until,
+            } => json!({"task_id": task_id, "signal": signal, "until": until}),
+            Self::SignalReceived { signal_id, name } => {
+                json!({"signal_id": signal_id, "name": name})
+            }
             Self::WorkflowCompleted { output } => json!({"output": output}),
             Self::WorkflowFailed { error } => json!({"error": error}),
         }
@@ -150,7 +172,8 @@ impl EventKind {
             | Self::TaskFailed { task_id, .. }
             | Self::TaskSkipped { task_id, .. }
             | Self::TaskFannedOut { task_id, .. }
-            | Self::TaskChildStarted { task_id, .. } => Some((*task_id, None)),
+            | Self::TaskChildStarted { task_id, .. }
+            | Self::TaskWaiting { task_id, .. } => Some((*task_id, None)),
             _ => None,
         }
     }

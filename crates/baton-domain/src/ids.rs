@@ -57,6 +57,10 @@ id_type!(
     /// Identifies the user who owns a resource.
     UserId
 );
+id_type!(
+    /// Identifies a signal sent to a workflow.
+    SignalId
+);
 
 impl UserId {
     /// The built-in administrator that owns everything in local mode (no authentication).

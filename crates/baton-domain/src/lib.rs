@@ -24,6 +24,7 @@ mod status;
 mod step;
 mod task;
 mod text;
+mod wait;
 mod workflow;
 
 pub use auth::{
@@ -41,7 +42,7 @@ pub use event::{EventKind, NewEvent, TERMINAL_EVENT_TYPES};
 pub use graph::{Graph, GraphProblem, GraphTask, Wiring};
 pub use hints::{parse_reset_duration, parse_retry_after};
 pub use idempotency::{Begun, IDEMPOTENCY_TTL, IN_FLIGHT_TIMEOUT, IdempotencyKey, StoredResponse};
-pub use ids::{TaskId, UserId, WorkflowId};
+pub use ids::{SignalId, TaskId, UserId, WorkflowId};
 pub use json::check_json;
 pub use lease::LeaseToken;
 pub use lifecycle::{Effect, Transition};
@@ -61,4 +62,8 @@ pub use task::{
     MAX_WHEN_CHARS, NewTask, Task, TaskDraft, TaskPatch, TaskType,
 };
 pub use text::{TaskKey, TaskTitle, WorkflowName};
+pub use wait::{
+    MAX_SIGNAL_NAME_CHARS, MAX_WAIT_MS, NewSignal, OnTimeout, ReceivedSignal, SignalName, Sleep,
+    Wait, Waiting, sleep_of, wait_of,
+};
 pub use workflow::{MAX_TASKS_PER_WORKFLOW, NewWorkflow, Workflow, WorkflowPatch};

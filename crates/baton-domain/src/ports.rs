@@ -15,9 +15,9 @@ pub use crate::ports_secrets::SecretStore;
 pub use crate::signals::{LocalSignals, Signal, Signals, Subscriber};
 use crate::{
     ChildOutcome, Claim, Document, DomainError, Edit, ElementResult, Event, FetchRequest,
-    FetchResponse, LeaseToken, LlmCompletion, LlmRequest, LlmStream, NewEvent, NewWorkflow,
-    StepApplied, StepCommit, StepResult, Task, TaskError, TaskId, TaskStatus, Transition, UserId,
-    Workflow, WorkflowId, WorkflowStatus,
+    FetchResponse, LeaseToken, LlmCompletion, LlmRequest, LlmStream, NewEvent, NewSignal,
+    NewWorkflow, ReceivedSignal, StepApplied, StepCommit, StepResult, Task, TaskError, TaskId,
+    TaskStatus, Transition, UserId, Workflow, WorkflowId, WorkflowStatus,
 };
 
 /// Whose resources a call may see and change.
@@ -169,6 +169,24 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// One task. `NotFound("task")` when absent.
     async fn get_task(&self, scope: Scope, id: TaskId) -> Result<Task, StoreError>;
 
+    /// Keeps a signal for its workflow, in one transaction: the signal, its `signal.received`
+    /// event, and every parked `wait` task of the workflow waiting for its name made runnable
+    /// at once. Applied only while the workflow's status is `expected` (decided from it: a
+    /// finished workflow takes no signal); `Stale`, changing nothing, when it is not;
+    /// `NotFound("workflow")` when the workflow is gone.
+    async fn send_signal(
+        &self,
+        signal: &NewSignal,
+        expected: WorkflowStatus,
+    ) -> Result<ReceivedSignal, StoreError>;
+
+    /// The workflow's signals, oldest first, consumed ones included (at most 1,000).
+    async fn list_signals(
+        &self,
+        scope: Scope,
+        workflow_id: WorkflowId,
+    ) -> Result<Vec<ReceivedSignal>, StoreError>;
+
     /// Whether the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -199,6 +217,13 @@ pub trait TaskQueue: Send + Sync + 'static {
 
     /// The elements of the fan-out of task `parent`, by index, in one query.
     async fn element_results(&self, parent: TaskId) -> Result<Vec<ElementResult>, StoreError>;
+
+    /// The oldest signal named `name` kept (not consumed) for the workflow, if any.
+    async fn next_signal(
+        &self,
+        workflow_id: WorkflowId,
+        name: &str,
+    ) -> Result<Option<ReceivedSignal>, StoreError>;
 
     /// Extends a lease. `false` when it was lost or the task was cancelled: stop working on it.
     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<bool, StoreError>;

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::{
     Claim, Dependent, DomainError, EventKind, LeaseToken, NewDocument, NewEvent, NewWorkflow,
-    TaskError, TaskId, Transition, WorkflowId,
+    SignalId, SignalName, TaskError, TaskId, Transition, WorkflowId,
 };
 
 /// Which lease a step's write requires.
@@ -45,6 +46,16 @@ pub enum TaskOutcome {
     StartChild {
         workflow: Box<NewWorkflow>,
         start: Box<Transition>,
+    },
+    /// A `sleep` or `wait` task parks (see [`crate::Waiting`]): queued again, runnable at
+    /// `until` (never, when `None`, until a signal wakes it), holding no lease; it records
+    /// since when it waits (kept from its first park) and `until` as its wake time, and hands
+    /// its attempt back (`attempt - 1`), as a fan-out does. For a wait (`signal`), the store
+    /// makes it runnable at once instead when a signal of that name is already kept for the
+    /// workflow: one sent while the wait was deciding is not missed.
+    Wait {
+        until: Option<DateTime<Utc>>,
+        signal: Option<String>,
     },
     /// Queued again (forgetting its child workflow, if it had one: the next attempt starts a
     /// new one): runnable `after` this long, by the store's clock.
@@ -139,6 +150,10 @@ pub struct StepCommit {
     pub workflow: WorkflowOutcome,
     pub events: Vec<NewEvent>,
     pub then_claim: Option<NextClaim>,
+    /// A `wait` task completed with this signal's payload: the signal is consumed by the task,
+    /// only while it is still kept (else nothing at all is applied: the store reports an
+    /// error, and the task's attempt is tried again when its lease expires).
+    pub consume_signal: Option<SignalId>,
 }
 
 /// What applying a [`StepCommit`] did.
@@ -166,6 +181,7 @@ impl StepCommit {
             workflow: WorkflowOutcome::Unchanged,
             events: Vec::new(),
             then_claim: None,
+            consume_signal: None,
         }
     }
 
@@ -412,6 +428,43 @@ impl StepCommit {
         Ok(step)
     }
 
+    /// The `sleep` or `wait` task parks (see [`TaskOutcome::Wait`]); `first` appends its
+    /// `task.waiting` event. With `carry_on`, the worker takes any queued task.
+    pub fn parked(
+        claim: &Claim,
+        resolved_input: Value,
+        until: Option<DateTime<Utc>>,
+        signal: Option<SignalName>,
+        first: bool,
+        carry_on: Option<&CarryOn>,
+    ) -> Self {
+        let signal = signal.map(SignalName::into_inner);
+        let mut step = Self::base(
+            claim,
+            Fence::Held,
+            TaskOutcome::Wait {
+                until,
+                signal: signal.clone(),
+            },
+        );
+        step.resolved_input = Some(resolved_input);
+        if first {
+            step.events.push(
+                NewEvent::new(
+                    claim.task.workflow_id,
+                    EventKind::TaskWaiting {
+                        task_id: claim.task.id,
+                        signal,
+                        until,
+                    },
+                )
+                .of_element(claim.task.element_index),
+            );
+        }
+        step.then_claim = carry_on.map(CarryOn::claim);
+        step
+    }
+
     /// The status the claimed task takes.
     pub fn status(&self) -> crate::TaskStatus {
         match self.outcome {
@@ -420,7 +473,7 @@ impl StepCommit {
             TaskOutcome::Expand { .. } | TaskOutcome::StartChild { .. } => {
                 crate::TaskStatus::Pending
             }
-            TaskOutcome::Retry { .. } => crate::TaskStatus::Queued,
+            TaskOutcome::Retry { .. } | TaskOutcome::Wait { .. } => crate::TaskStatus::Queued,
             TaskOutcome::Failed { .. } => crate::TaskStatus::Failed,
         }
     }
@@ -431,7 +484,13 @@ impl StepCommit {
             || !self.release.is_empty()
             || matches!(
                 self.outcome,
-                TaskOutcome::Expand { .. } | TaskOutcome::StartChild { .. }
+                TaskOutcome::Expand { .. }
+                    | TaskOutcome::StartChild { .. }
+                    // A wait whose signal came meanwhile is runnable at once.
+                    | TaskOutcome::Wait {
+                        signal: Some(_),
+                        ..
+                    }
             )
             || matches!(
                 self.workflow,

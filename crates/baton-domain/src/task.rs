@@ -25,6 +25,10 @@ pub enum TaskType {
     Store,
     /// Run a child workflow and take its output.
     Workflow,
+    /// Wait for a time (`for_ms` or `until`), holding no worker.
+    Sleep,
+    /// Wait for a signal (`signal`, optionally `timeout_ms`), holding no worker.
+    Wait,
 }
 
 /// The longest jq program a transform may hold. jq programs are parsed and compiled by
@@ -35,12 +39,14 @@ pub const MAX_JQ_PROGRAM_CHARS: usize = 16_384;
 const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 impl TaskType {
-    pub const ALL: [TaskType; 5] = [
+    pub const ALL: [TaskType; 7] = [
         Self::Fetch,
         Self::Transform,
         Self::Llm,
         Self::Store,
         Self::Workflow,
+        Self::Sleep,
+        Self::Wait,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -50,6 +56,8 @@ impl TaskType {
             Self::Llm => "llm",
             Self::Store => "store",
             Self::Workflow => "workflow",
+            Self::Sleep => "sleep",
+            Self::Wait => "wait",
         }
     }
 
@@ -139,6 +147,9 @@ impl TaskType {
             Self::Workflow => {
                 errors.check(crate::child::check_input(input));
             }
+            Self::Sleep | Self::Wait => {
+                errors.check(crate::wait::check_input(self, input));
+            }
         }
         errors.finish()
     }
@@ -161,7 +172,7 @@ impl FromStr for TaskType {
                 DomainError::invalid(
                     "type",
                     format!(
-                        "unknown task type {s:?}; expected one of fetch, transform, llm, store, workflow"
+                        "unknown task type {s:?}; expected one of fetch, transform, llm, store, workflow, sleep, wait"
                     ),
                 )
             })
@@ -503,6 +514,11 @@ pub struct Task {
     pub elements: Option<i32>,
     /// On a `workflow` task: the child workflow it waits for (`None` until it started one).
     pub child_workflow_id: Option<WorkflowId>,
+    /// On a `sleep` or `wait` task: since when it waits (`None` until it does).
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// On a waiting `sleep` or `wait` task: when it wakes by itself (a wait without a
+    /// time-out: `None`, only its signal wakes it).
+    pub wake_at: Option<DateTime<Utc>>,
 }
 
 impl Task {

@@ -17,9 +17,10 @@ use baton_domain::ports::{
     WorkflowStore,
 };
 use baton_domain::{
-    DomainError, Edit, Effect, NewTask, NewWorkflow, Task, TaskId, TaskPatch, Transition, Workflow,
-    WorkflowId, WorkflowPatch,
+    DomainError, Edit, Effect, NewSignal, NewTask, NewWorkflow, ReceivedSignal, SignalName, Task,
+    TaskId, TaskPatch, Transition, Workflow, WorkflowId, WorkflowPatch,
 };
+use serde_json::Value;
 
 use crate::secrets::Secrets;
 use crate::validation;
@@ -142,6 +143,41 @@ impl Workflows {
     ) -> Result<(), StoreError> {
         self.edit(scope, id, |workflow| workflow.delete(expected).map(Some))
             .await
+    }
+
+    /// Sends the signal `name` to the workflow: kept until a `wait` for it consumes it, and
+    /// waking the waits parked for it. A finished workflow takes none (409).
+    #[tracing::instrument(skip_all, fields(workflow_id = %id, signal = %name.as_str()))]
+    pub async fn send_signal(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+        name: SignalName,
+        payload: Value,
+    ) -> Result<ReceivedSignal, StoreError> {
+        for _ in 0..ATTEMPTS {
+            let workflow = self.store.get_workflow(scope, id).await?;
+            let signal = NewSignal::to(&workflow, name.clone(), payload.clone())?;
+            match self.store.send_signal(&signal, workflow.status).await {
+                Ok(received) => {
+                    self.signals.publish(Signal::EventsAppended(id));
+                    self.signals.publish(Signal::WorkQueued);
+                    return Ok(received);
+                }
+                Err(StoreError::Stale(_)) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(busy())
+    }
+
+    /// The workflow's signals, oldest first.
+    pub async fn list_signals(
+        &self,
+        scope: Scope,
+        id: WorkflowId,
+    ) -> Result<Vec<ReceivedSignal>, StoreError> {
+        self.store.list_signals(scope, id).await
     }
 
     pub async fn get_task(&self, scope: Scope, id: TaskId) -> Result<Task, StoreError> {

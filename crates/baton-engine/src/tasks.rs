@@ -91,6 +91,11 @@ pub async fn run(
             "invalid_input",
             "a workflow task starts its child workflow: it has no attempt of its own to run",
         )),
+        // Parked and woken by the executor (steps of their own), never run as an attempt.
+        TaskType::Sleep | TaskType::Wait => Err(TaskError::permanent(
+            "invalid_input",
+            "a sleep or wait task waits without a worker: it has no attempt of its own to run",
+        )),
     }
 }
 

@@ -9,6 +9,7 @@ mod event_log;
 mod events;
 mod guard;
 mod idempotency;
+mod inbox;
 mod lifecycle;
 mod listener;
 mod models;

@@ -223,6 +223,9 @@ pub(crate) async fn apply_in(
                 tasks::status.eq(TaskStatus::Queued.as_str()),
                 tasks::attempt.eq(0),
                 tasks::child_workflow_id.eq(None::<Uuid>),
+                // A sleep or wait waits again, from the start.
+                tasks::waiting_since.eq(None::<chrono::DateTime<chrono::Utc>>),
+                tasks::wake_at.eq(None::<chrono::DateTime<chrono::Utc>>),
                 tasks::available_at.eq(now),
                 tasks::finished_at.eq(None::<chrono::DateTime<chrono::Utc>>),
                 tasks::updated_at.eq(now),

@@ -90,6 +90,11 @@ pub(crate) struct TaskRow {
     /// On a `workflow` task: the child workflow it waits for.
     #[serde(default)]
     pub child_workflow_id: Option<Uuid>,
+    /// On a `sleep` or `wait` task: since when it waits, and when it wakes by itself.
+    #[serde(default)]
+    pub waiting_since: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub wake_at: Option<DateTime<Utc>>,
 }
 
 /// The editable columns of a task, for inserts and replacing updates.
@@ -260,6 +265,8 @@ impl TryFrom<TaskRow> for Task {
             item,
             elements: row.elements,
             child_workflow_id: row.child_workflow_id.map(WorkflowId::from_uuid),
+            waiting_since: row.waiting_since,
+            wake_at: row.wake_at,
         })
     }
 }

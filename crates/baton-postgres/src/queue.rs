@@ -10,7 +10,9 @@ use baton_domain::{
     WorkflowStatus,
 };
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Bool, Double, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, Bool, Double, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
@@ -82,6 +84,9 @@ diesel::define_sql_function! {
         events: Jsonb,
         then_token: Nullable<Text>,
         worker: Text,
+        until: Nullable<Timestamptz>,
+        signal: Nullable<Text>,
+        consume: Nullable<SqlUuid>,
     ) -> Jsonb;
 }
 
@@ -264,6 +269,7 @@ pub(crate) async fn apply_step(
         TaskOutcome::Skipped { .. } => ("skipped", None, None, None),
         TaskOutcome::Expand { .. } => ("pending", None, None, None),
         TaskOutcome::StartChild { .. } => ("child", None, None, None),
+        TaskOutcome::Wait { .. } => ("waiting", None, None, None),
         TaskOutcome::Retry { after, error } => ("queued", None, Some(error), Some(millis(*after))),
         TaskOutcome::Failed { error } => ("failed", None, Some(error), None),
     };
@@ -314,6 +320,10 @@ pub(crate) async fn apply_step(
         .as_ref()
         .map(|next| next.token.worker())
         .unwrap_or_else(|| step.token.worker());
+    let (until, signal) = match &step.outcome {
+        TaskOutcome::Wait { until, signal } => (*until, signal.as_deref()),
+        _ => (None, None),
+    };
     let document = step.document.as_ref();
     let call = diesel::select(baton_apply_step(
         *step.workflow_id.as_uuid(),
@@ -343,6 +353,9 @@ pub(crate) async fn apply_step(
         events_json(&step.events),
         then_token,
         worker,
+        until,
+        signal,
+        step.consume_signal.map(|id| *id.as_uuid()),
     ));
     let answer: Value = match child {
         None => call.get_result(conn).await.map_err(PgError::from)?,

@@ -62,6 +62,21 @@ diesel::table! {
         item -> Nullable<Jsonb>,
         elements -> Nullable<Int4>,
         child_workflow_id -> Nullable<Uuid>,
+        waiting_since -> Nullable<Timestamptz>,
+        wake_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    signals (id) {
+        id -> Uuid,
+        seq -> Int8,
+        workflow_id -> Uuid,
+        name -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+        consumed_by -> Nullable<Uuid>,
+        consumed_at -> Nullable<Timestamptz>,
     }
 }
 

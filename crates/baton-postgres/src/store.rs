@@ -9,15 +9,16 @@ use baton_domain::ports::{
     WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
-    ChildOutcome, Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewWorkflow,
-    StepApplied, StepCommit, StepResult, Task, TaskId, Transition, Workflow, WorkflowId,
+    ChildOutcome, Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewSignal,
+    NewWorkflow, ReceivedSignal, StepApplied, StepCommit, StepResult, Task, TaskId, Transition,
+    Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 
 use crate::error::from_pool;
 use crate::pool::{PgConfig, build_pool};
-use crate::{documents, edit, event_log, lifecycle, queue, tasks, workflows};
+use crate::{documents, edit, event_log, inbox, lifecycle, queue, tasks, workflows};
 
 /// The Postgres `WorkflowStore`. Cheap to clone: clones share one pool.
 #[derive(Clone)]
@@ -90,6 +91,22 @@ impl WorkflowStore for PgStore {
         tasks::get(&mut *self.conn().await?, scope, id).await
     }
 
+    async fn send_signal(
+        &self,
+        signal: &NewSignal,
+        expected: WorkflowStatus,
+    ) -> Result<ReceivedSignal, StoreError> {
+        inbox::send(&mut *self.conn().await?, signal, expected).await
+    }
+
+    async fn list_signals(
+        &self,
+        scope: Scope,
+        workflow_id: WorkflowId,
+    ) -> Result<Vec<ReceivedSignal>, StoreError> {
+        inbox::list(&mut *self.conn().await?, scope, workflow_id).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         use diesel_async::RunQueryDsl;
         let mut conn = self.conn().await?;
@@ -125,6 +142,14 @@ impl TaskQueue for PgStore {
 
     async fn element_results(&self, parent: TaskId) -> Result<Vec<ElementResult>, StoreError> {
         queue::element_results(&mut *self.conn().await?, parent).await
+    }
+
+    async fn next_signal(
+        &self,
+        workflow_id: WorkflowId,
+        name: &str,
+    ) -> Result<Option<ReceivedSignal>, StoreError> {
+        inbox::next(&mut *self.conn().await?, workflow_id, name).await
     }
 
     async fn heartbeat(&self, claim: &Claim, lease: Duration) -> Result<bool, StoreError> {

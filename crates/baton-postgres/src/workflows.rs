@@ -130,7 +130,7 @@ async fn elements_to_retry(
     Ok(by_workflow)
 }
 
-fn scoped(scope: Scope) -> workflows::BoxedQuery<'static, diesel::pg::Pg> {
+pub(crate) fn scoped(scope: Scope) -> workflows::BoxedQuery<'static, diesel::pg::Pg> {
     let query = workflows::table.into_boxed();
     match scope.owner() {
         Some(owner) => query.filter(workflows::owner_id.eq(*owner.as_uuid())),

@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod guard;
 mod idempotency;
+mod inbox;
 mod lifecycle;
 mod models;
 #[cfg(test)]

@@ -208,6 +208,9 @@ pub(crate) fn apply(conn: &mut SqliteConnection, transition: &Transition) -> Sql
                 tasks::attempt.eq(0),
                 // Its next attempt starts a new child workflow.
                 tasks::child_workflow_id.eq(None::<String>),
+                // A sleep or wait waits again, from the start.
+                tasks::waiting_since.eq(None::<String>),
+                tasks::wake_at.eq(None::<String>),
                 tasks::available_at.eq(now().nullable()),
                 tasks::finished_at.eq(None::<String>),
                 tasks::updated_at.eq(now()),

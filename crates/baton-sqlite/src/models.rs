@@ -108,6 +108,8 @@ pub(crate) struct TaskRow {
     pub item: Option<String>,
     pub elements: Option<i32>,
     pub child_workflow_id: Option<String>,
+    pub waiting_since: Option<String>,
+    pub wake_at: Option<String>,
 }
 
 /// The editable columns of a task, for replacing updates (and, through [`NewTaskRow`],
@@ -330,6 +332,8 @@ impl TryFrom<TaskRow> for Task {
                 .as_deref()
                 .map(|id| uuid(id).map(WorkflowId::from_uuid))
                 .transpose()?,
+            waiting_since: parse_opt(row.waiting_since.as_deref())?,
+            wake_at: parse_opt(row.wake_at.as_deref())?,
         })
     }
 }

@@ -10,13 +10,14 @@ use baton_domain::ports::{
     WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
-    ChildOutcome, Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewWorkflow,
-    StepApplied, StepCommit, StepResult, Task, TaskId, Transition, Workflow, WorkflowId,
+    ChildOutcome, Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewSignal,
+    NewWorkflow, ReceivedSignal, StepApplied, StepCommit, StepResult, Task, TaskId, Transition,
+    Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel::RunQueryDsl;
 
 use crate::store::SqliteStore;
-use crate::{claims, documents, edit, events, lifecycle, queue, steps, tasks, workflows};
+use crate::{claims, documents, edit, events, inbox, lifecycle, queue, steps, tasks, workflows};
 
 #[async_trait]
 impl WorkflowStore for SqliteStore {
@@ -70,6 +71,25 @@ impl WorkflowStore for SqliteStore {
         self.read(move |conn| tasks::get(conn, scope, id)).await
     }
 
+    async fn send_signal(
+        &self,
+        signal: &NewSignal,
+        expected: WorkflowStatus,
+    ) -> Result<ReceivedSignal, StoreError> {
+        let signal = signal.clone();
+        self.write(move |conn| inbox::send(conn, &signal, expected))
+            .await
+    }
+
+    async fn list_signals(
+        &self,
+        scope: Scope,
+        workflow_id: WorkflowId,
+    ) -> Result<Vec<ReceivedSignal>, StoreError> {
+        self.snapshot(move |conn| inbox::list(conn, scope, workflow_id))
+            .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| {
             diesel::sql_query("SELECT 1").execute(conn)?;
@@ -114,6 +134,16 @@ impl TaskQueue for SqliteStore {
 
     async fn element_results(&self, parent: TaskId) -> Result<Vec<ElementResult>, StoreError> {
         self.read(move |conn| queue::element_results(conn, parent))
+            .await
+    }
+
+    async fn next_signal(
+        &self,
+        workflow_id: WorkflowId,
+        name: &str,
+    ) -> Result<Option<ReceivedSignal>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn| inbox::next(conn, workflow_id, &name))
             .await
     }
 

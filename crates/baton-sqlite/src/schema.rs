@@ -63,6 +63,21 @@ diesel::table! {
         item -> Nullable<Text>,
         elements -> Nullable<Integer>,
         child_workflow_id -> Nullable<Text>,
+        waiting_since -> Nullable<Text>,
+        wake_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    signals (id) {
+        id -> Text,
+        seq -> BigInt,
+        workflow_id -> Text,
+        name -> Text,
+        payload -> Text,
+        created_at -> Text,
+        consumed_by -> Nullable<Text>,
+        consumed_at -> Nullable<Text>,
     }
 }
 

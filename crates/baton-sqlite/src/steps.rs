@@ -43,7 +43,7 @@ use crate::error::SqlResult;
 use crate::events;
 use crate::models::{id_text, json_opt, task_ids};
 use crate::schema::{documents, tasks, workflows};
-use crate::time::{now, parse, shift};
+use crate::time::{format_time, now, parse, shift};
 
 diesel::define_sql_function! {
     /// SQLite's two-argument (scalar) `max(a, b)`.
@@ -53,26 +53,40 @@ diesel::define_sql_function! {
 
 /// Step 1: the fenced write. Binds: status, output, error, resolved input, retry modifier,
 /// task id, token, reaper (expired leases only), elements (a fan-out only), child workflow (a
-/// child's start only). A skipped task's output is NULL; a task fanning out (pending) waits for
+/// child's start only), wake time and signal name (a park only: 'waiting', which queues the
+/// task at its wake time, or at once when a signal of that name is kept for the workflow). A skipped task's output is NULL; a task fanning out (pending) waits for
 /// its elements, one starting a child (pending) for its child, their time unchanged; a task
 /// queued for another attempt forgets its child (the attempt starts a new one).
 const FENCED_SQL: &str = "
 UPDATE tasks
-   SET status = ?1,
+   SET status = CASE WHEN ?1 = 'waiting' THEN 'queued' ELSE ?1 END,
        output = CASE WHEN ?1 IN ('completed', 'skipped') THEN ?2 ELSE output END,
-       error = CASE WHEN ?1 = 'completed' THEN NULL ELSE ?3 END,
+       error = CASE WHEN ?1 IN ('completed', 'waiting') THEN NULL ELSE ?3 END,
        resolved_input = CASE WHEN ?1 = 'queued' THEN coalesce(?4, resolved_input) ELSE ?4 END,
        available_at = CASE WHEN ?1 = 'queued'
                            THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?5)
+                           WHEN ?1 = 'waiting' AND ?12 IS NOT NULL AND EXISTS (
+                                SELECT 1 FROM signals AS s
+                                 WHERE s.workflow_id = tasks.workflow_id AND s.name = ?12
+                                   AND s.consumed_by IS NULL)
+                           THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                           WHEN ?1 = 'waiting' THEN ?11
                            ELSE available_at END,
        lease_owner = NULL, lease_expires_at = NULL,
-       attempt = CASE WHEN ?1 = 'pending' THEN max(attempt - 1, 0) ELSE attempt END,
-       finished_at = CASE WHEN ?1 IN ('queued', 'pending') THEN finished_at
+       attempt = CASE WHEN ?1 IN ('pending', 'waiting') THEN max(attempt - 1, 0)
+                      ELSE attempt END,
+       finished_at = CASE WHEN ?1 IN ('queued', 'pending', 'waiting') THEN finished_at
                           ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END,
        waiting_on = coalesce(?9, CASE WHEN ?10 IS NOT NULL THEN 1 END, waiting_on),
        elements = coalesce(?9, elements),
        child_workflow_id = CASE WHEN ?1 = 'queued' THEN NULL
                                 ELSE coalesce(?10, child_workflow_id) END,
+       waiting_since = CASE WHEN ?1 = 'waiting'
+                            THEN coalesce(waiting_since, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                            WHEN ?1 = 'queued' THEN NULL
+                            ELSE waiting_since END,
+       wake_at = CASE WHEN ?1 = 'waiting' THEN ?11 WHEN ?1 = 'queued' THEN NULL
+                      ELSE wake_at END,
        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
        version = version + 1
  WHERE id = ?6 AND lease_owner = ?7 AND status = 'running'
@@ -103,6 +117,15 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
             Some(shift(*after, true)),
         ),
         TaskOutcome::Failed { error } => (TaskStatus::Failed, None, Some(error), None),
+        TaskOutcome::Wait { .. } => (TaskStatus::Queued, None, None, None),
+    };
+    let status = match &step.outcome {
+        TaskOutcome::Wait { .. } => "waiting",
+        _ => status.as_str(),
+    };
+    let (until, signal) = match &step.outcome {
+        TaskOutcome::Wait { until, signal } => (until.map(|t| format_time(&t)), signal.as_deref()),
+        _ => (None, None),
     };
     let elements = match &step.outcome {
         TaskOutcome::Expand { elements } => Some(count(elements.len())),
@@ -113,7 +136,7 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
         _ => None,
     };
     Ok(diesel::sql_query(FENCED_SQL)
-        .bind::<Text, _>(status.as_str())
+        .bind::<Text, _>(status)
         .bind::<Nullable<Text>, _>(output.map(|v| v.to_string()))
         .bind::<Nullable<Text>, _>(error.map(|v| v.to_string()))
         .bind::<Nullable<Text>, _>(step.resolved_input.as_ref().map(|v| v.to_string()))
@@ -123,6 +146,8 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
         .bind::<Bool, _>(step.fence == Fence::Expired)
         .bind::<Nullable<Integer>, _>(elements)
         .bind::<Nullable<Text>, _>(child)
+        .bind::<Nullable<Text>, _>(until)
+        .bind::<Nullable<Text>, _>(signal)
         .get_result(conn)
         .optional()?)
 }
@@ -362,6 +387,9 @@ pub(crate) fn apply(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult
     let Some(task) = fenced_write(conn, step)? else {
         return Ok(StepApplied::Lost);
     };
+    if let Some(signal) = &step.consume_signal {
+        crate::inbox::consume(conn, signal, step.task_id)?;
+    }
     insert_elements(conn, step)?;
     if let TaskOutcome::StartChild { workflow, start } = &step.outcome {
         // A new row: nothing else can hold or wait for it.

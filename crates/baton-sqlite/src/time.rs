@@ -51,6 +51,12 @@ pub(crate) fn shift(by: Duration, forward: bool) -> String {
     format!("{sign}{:.3} seconds", by.min(LONGEST).as_secs_f64())
 }
 
+/// A time as stored (comparable, as text, with the store's own).
+pub(crate) fn format_time(time: &DateTime<Utc>) -> String {
+    // SQLite's `%f` is seconds with milliseconds; chrono's `%S%.3f` writes the same.
+    time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
 /// A stored time.
 pub(crate) fn parse(text: &str) -> anyhow::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)

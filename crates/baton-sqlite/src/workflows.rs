@@ -117,7 +117,7 @@ fn elements_to_retry(
     Ok(by_workflow)
 }
 
-fn scoped(scope: Scope) -> workflows::BoxedQuery<'static, Sqlite> {
+pub(crate) fn scoped(scope: Scope) -> workflows::BoxedQuery<'static, Sqlite> {
     let query = workflows::table.into_boxed();
     match scope.owner() {
         Some(owner) => query.filter(workflows::owner_id.eq(id_text(owner.as_uuid()))),

@@ -3,6 +3,7 @@
 //! [`turn`].
 
 mod turn;
+mod waits;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -293,6 +294,7 @@ impl Engine {
                     // A sequential successor sees what this task saw, and this task's output
                     // (not so between the elements of a fan-out: each sees its parent's).
                     if next.task.workflow_id == workflow_id
+                        && step.status().is_done()
                         && next.task.depends_on.is_none()
                         && claim.task.parent_task_id.is_none()
                         && next.task.parent_task_id.is_none()

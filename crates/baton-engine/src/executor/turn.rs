@@ -41,7 +41,7 @@ pub(super) enum Decided {
 }
 
 impl Decided {
-    fn failed(claim: &Claim, resolved: Option<Value>, error: TaskError) -> Self {
+    pub(super) fn failed(claim: &Claim, resolved: Option<Value>, error: TaskError) -> Self {
         let retry_in = retry_delay(claim, &error, rand::random::<f64>());
         Self::Failed {
             step: StepCommit::failed(claim, resolved, &error, retry_in, Fence::Held),
@@ -246,6 +246,9 @@ impl Engine {
         if starts_child {
             return start_child(claim, context).await;
         }
+        if matches!(claim.task.task_type, TaskType::Sleep | TaskType::Wait) {
+            return self.wait_turn(claim, context, carry_on.as_ref()).await;
+        }
         let secrets = match self.open_secrets(claim).await {
             Ok(secrets) => secrets,
             Err(error) => return Decided::failed(claim, None, error),
@@ -383,7 +386,7 @@ impl Engine {
     }
 
     /// The secrets the task's templates name, opened for its owner.
-    async fn open_secrets(&self, claim: &Claim) -> Result<Opened, TaskError> {
+    pub(super) async fn open_secrets(&self, claim: &Claim) -> Result<Opened, TaskError> {
         let names = templates::secret_names(&claim.task.input);
         if names.is_empty() {
             return Ok(Opened::default());
@@ -443,15 +446,15 @@ impl Engine {
 }
 
 /// A task's input, rendered.
-struct RenderedInput {
+pub(super) struct RenderedInput {
     /// With the values of its secrets: what the task sends.
-    sent: Value,
+    pub(super) sent: Value,
     /// With [`SECRET_MASK`](baton_domain::SECRET_MASK) in their place: what is kept and shown.
-    shown: Value,
+    pub(super) shown: Value,
 }
 
 /// Templates are rendered on the blocking pool: inputs may be large. With secrets, twice.
-async fn render_input(
+pub(super) async fn render_input(
     claim: &Claim,
     context: &StepContext,
     secrets: &Opened,

@@ -46,8 +46,10 @@ pub struct TaskSpec {
     pub key: Option<String>,
     #[schema(max_length = 200)]
     pub title: Option<String>,
-    /// `fetch`, `transform`, `llm`, `store` or `workflow` (a child workflow: `input` is
-    /// `{name?, input?, tasks}`, `name` and `input` templated, `tasks` as here).
+    /// `fetch`, `transform`, `llm`, `store`, `workflow` (a child workflow: `input` is
+    /// `{name?, input?, tasks}`, `name` and `input` templated, `tasks` as here), `sleep`
+    /// (`{for_ms}` or `{until}`, an RFC 3339 time; templated) or `wait` (`{signal, timeout_ms?,
+    /// on_timeout?: "fail" | "continue", default?}`: its output is the signal's body).
     #[serde(rename = "type")]
     pub task_type: String,
     /// The task's parameters; strings may hold `{{ }}` templates.
@@ -315,6 +317,11 @@ pub struct TaskView {
     pub item: Option<Value>,
     /// On a `workflow` task: the child workflow it started (and waits for, while pending).
     pub child_workflow_id: Option<Uuid>,
+    /// On a `sleep` or `wait` task: since when it waits (queued, holding no worker).
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// On a waiting `sleep` or `wait` task: when it wakes by itself (a sleep's end, a wait's
+    /// time-out); null for a wait without a time-out.
+    pub wake_at: Option<DateTime<Utc>>,
     pub attempt: i32,
     pub retry: RetryView,
     pub timeout_ms: i64,
@@ -354,6 +361,8 @@ impl From<Task> for TaskView {
             element_index: t.element_index,
             item: t.item,
             child_workflow_id: t.child_workflow_id.map(Into::into),
+            waiting_since: t.waiting_since,
+            wake_at: t.wake_at,
             attempt: t.attempt,
             retry: RetryView::from(&t.retry),
             timeout_ms: t.timeout_ms,

@@ -15,6 +15,7 @@ mod preconditions;
 mod responses;
 mod routes;
 mod secrets;
+mod signals;
 mod sse;
 mod tasks;
 mod users;
@@ -102,6 +103,8 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         workflows::start,
         workflows::cancel,
         workflows::retry,
+        signals::send,
+        signals::list,
         events::stream,
         completions::create,
         documents::list,

@@ -9,8 +9,8 @@ use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
 use super::{
-    api_keys, auth, completions, documents, events, health, resource, secrets, tasks, users,
-    workflows,
+    api_keys, auth, completions, documents, events, health, resource, secrets, signals, tasks,
+    users, workflows,
 };
 
 /// Who may call a route.
@@ -108,6 +108,8 @@ pub const ROUTES: &[Route] = &[
     route!("POST",   "/api/workflows/{id}/start",   User,   workflows::start),
     route!("POST",   "/api/workflows/{id}/cancel",  User,   workflows::cancel),
     route!("POST",   "/api/workflows/{id}/retry",   User,   workflows::retry),
+    route!("GET",    "/api/workflows/{id}/signals", User,   signals::list),
+    route!("POST",   "/api/workflows/{id}/signals/{name}", User, signals::send),
     route!("GET",    "/api/workflows/{id}/events",  User,   events::stream),
     route!("GET",    "/api/tasks",                  User,   tasks::list),
     route!("POST",   "/api/tasks",                  User,   tasks::create),
