@@ -90,8 +90,9 @@ impl BatonProcess {
         process
     }
 
+    /// Polls `/readyz` for up to a minute (a debug build starting on a loaded machine).
     async fn wait_ready(&self) {
-        for _ in 0..300 {
+        for _ in 0..1200 {
             if let Ok(response) = self
                 .client
                 .get(format!("{}/readyz", self.address))

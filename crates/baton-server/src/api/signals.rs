@@ -63,7 +63,9 @@ pub struct SignalList {
         ("name" = String, Path, description = "The signal's name: 1 to 100 of letters, digits, `_`, `-`, `.`, `:`"),
         IdempotencyKey,
     ),
-    request_body(content = Value, description = "Any JSON value", example = json!({"approved": true, "by": "ana"})),
+    request_body(content = Value, description = "Any JSON value", examples(
+        ("approval" = (summary = "A reviewer's answer", value = json!({"approved": true, "by": "ana"}))),
+    )),
     responses(
         (status = 202, description = "Kept for the workflow's waits (waits parked for it wake now)", body = SignalView),
         (status = 400, description = "Malformed JSON, an id that is not a UUID, or a malformed `Idempotency-Key`", body = ErrorBody),

@@ -23,6 +23,9 @@ struct Resources {
     document: String,
 }
 
+/// The `{name}` of a path under a workflow (a signal's).
+const SIGNAL: &str = "approval";
+
 impl Resources {
     /// `route.path` with `{id}` naming the resource of the right kind.
     fn path(&self, route: &Route) -> String {
@@ -39,11 +42,14 @@ impl Resources {
                  `Resources` in tests/api/auth_matrix.rs"
             ),
         };
-        route.path.replace("{id}", id)
+        route.path.replace("{id}", id).replace("{name}", SIGNAL)
     }
 
     fn any(route: &Route) -> String {
-        route.path.replace("{id}", UNKNOWN)
+        route
+            .path
+            .replace("{id}", UNKNOWN)
+            .replace("{name}", SIGNAL)
     }
 }
 

@@ -28,4 +28,5 @@ mod streaming;
 mod strictness;
 mod tasks;
 mod validation;
+mod waits;
 mod workflows;

@@ -315,7 +315,10 @@ async fn every_request_example_is_accepted_by_the_server() {
             }))
             .await;
         let path = if example.path.starts_with("/api/workflows/") {
-            example.path.replace("{id}", id_of(&pending))
+            example
+                .path
+                .replace("{id}", id_of(&pending))
+                .replace("{name}", "approval")
         } else if example.path.starts_with("/api/tasks/") {
             example.path.replace("{id}", id_of(&pending["tasks"][0]))
         } else if example.path.starts_with("/api/secrets/") {
