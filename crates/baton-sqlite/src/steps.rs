@@ -83,10 +83,8 @@ UPDATE tasks
                                 ELSE coalesce(?10, child_workflow_id) END,
        waiting_since = CASE WHEN ?1 = 'waiting'
                             THEN coalesce(waiting_since, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-                            WHEN ?1 = 'queued' THEN NULL
                             ELSE waiting_since END,
-       wake_at = CASE WHEN ?1 = 'waiting' THEN ?11 WHEN ?1 = 'queued' THEN NULL
-                      ELSE wake_at END,
+       wake_at = CASE WHEN ?1 = 'waiting' THEN ?11 ELSE wake_at END,
        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
        version = version + 1
  WHERE id = ?6 AND lease_owner = ?7 AND status = 'running'

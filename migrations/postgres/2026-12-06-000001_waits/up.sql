@@ -41,7 +41,9 @@ DROP FUNCTION baton_apply_step(uuid, uuid, text, boolean, text, jsonb, jsonb, do
 --  1. p_status 'waiting' (TaskOutcome::Wait) parks the claimed task: queued, its lease cleared,
 --     runnable at p_until (NULL: never by itself), or at once when p_signal names a signal
 --     kept for the workflow; its attempt handed back (attempt - 1), as a fan-out's;
---  1'. p_status 'queued' (a retry) forgets that the task waited;
+--  1'. p_status 'queued' (an attempt retried, or reaped after its worker died) keeps what the
+--     task waited for: a sleep or wait claimed at its time and retried goes on with the same
+--     wake time (only /retry of a failed workflow makes it wait again from the start);
 --  2'. p_consume: the signal a wait completed with is consumed by it, only while kept (else
 --     the whole step fails: nothing applied, the attempt runs again after its lease).
 CREATE FUNCTION baton_apply_step(
@@ -83,8 +85,7 @@ BEGIN
            SET status = 'queued', error = p_error,
                resolved_input = coalesce(p_resolved, resolved_input),
                available_at = now() + p_retry_ms * interval '1 millisecond',
-               child_workflow_id = NULL, waiting_since = NULL, wake_at = NULL,
-               lease_owner = NULL, lease_expires_at = NULL,
+               child_workflow_id = NULL, lease_owner = NULL, lease_expires_at = NULL,
                updated_at = now(), version = version + 1
          WHERE id = p_task AND lease_owner = p_token AND status = 'running'
            AND (NOT p_expired_only OR lease_expires_at < now())
