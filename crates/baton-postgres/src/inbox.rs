@@ -31,7 +31,8 @@ type SignalRow = (
     Option<DateTime<Utc>>,
 );
 
-fn columns() -> (
+/// The columns a [`SignalRow`] is read from.
+const COLUMNS: (
     signals::id,
     signals::workflow_id,
     signals::name,
@@ -39,17 +40,15 @@ fn columns() -> (
     signals::created_at,
     signals::consumed_by,
     signals::consumed_at,
-) {
-    (
-        signals::id,
-        signals::workflow_id,
-        signals::name,
-        signals::payload,
-        signals::created_at,
-        signals::consumed_by,
-        signals::consumed_at,
-    )
-}
+) = (
+    signals::id,
+    signals::workflow_id,
+    signals::name,
+    signals::payload,
+    signals::created_at,
+    signals::consumed_by,
+    signals::consumed_at,
+);
 
 fn received(row: SignalRow) -> ReceivedSignal {
     let (id, workflow_id, name, payload, created_at, consumed_by, consumed_at) = row;
@@ -100,7 +99,7 @@ async fn send_in(
             signals::name.eq(signal.name.as_str()),
             signals::payload.eq(&signal.payload),
         ))
-        .returning(columns())
+        .returning(COLUMNS)
         .get_result(conn)
         .await?;
     // The waits parked for this name, runnable now (the oldest kept signal goes to the first
@@ -153,7 +152,7 @@ pub(crate) async fn next(
         .filter(signals::name.eq(name))
         .filter(signals::consumed_by.is_null())
         .order(signals::seq)
-        .select(columns())
+        .select(COLUMNS)
         .first(conn)
         .await
         .optional()
@@ -181,7 +180,7 @@ pub(crate) async fn list(
         .filter(signals::workflow_id.eq(id))
         .order(signals::seq)
         .limit(LIST_LIMIT)
-        .select(columns())
+        .select(COLUMNS)
         .load(conn)
         .await
         .map_err(PgError::from)?;

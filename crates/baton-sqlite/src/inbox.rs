@@ -29,7 +29,8 @@ type SignalRow = (
     Option<String>,
 );
 
-fn columns() -> (
+/// The columns a [`SignalRow`] is read from.
+const COLUMNS: (
     signals::id,
     signals::workflow_id,
     signals::name,
@@ -37,17 +38,15 @@ fn columns() -> (
     signals::created_at,
     signals::consumed_by,
     signals::consumed_at,
-) {
-    (
-        signals::id,
-        signals::workflow_id,
-        signals::name,
-        signals::payload,
-        signals::created_at,
-        signals::consumed_by,
-        signals::consumed_at,
-    )
-}
+) = (
+    signals::id,
+    signals::workflow_id,
+    signals::name,
+    signals::payload,
+    signals::created_at,
+    signals::consumed_by,
+    signals::consumed_at,
+);
 
 fn received(row: SignalRow) -> anyhow::Result<ReceivedSignal> {
     let (id, workflow_id, name, payload, created_at, consumed_by, consumed_at) = row;
@@ -105,7 +104,7 @@ pub(crate) fn send(
             signals::payload.eq(signal.payload.to_string()),
             signals::created_at.eq(now()),
         ))
-        .returning(columns())
+        .returning(COLUMNS)
         .get_result(conn)?;
     diesel::sql_query(WAKE_SQL)
         .bind::<Text, _>(&workflow)
@@ -155,7 +154,7 @@ pub(crate) fn next(
         .filter(signals::name.eq(name))
         .filter(signals::consumed_by.is_null())
         .order(signals::seq)
-        .select(columns())
+        .select(COLUMNS)
         .first(conn)
         .optional()?;
     Ok(row.map(received).transpose()?)
@@ -180,7 +179,7 @@ pub(crate) fn list(
         .filter(signals::workflow_id.eq(&id))
         .order(signals::seq)
         .limit(LIST_LIMIT)
-        .select(columns())
+        .select(COLUMNS)
         .load(conn)?;
     Ok(rows
         .into_iter()
