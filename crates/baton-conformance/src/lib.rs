@@ -13,6 +13,7 @@ use baton_domain::ports::{
 pub mod auth;
 pub mod children;
 pub mod claims;
+pub mod concurrency;
 pub mod documents;
 pub mod edits;
 pub mod events;
@@ -148,6 +149,11 @@ macro_rules! conformance_tests {
             children::cancelling_the_child_releases_the_parent_task,
             children::a_child_ending_after_its_parent_failed_cancels_the_waiting_task,
             children::the_child_s_last_step_races_a_cancel_of_the_parent,
+            concurrency::a_start_beyond_the_limit_queues,
+            concurrency::admission_starts_the_oldest_first,
+            concurrency::a_stale_admission_changes_nothing,
+            concurrency::concurrent_admissions_never_exceed_the_limit,
+            concurrency::keys_are_per_owner,
             transitions::transitions_apply_only_from_their_status,
             transitions::transitions_of_missing_workflows_are_not_found,
             edits::stale_edits_change_nothing,

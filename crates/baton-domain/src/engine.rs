@@ -22,6 +22,8 @@ pub struct Claim {
     pub output_task: Option<TaskId>,
     /// For a task of a child workflow: the parent's task that waits for the workflow.
     pub parent_task: Option<TaskId>,
+    /// Its workflow's concurrency key, rendered, when it has one.
+    pub concurrency_key: Option<String>,
 }
 
 impl Claim {

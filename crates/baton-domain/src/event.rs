@@ -9,6 +9,12 @@ use crate::{SignalId, TaskId, WorkflowId};
 /// What happened, with its payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
+    /// A start (or retry) parked the workflow: `limit` workflows of its concurrency `key` were
+    /// running. `workflow.started` follows when it is admitted.
+    WorkflowQueued {
+        key: String,
+        limit: u32,
+    },
     /// The workflow started; `retry` when it resumed after failing.
     WorkflowStarted {
         retry: bool,
@@ -89,6 +95,7 @@ pub const TERMINAL_EVENT_TYPES: [&str; 3] = [
 impl EventKind {
     pub const fn event_type(&self) -> &'static str {
         match self {
+            Self::WorkflowQueued { .. } => "workflow.queued",
             Self::WorkflowStarted { .. } => "workflow.started",
             Self::TaskStarted { .. } => "task.started",
             Self::TaskDelta { .. } => "task.delta",
@@ -111,6 +118,7 @@ impl EventKind {
         match self {
             Self::WorkflowStarted { retry: false } | Self::WorkflowCancelled => json!({}),
             Self::WorkflowStarted { retry: true } => json!({"retry": true}),
+            Self::WorkflowQueued { key, limit } => json!({"key": key, "limit": limit}),
             Self::TaskStarted {
                 task_id,
                 attempt,
@@ -280,6 +288,13 @@ mod tests {
         );
         assert!(EventKind::WorkflowCancelled.is_terminal());
         assert!(!EventKind::WorkflowStarted { retry: false }.is_terminal());
+        let queued = EventKind::WorkflowQueued {
+            key: "acme".into(),
+            limit: 2,
+        };
+        assert_eq!(queued.event_type(), "workflow.queued");
+        assert_eq!(queued.data(), json!({"key": "acme", "limit": 2}));
+        assert!(!queued.is_terminal());
     }
 
     #[test]

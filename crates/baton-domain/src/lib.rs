@@ -2,6 +2,7 @@
 
 mod auth;
 mod child;
+mod concurrency;
 mod edit;
 mod engine;
 mod error;
@@ -16,6 +17,7 @@ mod lifecycle;
 mod llm;
 pub mod ports;
 mod ports_auth;
+mod ports_concurrency;
 mod ports_secrets;
 mod retry;
 mod secret;
@@ -32,6 +34,10 @@ pub use auth::{
     Principal, Role, User,
 };
 pub use child::{ChildOutcome, child_tasks};
+pub use concurrency::{
+    Admission, Concurrency, ConcurrencyKey, KeyState, KeyedStart, MAX_CONCURRENCY_KEY_CHARS,
+    MAX_CONCURRENCY_LIMIT, MAX_CONCURRENCY_TEMPLATE_CHARS, Queued, admit,
+};
 pub use edit::{Change, Edit};
 pub use engine::{
     Claim, Dependent, Document, ElementResult, Event, FetchRequest, FetchResponse, NewDocument,

@@ -38,6 +38,11 @@ pub enum Effect {
     /// Resumed: error and `finished_at` cleared; these failed (and, by the failure, cancelled)
     /// tasks and fan-out elements queued now with a fresh attempt budget (attempt 0).
     Retry { requeue: Vec<TaskId> },
+    /// Parked until a slot of its concurrency key frees (see `concurrency.rs`): the rendered
+    /// `key` stored, the time it was queued set (admission takes the oldest first), error and
+    /// `finished_at` cleared; its tasks are left as they are (its start or retry is decided
+    /// again when it is admitted).
+    Queue { key: String, limit: u32 },
 }
 
 impl Transition {
@@ -57,19 +62,38 @@ impl Transition {
         })
     }
 
+    /// Parks the workflow, from `self.from`, until its concurrency key has a free slot.
+    pub(crate) fn parked(&self, key: String, limit: u32) -> Result<Self, DomainError> {
+        self.from.transition(WorkflowStatus::Queued)?;
+        Ok(Self {
+            workflow_id: self.workflow_id,
+            from: self.from,
+            to: WorkflowStatus::Queued,
+            effect: Effect::Queue {
+                key: key.clone(),
+                limit,
+            },
+            events: vec![NewEvent::new(
+                self.workflow_id,
+                EventKind::WorkflowQueued { key, limit },
+            )],
+        })
+    }
+
     /// Whether applying it makes tasks runnable.
     pub fn queues_work(&self) -> bool {
         matches!(self.effect, Effect::Start { .. } | Effect::Retry { .. })
     }
 }
 
-/// The start of a workflow in `status` with `tasks` (in position order).
+/// The start of a workflow in `status` with `tasks` (in position order): a pending one, or
+/// a queued one being admitted.
 fn start(
     workflow_id: WorkflowId,
     status: WorkflowStatus,
     tasks: &[GraphTask<'_>],
 ) -> Result<Transition, DomainError> {
-    if status != WorkflowStatus::Pending {
+    if !matches!(status, WorkflowStatus::Pending | WorkflowStatus::Queued) {
         return Err(DomainError::conflict(format!(
             "the workflow is {status}; only a pending workflow can be started"
         )));
@@ -122,6 +146,16 @@ impl Workflow {
     /// Starts a pending workflow: the tasks that need nothing are queued. `Conflict` unless
     /// pending, or when it has no tasks.
     pub fn start(&self) -> Result<Transition, DomainError> {
+        if self.status == WorkflowStatus::Queued {
+            return Err(DomainError::conflict(
+                "the workflow is queued: it starts when its concurrency key has a free slot",
+            ));
+        }
+        self.start_from_any()
+    }
+
+    /// The start of a pending workflow, or of a queued one being admitted.
+    pub(crate) fn start_from_any(&self) -> Result<Transition, DomainError> {
         let mut ordered: Vec<&crate::Task> = self.tasks.iter().collect();
         ordered.sort_by_key(|t| t.position);
         let tasks: Vec<GraphTask<'_>> = ordered
@@ -135,12 +169,12 @@ impl Workflow {
         start(self.id, self.status, &tasks)
     }
 
-    /// Cancels a pending or running workflow and its unfinished tasks. `Conflict` when it has
-    /// finished (a failed workflow is retried or deleted instead).
+    /// Cancels a pending, queued or running workflow and its unfinished tasks. `Conflict` when
+    /// it has finished (a failed workflow is retried or deleted instead).
     pub fn cancel(&self) -> Result<Transition, DomainError> {
         if !self.status.can_become(WorkflowStatus::Cancelled) {
             return Err(DomainError::conflict(format!(
-                "the workflow is {}; only a pending or running workflow can be cancelled",
+                "the workflow is {}; only a pending, queued or running workflow can be cancelled",
                 self.status
             )));
         }
@@ -163,6 +197,12 @@ impl Workflow {
                 self.status
             )));
         }
+        self.resume()
+    }
+
+    /// The resumption of a failed workflow, or of a queued one (retried beyond its key's
+    /// limit) being admitted: its failed and cancelled tasks and elements queued again.
+    pub(crate) fn resume(&self) -> Result<Transition, DomainError> {
         let requeue: Vec<TaskId> = self
             .tasks
             .iter()

@@ -11,6 +11,7 @@ use uuid::Uuid;
 #[allow(unused_imports)] // named by the docs
 use crate::EventKind;
 pub use crate::ports_auth::{IdempotencyStore, UserStore};
+pub use crate::ports_concurrency::ConcurrencyStore;
 pub use crate::ports_secrets::SecretStore;
 pub use crate::signals::{LocalSignals, Signal, Signals, Subscriber};
 use crate::{
@@ -129,8 +130,10 @@ pub enum StoreError {
 /// [`Transition`]s and [`Edit`]s atomically, only while the workflow is still as it was read.
 ///
 /// Reads take the caller's [`Scope`]: resources outside it behave as if they did not exist.
+/// A workflow store also keeps concurrency keys ([`ConcurrencyStore`]): admission starts
+/// workflows as [`WorkflowStore::apply_transition`] does, under the key's lock.
 #[async_trait]
-pub trait WorkflowStore: Send + Sync + 'static {
+pub trait WorkflowStore: ConcurrencyStore + Send + Sync + 'static {
     /// Stores a workflow and its tasks (positions in order) in one transaction, applying
     /// `start` (decided by [`NewWorkflow::start`]) in that same transaction.
     async fn create_workflow(

@@ -10,10 +10,16 @@ use crate::DomainError;
 /// `pending` → `running` → `completed` | `failed` | `cancelled`; `failed` → `running` through
 /// retry; `pending` → `cancelled` too. A failed workflow is finished: it can be retried or
 /// deleted, not cancelled (there is nothing left to stop).
+///
+/// A workflow with a concurrency key is `queued` when it is started (or retried) while its
+/// key's limit of workflows already run: started, waiting for a slot (`pending` → `queued` →
+/// `running`, `failed` → `queued` on retry, `queued` → `cancelled`). Its tasks wait `pending`
+/// until it is admitted (see `concurrency.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkflowStatus {
     Pending,
+    Queued,
     Running,
     Completed,
     Failed,
@@ -40,8 +46,9 @@ pub enum TaskStatus {
 }
 
 impl WorkflowStatus {
-    pub const ALL: [WorkflowStatus; 5] = [
+    pub const ALL: [WorkflowStatus; 6] = [
         Self::Pending,
+        Self::Queued,
         Self::Running,
         Self::Completed,
         Self::Failed,
@@ -51,6 +58,7 @@ impl WorkflowStatus {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::Queued => "queued",
             Self::Running => "running",
             Self::Completed => "completed",
             Self::Failed => "failed",
@@ -68,11 +76,15 @@ impl WorkflowStatus {
         matches!(
             (self, next),
             (Pending, Running)
+                | (Pending, Queued)
                 | (Pending, Cancelled)
+                | (Queued, Running)
+                | (Queued, Cancelled)
                 | (Running, Completed)
                 | (Running, Failed)
                 | (Running, Cancelled)
                 | (Failed, Running)
+                | (Failed, Queued)
         )
     }
 
@@ -215,6 +227,26 @@ mod tests {
     }
 
     #[test]
+    fn a_queued_workflow_waits_for_a_slot() {
+        use WorkflowStatus::*;
+        assert!(Pending.can_become(Queued), "a start beyond the limit");
+        assert!(Failed.can_become(Queued), "a retry beyond the limit");
+        assert!(Queued.can_become(Running), "admitted");
+        assert!(Queued.can_become(Cancelled));
+        assert!(!Queued.is_terminal());
+        for (from, to) in [
+            (Queued, Pending),
+            (Queued, Completed),
+            (Queued, Failed),
+            (Running, Queued),
+            (Completed, Queued),
+            (Cancelled, Queued),
+        ] {
+            assert!(from.transition(to).is_err(), "{from} → {to}");
+        }
+    }
+
+    #[test]
     fn task_lifecycle() {
         use TaskStatus::*;
         assert!(Pending.can_become(Queued));
@@ -242,6 +274,6 @@ mod tests {
             assert_eq!(s.as_str().parse::<TaskStatus>(), Ok(s));
         }
         let err = "done".parse::<WorkflowStatus>().unwrap_err().to_string();
-        assert!(err.contains("pending, running"), "{err}");
+        assert!(err.contains("pending, queued, running"), "{err}");
     }
 }

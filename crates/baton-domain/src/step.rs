@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Claim, Dependent, DomainError, EventKind, LeaseToken, NewDocument, NewEvent, NewWorkflow,
-    SignalId, SignalName, TaskError, TaskId, Transition, WorkflowId,
+    SignalId, SignalName, TaskError, TaskId, Transition, UserId, WorkflowId,
 };
 
 /// Which lease a step's write requires.
@@ -154,6 +154,10 @@ pub struct StepCommit {
     /// only while it is still kept (else nothing at all is applied: the store reports an
     /// error, and the task's attempt is tried again when its lease expires).
     pub consume_signal: Option<SignalId>,
+    /// The owner and concurrency key of the workflow when this step may end it (it fails it,
+    /// or finishes a task nothing depends on): a slot of the key may free, so admission runs
+    /// for it once the step is applied.
+    pub frees_slot: Option<(UserId, String)>,
 }
 
 /// What applying a [`StepCommit`] did.
@@ -182,7 +186,16 @@ impl StepCommit {
             events: Vec::new(),
             then_claim: None,
             consume_signal: None,
+            frees_slot: None,
         }
+    }
+
+    /// The claim's workflow's owner and concurrency key, when it has one.
+    fn slot_of(claim: &Claim) -> Option<(UserId, String)> {
+        claim
+            .concurrency_key
+            .clone()
+            .map(|key| (claim.task.owner_id, key))
     }
 
     /// The attempt succeeded with `output`: the dependents it was the last to wait for run
@@ -262,6 +275,9 @@ impl StepCommit {
         step.queue = ready.map(|d| d.id).collect();
         // An element is not one of the workflow's tasks: its parent is, when it joins.
         if claim.task.parent_task_id.is_none() {
+            if claim.dependents.is_empty() {
+                step.frees_slot = Self::slot_of(claim);
+            }
             step.workflow = WorkflowOutcome::TaskDone {
                 output_task: claim.output_task.unwrap_or(claim.task.id),
                 advance_to: claim
@@ -334,6 +350,7 @@ impl StepCommit {
                         error: error_json.clone(),
                     },
                 );
+                step.frees_slot = Self::slot_of(claim);
                 step.workflow = WorkflowOutcome::Failed {
                     error: workflow_error.clone(),
                     parent_task: claim.parent_task,

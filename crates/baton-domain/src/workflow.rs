@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::error::Errors;
 use crate::{
-    DomainError, NewTask, Task, TaskDraft, TaskId, UserId, WorkflowId, WorkflowName,
+    Concurrency, DomainError, NewTask, Task, TaskDraft, TaskId, UserId, WorkflowId, WorkflowName,
     WorkflowStatus, check_json,
 };
 
@@ -23,6 +23,7 @@ pub struct NewWorkflow {
     input: Value,
     tasks: Vec<NewTask>,
     parent: Option<(WorkflowId, TaskId)>,
+    concurrency: Option<Concurrency>,
 }
 
 impl NewWorkflow {
@@ -74,6 +75,7 @@ impl NewWorkflow {
                 input,
                 tasks: checked,
                 parent: None,
+                concurrency: None,
             }),
             None => Err(DomainError::invalid("name", "is invalid")),
         }
@@ -92,6 +94,17 @@ impl NewWorkflow {
     /// The workflow and task that started it, for a child workflow.
     pub fn parent(&self) -> Option<(WorkflowId, TaskId)> {
         self.parent
+    }
+
+    /// Its concurrency key (a template over `input`, rendered when it starts) and limit.
+    pub fn concurrency(&self) -> Option<&Concurrency> {
+        self.concurrency.as_ref()
+    }
+
+    /// The same workflow with a concurrency key and limit (checked by [`Concurrency::new`]).
+    pub fn with_concurrency(mut self, concurrency: Option<Concurrency>) -> Self {
+        self.concurrency = concurrency;
+        self
     }
 
     /// The same workflow as the child of `task` of `workflow`.
@@ -119,6 +132,8 @@ impl NewWorkflow {
 pub struct WorkflowPatch {
     pub name: Option<WorkflowName>,
     pub input: Option<Value>,
+    /// `Some(None)` removes the concurrency key.
+    pub concurrency: Option<Option<Concurrency>>,
 }
 
 impl WorkflowPatch {
@@ -129,12 +144,22 @@ impl WorkflowPatch {
             errors.check(check_json("input", input));
         }
         errors.finish()?;
-        Ok(Self { name, input })
+        Ok(Self {
+            name,
+            input,
+            concurrency: None,
+        })
+    }
+
+    /// The same patch, also setting (or, with `Some(None)`, removing) the concurrency key.
+    pub fn with_concurrency(mut self, concurrency: Option<Option<Concurrency>>) -> Self {
+        self.concurrency = concurrency;
+        self
     }
 
     /// Whether it changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.input.is_none()
+        self.name.is_none() && self.input.is_none() && self.concurrency.is_none()
     }
 }
 
@@ -161,6 +186,8 @@ pub struct Workflow {
     /// For a child workflow: the workflow and the task that started it.
     pub parent_id: Option<WorkflowId>,
     pub parent_task_id: Option<TaskId>,
+    /// Its concurrency key (the template until it starts, rendered from then on) and limit.
+    pub concurrency: Option<Concurrency>,
 }
 
 #[cfg(test)]

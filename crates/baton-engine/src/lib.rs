@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+mod admission;
 mod check;
+mod concurrency_key;
 pub mod events;
 mod executor;
 pub mod jq;
@@ -14,6 +16,7 @@ mod template_errors;
 pub mod templates;
 mod validation;
 
+pub use admission::Admissions;
 pub use events::{EventHub, Subscription};
 pub use executor::{Engine, EngineConfig, EngineHandle};
 pub use runtime::{Runtime, RuntimeBuilder};

@@ -36,6 +36,7 @@ pub struct RuntimeBuilder {
     secrets: Option<Secrets>,
     config: EngineConfig,
     event_poll: Duration,
+    admission_poll: Duration,
 }
 
 /// Baton without HTTP: use cases, event subscriptions and (with workers) the executor.
@@ -47,6 +48,7 @@ pub struct Runtime {
     clock: Arc<dyn Clock>,
     engine: Option<EngineHandle>,
     fallback: JoinHandle<()>,
+    admission: JoinHandle<()>,
 }
 
 /// Fetch tasks fail when no HTTP client was given to the runtime.
@@ -82,6 +84,7 @@ impl Runtime {
             secrets: None,
             config: EngineConfig::default(),
             event_poll: Duration::from_secs(2),
+            admission_poll: Duration::from_millis(250),
         }
     }
 
@@ -121,6 +124,7 @@ impl Runtime {
             engine.shutdown(grace).await;
         }
         self.fallback.abort();
+        self.admission.abort();
     }
 }
 
@@ -165,8 +169,15 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Starts the workers (when there are any) and the event fallback poll; needs a Tokio
-    /// runtime.
+    /// How often every key with queued workflows is looked at, so that none waits for a slot
+    /// freed by a process that stopped before admitting (default 250 ms).
+    pub fn admission_poll(mut self, every: Duration) -> Self {
+        self.admission_poll = every;
+        self
+    }
+
+    /// Starts the workers (when there are any), the event fallback poll and the admission
+    /// sweep; needs a Tokio runtime.
     pub fn start(self) -> Runtime {
         let signals = self
             .signals
@@ -175,6 +186,12 @@ impl RuntimeBuilder {
         events.listen(signals.as_ref());
         let fallback = events.spawn_fallback(self.event_poll);
         let llm_configured = self.llm.is_some();
+        let mut workflows = Workflows::new(self.store, signals.clone(), llm_configured);
+        if let Some(secrets) = self.secrets.clone() {
+            workflows = workflows.with_secrets(secrets);
+        }
+        let admissions = workflows.admissions().clone();
+        let admission = admissions.spawn(self.admission_poll);
         let engine = (self.config.workers > 0).then(|| {
             Engine::new(
                 self.queue,
@@ -182,14 +199,11 @@ impl RuntimeBuilder {
                 self.llm,
                 signals.clone(),
                 self.secrets.clone(),
+                Some(admissions),
                 self.config,
             )
             .start()
         });
-        let mut workflows = Workflows::new(self.store, signals.clone(), llm_configured);
-        if let Some(secrets) = self.secrets.clone() {
-            workflows = workflows.with_secrets(secrets);
-        }
         Runtime {
             secrets: self.secrets,
             workflows,
@@ -198,6 +212,7 @@ impl RuntimeBuilder {
             clock: self.clock,
             engine,
             fallback,
+            admission,
         }
     }
 }

@@ -9,6 +9,11 @@
 //! Before a workflow is created or its tasks are changed, its templates and jq programs are
 //! checked ([`crate::check`]): a problem is `Invalid` with one field error per problem, and
 //! nothing is stored.
+//!
+//! A workflow with a concurrency key is started, retried and cancelled through admission
+//! (`service/keyed.rs`, [`Admissions`]).
+
+mod keyed;
 
 use std::sync::Arc;
 
@@ -18,10 +23,11 @@ use baton_domain::ports::{
 };
 use baton_domain::{
     DomainError, Edit, Effect, NewSignal, NewTask, NewWorkflow, ReceivedSignal, SignalName, Task,
-    TaskId, TaskPatch, Transition, Workflow, WorkflowId, WorkflowPatch,
+    TaskId, TaskPatch, Transition, Workflow, WorkflowId, WorkflowPatch, WorkflowStatus,
 };
 use serde_json::Value;
 
+use crate::admission::Admissions;
 use crate::secrets::Secrets;
 use crate::validation;
 
@@ -37,6 +43,7 @@ pub struct Workflows {
     llm_configured: bool,
     /// Where the secrets templates name are looked up; `None`: there are none.
     secrets: Option<Secrets>,
+    admissions: Admissions,
 }
 
 fn busy() -> StoreError {
@@ -51,12 +58,19 @@ impl Workflows {
         signals: Arc<dyn Signals>,
         llm_configured: bool,
     ) -> Self {
+        let admissions = Admissions::new(store.clone(), signals.clone());
         Self {
             store,
             signals,
             llm_configured,
             secrets: None,
+            admissions,
         }
+    }
+
+    /// The admission of queued workflows over the same store.
+    pub fn admissions(&self) -> &Admissions {
+        &self.admissions
     }
 
     /// Templates may name the secrets of a workflow's owner (`{{ secrets.NAME }}`): each named
@@ -72,10 +86,18 @@ impl Workflows {
         validation::new_workflow(workflow, self.llm_configured, self.secrets.as_ref()).await
     }
 
-    /// Checks and stores a workflow; with `start`, it is started in the same transaction.
+    /// Checks and stores a workflow; with `start`, it is started in the same transaction (one
+    /// with a concurrency key is stored, then started as [`Workflows::start`] starts it: its
+    /// key is rendered first, so a key that does not render stores nothing).
     #[tracing::instrument(skip_all, fields(workflow_id = %workflow.id()))]
     pub async fn create(&self, workflow: NewWorkflow, start: bool) -> Result<Workflow, StoreError> {
         self.validate(&workflow).await?;
+        if start && let Some(concurrency) = workflow.concurrency() {
+            workflow.start()?;
+            crate::concurrency_key::render(concurrency, workflow.input())?;
+            self.store.create_workflow(&workflow, None).await?;
+            return self.start(Scope::All, workflow.id()).await;
+        }
         let transition = start.then(|| workflow.start()).transpose()?;
         self.store
             .create_workflow(&workflow, transition.as_ref())
@@ -99,16 +121,19 @@ impl Workflows {
         self.store.list_workflows(scope, filter, page).await
     }
 
+    /// Starts a pending workflow; one with a concurrency key whose limit is reached is queued.
     #[tracing::instrument(skip_all, fields(workflow_id = %id))]
     pub async fn start(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
         self.transition(scope, id, Workflow::start).await
     }
 
+    /// Cancels a workflow; when it was running with a concurrency key, admits for the key.
     #[tracing::instrument(skip_all, fields(workflow_id = %id))]
     pub async fn cancel(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
         self.transition(scope, id, Workflow::cancel).await
     }
 
+    /// Retries a failed workflow; one with a concurrency key whose limit is reached is queued.
     #[tracing::instrument(skip_all, fields(workflow_id = %id))]
     pub async fn retry(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
         self.transition(scope, id, Workflow::retry).await
@@ -124,6 +149,9 @@ impl Workflows {
         expected: Option<i32>,
     ) -> Result<Workflow, StoreError> {
         let empty = patch.is_empty();
+        if let Some(Some(concurrency)) = &patch.concurrency {
+            validation::concurrency(concurrency)?;
+        }
         self.edit(scope, id, |workflow| {
             let edit = workflow.patch(patch.clone(), expected)?;
             // An empty patch is allowed (a pending workflow, the right version) and changes
@@ -251,9 +279,17 @@ impl Workflows {
         for _ in 0..ATTEMPTS {
             let workflow = self.store.get_workflow(scope, id).await?;
             let transition = decide(&workflow)?;
-            match self.store.apply_transition(&transition).await {
-                Ok(()) => {
+            let applied = match &workflow.concurrency {
+                Some(concurrency) if transition.to == WorkflowStatus::Running => {
+                    self.keyed_start(&workflow, concurrency, transition).await
+                }
+                _ => self.store.apply_transition(&transition).await.map(|()| {
                     self.signal(&transition);
+                }),
+            };
+            match applied {
+                Ok(()) => {
+                    self.after_transition(&workflow).await;
                     return self.store.get_workflow(Scope::All, id).await;
                 }
                 Err(StoreError::Stale(_)) => continue,
@@ -291,6 +327,7 @@ impl Workflows {
             .publish(Signal::EventsAppended(transition.workflow_id));
         match transition.effect {
             Effect::Start { .. } | Effect::Retry { .. } => self.signals.publish(Signal::WorkQueued),
+            Effect::Queue { .. } => {}
             Effect::Cancel { parent_task } => {
                 self.signals
                     .publish(Signal::WorkflowCancelled(transition.workflow_id));

@@ -12,8 +12,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use baton_domain::ports::StoreError;
 use baton_domain::{
-    Change, DomainError, Edit, FieldError, NewTask, NewWorkflow, SecretName, Task, TaskId, UserId,
-    Workflow,
+    Change, Concurrency, DomainError, Edit, FieldError, NewTask, NewWorkflow, SecretName, Task,
+    TaskId, UserId, Workflow,
 };
 
 use crate::check::{self, Problem, SecretUse, Step};
@@ -39,7 +39,15 @@ pub(crate) async fn new_workflow(
         .map(|p| field_error(p, None))
         .collect();
     fields.extend(missing_secrets(workflow.owner_id(), checked.secrets, secrets, None).await?);
+    if let Some(concurrency) = workflow.concurrency() {
+        fields.extend(check::concurrency_key(&concurrency.key));
+    }
     finish(fields)
+}
+
+/// The problems of a workflow's concurrency key template (see `check::concurrency_key`).
+pub(crate) fn concurrency(concurrency: &Concurrency) -> Result<(), StoreError> {
+    finish(check::concurrency_key(&concurrency.key))
 }
 
 /// The problems an edit of `workflow`'s tasks would bring; renaming the workflow or changing

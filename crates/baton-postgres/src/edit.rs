@@ -3,7 +3,7 @@
 //! deferred to the commit.
 
 use baton_domain::ports::StoreError;
-use baton_domain::{Change, Edit, TaskStatus};
+use baton_domain::{Change, Edit, TaskStatus, WorkflowPatch};
 use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -96,6 +96,21 @@ async fn apply_in(conn: &mut AsyncPgConnection, edit: &Edit) -> PgResult<()> {
     let Some(owner_id) = owner else {
         return Err(stale_or_missing(conn, id).await);
     };
+    if let Change::Workflow(WorkflowPatch {
+        concurrency: Some(concurrency),
+        ..
+    }) = &edit.change
+    {
+        diesel::update(workflows::table.find(id))
+            .set((
+                workflows::concurrency_key.eq(concurrency.as_ref().map(|c| c.key.as_str())),
+                workflows::concurrency_limit.eq(concurrency
+                    .as_ref()
+                    .map(|c| i32::try_from(c.limit).unwrap_or(i32::MAX))),
+            ))
+            .execute(conn)
+            .await?;
+    }
     match &edit.change {
         Change::Workflow(_) | Change::Delete => {}
         Change::AddTask { task, position } => {

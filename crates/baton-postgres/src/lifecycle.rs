@@ -161,6 +161,18 @@ pub(crate) async fn apply_in(
                 .execute(conn)
                 .await?
         }
+        Effect::Queue { key, .. } => {
+            diesel::update(guarded)
+                .set((
+                    common,
+                    workflows::concurrency_key.eq(key.as_str()),
+                    workflows::queued_at.eq(now),
+                    workflows::error.eq(None::<serde_json::Value>),
+                    workflows::finished_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                ))
+                .execute(conn)
+                .await?
+        }
     };
     if updated == 0 {
         return Err(stale_or_missing(conn, id).await);
@@ -235,6 +247,8 @@ pub(crate) async fn apply_in(
             .await?;
             events::notify(conn, WORK_CHANNEL, "").await?;
         }
+        // Its tasks wait as they are until it is admitted.
+        Effect::Queue { .. } => {}
     }
     let descendants_events: Vec<NewEvent> = cancelled
         .iter()

@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use baton_domain::{
-    NewTask, RetryPolicy, Task, TaskId, TaskStatus, TaskType, UserId, Workflow, WorkflowId,
-    WorkflowStatus,
+    Concurrency, NewTask, RetryPolicy, Task, TaskId, TaskStatus, TaskType, UserId, Workflow,
+    WorkflowId, WorkflowStatus,
 };
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -31,6 +31,9 @@ pub(crate) struct WorkflowRow {
     /// On a child workflow: the workflow and the task that started it.
     pub parent_id: Option<Uuid>,
     pub parent_task_id: Option<Uuid>,
+    /// The template until it starts, the rendered key from then on; both or neither.
+    pub concurrency_key: Option<String>,
+    pub concurrency_limit: Option<i32>,
 }
 
 #[derive(Debug, Insertable)]
@@ -43,6 +46,8 @@ pub(crate) struct NewWorkflowRow<'a> {
     pub input: &'a Value,
     pub parent_id: Option<Uuid>,
     pub parent_task_id: Option<Uuid>,
+    pub concurrency_key: Option<&'a str>,
+    pub concurrency_limit: Option<i32>,
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, serde::Deserialize)]
@@ -299,6 +304,13 @@ impl WorkflowRow {
             elements_to_retry,
             parent_id: self.parent_id.map(WorkflowId::from_uuid),
             parent_task_id: self.parent_task_id.map(TaskId::from_uuid),
+            concurrency: match (self.concurrency_key, self.concurrency_limit) {
+                (Some(key), Some(limit)) => Some(Concurrency {
+                    key,
+                    limit: u32::try_from(limit).context("a stored concurrency limit")?,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -316,6 +328,9 @@ pub(crate) struct ClaimJson {
     /// For a task of a child workflow: the parent's task that waits for it.
     #[serde(default)]
     pub parent_task: Option<Uuid>,
+    /// Its workflow's concurrency key, rendered, when it has one.
+    #[serde(default)]
+    pub concurrency_key: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -355,6 +370,7 @@ impl TryFrom<ClaimJson> for baton_domain::Claim {
                 .collect(),
             output_task: row.output_task.map(TaskId::from_uuid),
             parent_task: row.parent_task.map(TaskId::from_uuid),
+            concurrency_key: row.concurrency_key,
         })
     }
 }

@@ -19,6 +19,9 @@ diesel::table! {
         output_task -> Nullable<Uuid>,
         parent_id -> Nullable<Uuid>,
         parent_task_id -> Nullable<Uuid>,
+        concurrency_key -> Nullable<Text>,
+        concurrency_limit -> Nullable<Int4>,
+        queued_at -> Nullable<Timestamptz>,
     }
 }
 

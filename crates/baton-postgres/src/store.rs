@@ -5,20 +5,20 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 use baton_domain::ports::{
-    DocumentStore, EventLog, Page, PageRequest, Scope, StoreError, TaskFilter, TaskQueue,
-    WorkflowFilter, WorkflowStore,
+    ConcurrencyStore, DocumentStore, EventLog, Page, PageRequest, Scope, StoreError, TaskFilter,
+    TaskQueue, WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
-    ChildOutcome, Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewSignal,
-    NewWorkflow, ReceivedSignal, StepApplied, StepCommit, StepResult, Task, TaskId, Transition,
-    Workflow, WorkflowId, WorkflowStatus,
+    Admission, ChildOutcome, Claim, ConcurrencyKey, Document, Edit, ElementResult, Event, KeyState,
+    LeaseToken, NewEvent, NewSignal, NewWorkflow, ReceivedSignal, StepApplied, StepCommit,
+    StepResult, Task, TaskId, Transition, UserId, Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 
 use crate::error::from_pool;
 use crate::pool::{PgConfig, build_pool};
-use crate::{documents, edit, event_log, inbox, lifecycle, queue, tasks, workflows};
+use crate::{concurrency, documents, edit, event_log, inbox, lifecycle, queue, tasks, workflows};
 
 /// The Postgres `WorkflowStore`. Cheap to clone: clones share one pool.
 #[derive(Clone)]
@@ -44,6 +44,26 @@ impl PgStore {
 
     pub(crate) async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
         self.pool.get().await.map_err(from_pool)
+    }
+}
+
+#[async_trait]
+impl ConcurrencyStore for PgStore {
+    async fn key_state(
+        &self,
+        owner: UserId,
+        key: &ConcurrencyKey,
+        max: u32,
+    ) -> Result<KeyState, StoreError> {
+        concurrency::key_state(&mut *self.conn().await?, owner, key, max).await
+    }
+
+    async fn admit(&self, admission: &Admission) -> Result<(), StoreError> {
+        concurrency::admit(&mut *self.conn().await?, admission).await
+    }
+
+    async fn queued_keys(&self, limit: u32) -> Result<Vec<(UserId, ConcurrencyKey)>, StoreError> {
+        concurrency::queued_keys(&mut *self.conn().await?, limit).await
     }
 }
 

@@ -59,6 +59,10 @@ pub(crate) async fn create_in(
             input: new.input(),
             parent_id: parent.map(|(workflow, _)| *workflow.as_uuid()),
             parent_task_id: parent.map(|(_, task)| *task.as_uuid()),
+            concurrency_key: new.concurrency().map(|c| c.key.as_str()),
+            concurrency_limit: new
+                .concurrency()
+                .map(|c| i32::try_from(c.limit).unwrap_or(i32::MAX)),
         })
         .execute(conn)
         .await?;

@@ -72,6 +72,9 @@ pub struct Config {
     pub lease: Duration,
     /// `BATON_POLL_MS`: how often idle workers look for work without a notification.
     pub poll: Duration,
+    /// `BATON_ADMISSION_POLL_MS`: how often every key with queued workflows is looked at (so
+    /// none waits for a slot freed by a process that stopped before admitting).
+    pub admission_poll: Duration,
     /// `BATON_SHUTDOWN_GRACE_MS`: how long running tasks may finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
     /// The language model (`BATON_LLM_*`); `None` when none is configured.
@@ -204,6 +207,11 @@ impl Config {
             poll: vars.get("BATON_POLL_MS", Duration::from_millis(500), |v| {
                 in_range(v, 10, 60_000).map(Duration::from_millis)
             })?,
+            admission_poll: vars.get(
+                "BATON_ADMISSION_POLL_MS",
+                Duration::from_millis(250),
+                |v| in_range(v, 10, 600_000).map(Duration::from_millis),
+            )?,
             shutdown_grace: vars.get("BATON_SHUTDOWN_GRACE_MS", Duration::from_secs(30), |v| {
                 in_range(v, 0, 3_600_000).map(Duration::from_millis)
             })?,
@@ -422,6 +430,7 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.max_body_bytes, 1_048_576);
         assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(c.admission_poll, Duration::from_millis(250));
     }
 
     #[test]
@@ -435,6 +444,8 @@ mod tests {
             ("BATON_WORKERS", "many"),
             ("BATON_LEASE_MS", "10"),
             ("BATON_POLL_MS", "0"),
+            ("BATON_ADMISSION_POLL_MS", "5"),
+            ("BATON_ADMISSION_POLL_MS", "soon"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

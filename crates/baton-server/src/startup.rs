@@ -258,6 +258,7 @@ fn build_runtime<S: Backend>(
         .fetcher(Arc::new(fetcher))
         .llm(llm)
         .secrets(secrets)
+        .admission_poll(config.admission_poll)
         .config(EngineConfig {
             worker_id: worker_id(),
             workers: config.workers,

@@ -135,6 +135,7 @@ type ClaimRow = (
     Option<String>,
     Option<String>,
     String,
+    Option<String>,
 );
 
 /// A claimed task's dependents as they are now, as a JSON array of `[id, position, attempt,
@@ -162,6 +163,7 @@ pub(crate) fn load(conn: &mut SqliteConnection, ids: &[String]) -> SqlResult<Vec
             workflows::output_task,
             workflows::parent_task_id,
             sql::<Text>(DEPENDENTS),
+            workflows::concurrency_key,
         ))
         .load(conn)?;
     let mut by_id: HashMap<String, Claim> = HashMap::with_capacity(rows.len());
@@ -173,7 +175,7 @@ pub(crate) fn load(conn: &mut SqliteConnection, ids: &[String]) -> SqlResult<Vec
 }
 
 fn into_claim(row: ClaimRow) -> anyhow::Result<Claim> {
-    let (task, workflow_name, workflow_input, output_task, parent_task, dependents) = row;
+    let (task, workflow_name, workflow_input, output_task, parent_task, dependents, key) = row;
     let token = task
         .lease_owner
         .clone()
@@ -206,6 +208,7 @@ fn into_claim(row: ClaimRow) -> anyhow::Result<Claim> {
             .as_deref()
             .map(|id| uuid(id).map(TaskId::from_uuid))
             .transpose()?,
+        concurrency_key: key,
     })
 }
 

@@ -8,7 +8,7 @@
 //! a translation), then *placed* at their final positions, which are free by then — two
 //! statements, in the edit's one transaction.
 
-use baton_domain::{Change, Edit};
+use baton_domain::{Change, Edit, WorkflowPatch};
 use diesel::SqliteConnection;
 use diesel::prelude::*;
 
@@ -99,6 +99,20 @@ pub(crate) fn apply(conn: &mut SqliteConnection, edit: &Edit) -> SqlResult<()> {
     let Some(owner_id) = owner else {
         return Err(stale_or_missing(conn, &id));
     };
+    if let Change::Workflow(WorkflowPatch {
+        concurrency: Some(concurrency),
+        ..
+    }) = &edit.change
+    {
+        diesel::update(workflows::table.find(&id))
+            .set((
+                workflows::concurrency_key.eq(concurrency.as_ref().map(|c| c.key.as_str())),
+                workflows::concurrency_limit.eq(concurrency
+                    .as_ref()
+                    .map(|c| i32::try_from(c.limit).unwrap_or(i32::MAX))),
+            ))
+            .execute(conn)?;
+    }
     match &edit.change {
         Change::Workflow(_) | Change::Delete => {}
         Change::AddTask { task, position } => {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod claims;
+mod concurrency;
 mod documents;
 mod edit;
 mod error;

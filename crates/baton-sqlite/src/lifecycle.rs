@@ -155,6 +155,15 @@ pub(crate) fn apply(conn: &mut SqliteConnection, transition: &Transition) -> Sql
                 workflows::finished_at.eq(None::<String>),
             ))
             .execute(conn)?,
+        Effect::Queue { key, .. } => diesel::update(guarded)
+            .set((
+                common,
+                workflows::concurrency_key.eq(key.as_str()),
+                workflows::queued_at.eq(now().nullable()),
+                workflows::error.eq(None::<String>),
+                workflows::finished_at.eq(None::<String>),
+            ))
+            .execute(conn)?,
     };
     if updated == 0 {
         return Err(stale_or_missing(conn, &id));
@@ -218,6 +227,8 @@ pub(crate) fn apply(conn: &mut SqliteConnection, transition: &Transition) -> Sql
             ))
             .execute(conn)?;
         }
+        // Its tasks wait as they are until it is admitted.
+        Effect::Queue { .. } => {}
     }
     events::append(conn, &transition.events)
 }

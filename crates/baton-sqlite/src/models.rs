@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use baton_domain::{
-    NewEvent, NewTask, RetryPolicy, Task, TaskId, TaskStatus, TaskType, UserId, Workflow,
-    WorkflowId, WorkflowStatus,
+    Concurrency, NewEvent, NewTask, RetryPolicy, Task, TaskId, TaskStatus, TaskType, UserId,
+    Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel::prelude::*;
 use serde_json::Value;
@@ -55,6 +55,9 @@ pub(crate) struct WorkflowRow {
     pub finished_at: Option<String>,
     pub parent_id: Option<String>,
     pub parent_task_id: Option<String>,
+    /// The template until it starts, the rendered key from then on; both or neither.
+    pub concurrency_key: Option<String>,
+    pub concurrency_limit: Option<i32>,
 }
 
 #[derive(Debug, Insertable)]
@@ -68,6 +71,8 @@ pub(crate) struct NewWorkflowRow<'a> {
     /// For a child workflow: the workflow and the task that started it.
     pub parent_id: Option<String>,
     pub parent_task_id: Option<String>,
+    pub concurrency_key: Option<&'a str>,
+    pub concurrency_limit: Option<i32>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -378,6 +383,13 @@ impl WorkflowRow {
                 .as_deref()
                 .map(|id| uuid(id).map(TaskId::from_uuid))
                 .transpose()?,
+            concurrency: match (self.concurrency_key, self.concurrency_limit) {
+                (Some(key), Some(limit)) => Some(Concurrency {
+                    key,
+                    limit: u32::try_from(limit).context("a stored concurrency limit")?,
+                }),
+                _ => None,
+            },
         })
     }
 }

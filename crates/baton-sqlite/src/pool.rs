@@ -215,6 +215,25 @@ pub(crate) fn build(manager: Manager, size: u32, wait: Duration) -> anyhow::Resu
         .context("cannot build the SQLite connection pool")
 }
 
+/// Reverts every migration newer than `version` (as `20261206000001`), newest first, with
+/// foreign keys off as `migrate` runs them (some rebuild tables); how many it reverted.
+#[cfg(test)]
+pub(crate) fn revert_after(conn: &mut SqliteConnection, version: &str) -> usize {
+    let mut reverted = 0;
+    loop {
+        let applied = conn.applied_migrations().unwrap();
+        let newest = applied.iter().map(ToString::to_string).max().unwrap();
+        if newest.as_str() <= version {
+            return reverted;
+        }
+        conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        let result = conn.revert_last_migration(MIGRATIONS).map(|_| ());
+        conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
+        result.unwrap();
+        reverted += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use diesel::migration::{Migration, MigrationConnection, MigrationSource};
@@ -616,23 +635,6 @@ mod child_migration {
     /// tables): with foreign keys off, as `migrate` runs migrations, on again after. How many.
     pub(super) fn revert(conn: &mut SqliteConnection) -> usize {
         revert_after(conn, CHILD_WORKFLOWS) + revert_after(conn, "20261205999999")
-    }
-
-    /// Reverts every migration newer than `version`, newest first; how many it reverted.
-    pub(super) fn revert_after(conn: &mut SqliteConnection, version: &str) -> usize {
-        let mut reverted = 0;
-        loop {
-            let applied = conn.applied_migrations().unwrap();
-            let newest = applied.iter().map(ToString::to_string).max().unwrap();
-            if newest.as_str() <= version {
-                return reverted;
-            }
-            conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
-            let result = conn.revert_last_migration(MIGRATIONS).map(|_| ());
-            conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
-            result.unwrap();
-            reverted += 1;
-        }
     }
 
     fn started(conn: &mut SqliteConnection, draft: TaskDraft) -> NewWorkflow {

@@ -6,18 +6,45 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use baton_domain::ports::{
-    DocumentStore, EventLog, Page, PageRequest, Scope, StoreError, TaskFilter, TaskQueue,
-    WorkflowFilter, WorkflowStore,
+    ConcurrencyStore, DocumentStore, EventLog, Page, PageRequest, Scope, StoreError, TaskFilter,
+    TaskQueue, WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
-    ChildOutcome, Claim, Document, Edit, ElementResult, Event, LeaseToken, NewEvent, NewSignal,
-    NewWorkflow, ReceivedSignal, StepApplied, StepCommit, StepResult, Task, TaskId, Transition,
-    Workflow, WorkflowId, WorkflowStatus,
+    Admission, ChildOutcome, Claim, ConcurrencyKey, Document, Edit, ElementResult, Event, KeyState,
+    LeaseToken, NewEvent, NewSignal, NewWorkflow, ReceivedSignal, StepApplied, StepCommit,
+    StepResult, Task, TaskId, Transition, UserId, Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel::RunQueryDsl;
 
 use crate::store::SqliteStore;
-use crate::{claims, documents, edit, events, inbox, lifecycle, queue, steps, tasks, workflows};
+use crate::{
+    claims, concurrency, documents, edit, events, inbox, lifecycle, queue, steps, tasks, workflows,
+};
+
+#[async_trait]
+impl ConcurrencyStore for SqliteStore {
+    async fn key_state(
+        &self,
+        owner: UserId,
+        key: &ConcurrencyKey,
+        max: u32,
+    ) -> Result<KeyState, StoreError> {
+        let key = key.clone();
+        self.snapshot(move |conn| concurrency::key_state(conn, owner, &key, max))
+            .await
+    }
+
+    async fn admit(&self, admission: &Admission) -> Result<(), StoreError> {
+        let admission = admission.clone();
+        self.write(move |conn| concurrency::admit(conn, &admission))
+            .await
+    }
+
+    async fn queued_keys(&self, limit: u32) -> Result<Vec<(UserId, ConcurrencyKey)>, StoreError> {
+        self.read(move |conn| concurrency::queued_keys(conn, limit))
+            .await
+    }
+}
 
 #[async_trait]
 impl WorkflowStore for SqliteStore {

@@ -20,6 +20,9 @@ diesel::table! {
         output_task -> Nullable<Text>,
         parent_id -> Nullable<Text>,
         parent_task_id -> Nullable<Text>,
+        concurrency_key -> Nullable<Text>,
+        concurrency_limit -> Nullable<Integer>,
+        queued_at -> Nullable<Text>,
     }
 }
 

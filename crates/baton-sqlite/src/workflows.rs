@@ -34,6 +34,10 @@ pub(crate) fn create(
             input: new.input().to_string(),
             parent_id: new.parent().map(|(w, _)| id_text(w.as_uuid())),
             parent_task_id: new.parent().map(|(_, t)| id_text(t.as_uuid())),
+            concurrency_key: new.concurrency().map(|c| c.key.as_str()),
+            concurrency_limit: new
+                .concurrency()
+                .map(|c| i32::try_from(c.limit).unwrap_or(i32::MAX)),
         })
         .execute(conn)?;
     let task_rows: Vec<NewTaskRow<'_>> = new

@@ -9,6 +9,7 @@
 //! task's output; a reference that resolves to nothing then fails the task (`templates`).
 
 mod jq;
+mod key;
 mod refs;
 mod template;
 
@@ -16,6 +17,8 @@ use std::collections::HashMap;
 
 use baton_domain::{Graph, GraphTask, SecretName, TaskId, TaskType};
 use serde_json::Value;
+
+pub(crate) use key::concurrency_key;
 
 use crate::LLM_NOT_CONFIGURED;
 use crate::templates::is_template;

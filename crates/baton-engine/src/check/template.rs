@@ -63,8 +63,13 @@ impl Templates {
         found
     }
 
+    /// Whether `name` is a function or constant every template has.
+    pub(super) fn is_global(&self, name: &str) -> bool {
+        self.globals.contains(name)
+    }
+
     /// The names `source` uses from outside (`steps.fetch.output`), or why it does not parse.
-    fn references(&self, source: &str) -> Result<HashSet<String>, String> {
+    pub(super) fn references(&self, source: &str) -> Result<HashSet<String>, String> {
         crate::templates::undeclared(&self.env, source).map_err(|(err, offset)| {
             format!(
                 "the template does not parse: {}",

@@ -19,6 +19,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::admission::Admissions;
 use crate::jq::JqCache;
 use crate::secrets::Secrets;
 use crate::templates::StepContext;
@@ -62,6 +63,8 @@ struct Inner {
     signals: Arc<dyn Signals>,
     /// Where the secrets tasks name are opened; `None`: secrets are off.
     secrets: Option<Secrets>,
+    /// Told when a step may have ended a workflow with a concurrency key.
+    admissions: Option<Admissions>,
     jq: JqCache,
     config: EngineConfig,
     wake: Notify,
@@ -86,13 +89,15 @@ impl Engine {
     /// `llm`: `None` when no model is configured (llm tasks then fail, saying what to set).
     /// The engine hears `signals` (work queued, workflows cancelled) and publishes on them
     /// after each commit. `secrets`: where the secrets tasks name are opened (`None`: a task
-    /// naming one fails, saying what to set).
+    /// naming one fails, saying what to set). `admissions`: told when a step may have freed
+    /// a slot of a concurrency key.
     pub fn new(
         queue: Arc<dyn TaskQueue>,
         fetcher: Arc<dyn HttpFetcher>,
         llm: Option<Arc<dyn LlmClient>>,
         signals: Arc<dyn Signals>,
         secrets: Option<Secrets>,
+        admissions: Option<Admissions>,
         config: EngineConfig,
     ) -> Self {
         let workers = config.workers.max(1);
@@ -103,6 +108,7 @@ impl Engine {
                 llm,
                 signals: signals.clone(),
                 secrets,
+                admissions,
                 jq: JqCache::default(),
                 slots: Arc::new(Semaphore::new(workers)),
                 config: EngineConfig { workers, ..config },
@@ -346,6 +352,11 @@ impl Engine {
             if matches!(step.workflow, WorkflowOutcome::Failed { .. }) {
                 // Its other running tasks were cancelled with it: stop them now.
                 signals.publish(Signal::WorkflowCancelled(step.workflow_id));
+            }
+            if let (Some((owner, key)), Some(admissions)) =
+                (&step.frees_slot, &self.inner.admissions)
+            {
+                admissions.freed(*owner, key);
             }
         }
         Ok(applied)

@@ -7,6 +7,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::concurrency::{ConcurrencySpec, ConcurrencyView, WorkflowStatusName};
+
 /// A retry policy; missing fields take the defaults (3 attempts, 1 s initial delay, 60 s at most,
 /// doubling).
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
@@ -111,6 +113,8 @@ pub struct CreateWorkflow {
     /// Start it at once (its first task is queued in the same transaction).
     #[serde(default)]
     pub start: bool,
+    /// At most `limit` of the caller's workflows with the same key run at once.
+    pub concurrency: Option<ConcurrencySpec>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -120,6 +124,10 @@ pub struct PatchWorkflow {
     pub name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
+    /// A new concurrency key and limit; `null` removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<ConcurrencySpec>)]
+    pub concurrency: Option<Option<ConcurrencySpec>>,
     /// When present, the change applies only if this is the current version (else 409).
     pub version: Option<i32>,
 }
@@ -385,7 +393,9 @@ pub struct WorkflowView {
     pub id: Uuid,
     pub owner_id: Uuid,
     pub name: String,
-    /// pending, running, completed, failed or cancelled.
+    /// pending, queued (started, waiting for a slot of its concurrency key), running,
+    /// completed, failed or cancelled.
+    #[schema(value_type = WorkflowStatusName)]
     pub status: String,
     #[schema(value_type = Object)]
     pub input: Value,
@@ -402,6 +412,8 @@ pub struct WorkflowView {
     /// For a child workflow: the workflow and the task that started it.
     pub parent_id: Option<Uuid>,
     pub parent_task_id: Option<Uuid>,
+    /// Its concurrency key and limit, if it has one.
+    pub concurrency: Option<ConcurrencyView>,
     pub tasks: Vec<TaskView>,
 }
 
@@ -423,6 +435,7 @@ impl From<Workflow> for WorkflowView {
             finished_at: w.finished_at,
             parent_id: w.parent_id.map(Into::into),
             parent_task_id: w.parent_task_id.map(Into::into),
+            concurrency: w.concurrency.map(Into::into),
             tasks: w.tasks.into_iter().map(Into::into).collect(),
         }
     }

@@ -58,7 +58,7 @@ fn last_event_id(req: &HttpRequest, params: &EventParams) -> Result<i64, ApiErro
         ("access_token" = Option<String>, Query, description = "An access token or API key, for a browser's `EventSource` (which cannot send headers); accepted on this route only"),
     ),
     responses(
-        (status = 200, description = "text/event-stream: `id:`, `event:` (workflow.started, task.started, task.delta, task.retrying, task.completed, task.failed, workflow.completed, workflow.failed, workflow.cancelled) and JSON `data:`; keep-alive comments every 15 s; ends after the terminal event", content_type = "text/event-stream"),
+        (status = 200, description = "text/event-stream: `id:`, `event:` (workflow.queued, workflow.started, task.started, task.delta, task.retrying, task.completed, task.failed, workflow.completed, workflow.failed, workflow.cancelled) and JSON `data:`; keep-alive comments every 15 s; ends after the terminal event", content_type = "text/event-stream"),
         (status = 400, description = "An id that is not a UUID, or a bad `Last-Event-ID`", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),

@@ -4,6 +4,7 @@ mod api_keys;
 mod auth;
 mod caller;
 mod completions;
+pub mod concurrency;
 mod documents;
 pub mod dto;
 mod events;

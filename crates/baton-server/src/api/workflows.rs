@@ -5,6 +5,7 @@ use baton_domain::ports::WorkflowFilter;
 use baton_domain::{NewWorkflow, WorkflowId, WorkflowPatch, WorkflowStatus};
 use uuid::Uuid;
 
+use super::concurrency::{WorkflowStatusName, checked, with_concurrency};
 use super::dto::{CreateWorkflow, ErrorBody, PatchWorkflow, TaskList, WorkflowPage, WorkflowView};
 use super::examples;
 use super::paging::{CursorKind, ListParams, encode_cursor};
@@ -49,11 +50,14 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let start = body.start;
-    let new = NewWorkflow::new(
-        caller.user,
-        body.name,
-        body.input,
-        body.tasks.into_iter().map(Into::into).collect(),
+    let new = with_concurrency(
+        NewWorkflow::new(
+            caller.user,
+            body.name,
+            body.input,
+            body.tasks.into_iter().map(Into::into).collect(),
+        ),
+        body.concurrency,
     )?;
     let workflow = state.workflows.create(new, start).await?;
     Ok(HttpResponse::Created()
@@ -68,7 +72,7 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/api/workflows", tag = "workflows", operation_id = "listWorkflows",
     params(
-        ("status" = Option<String>, Query, description = "Only workflows in this status: pending, running, completed, failed or cancelled"),
+        ("status" = Option<WorkflowStatusName>, Query, description = "Only workflows in this status: pending, queued (started, waiting for a slot of its concurrency key), running, completed, failed or cancelled"),
         Paging,
     ),
     responses(
@@ -128,7 +132,7 @@ pub async fn get(
 
 /// Update a workflow
 ///
-/// Renames it or changes its input, while it is pending.
+/// Renames it, changes its input or its concurrency key, while it is pending.
 #[utoipa::path(
     patch, path = "/api/workflows/{id}", tag = "workflows", operation_id = "updateWorkflow",
     params(("id" = Uuid, Path, description = "Workflow id"), IfMatch),
@@ -160,7 +164,8 @@ pub async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let (expected, source) = expected_version(&req, body.version)?;
-    let patch = WorkflowPatch::new(body.name, body.input)?;
+    let concurrency = body.concurrency.map(checked).transpose()?;
+    let patch = WorkflowPatch::new(body.name, body.input)?.with_concurrency(concurrency);
     let workflow = state
         .workflows
         .patch(caller.scope, WorkflowId::from_uuid(*id), patch, expected)

@@ -5,6 +5,7 @@ mod auth;
 mod auth_matrix;
 mod children;
 mod concurrency;
+mod concurrency_keys;
 mod config;
 mod documents;
 mod errors;

@@ -1,0 +1,68 @@
+//! The JSON of a workflow's concurrency key, and of the statuses a workflow can be in.
+
+use baton_domain::{Concurrency, DomainError, NewWorkflow};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// At most `limit` of the caller's workflows with the same key run at once; a start beyond
+/// that makes the workflow `queued` until a slot frees (oldest queued first).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencySpec {
+    /// A template over the workflow's input only (`{{ input.tenant }}`), or plain text;
+    /// rendered when the workflow starts, to 1 to 200 characters. Keys are per owner.
+    #[schema(min_length = 1, max_length = 1_000)]
+    pub key: String,
+    /// How many workflows of the key may run at once, 1 to 1000.
+    #[schema(minimum = 1, maximum = 1_000)]
+    pub limit: i64,
+}
+
+/// A workflow's concurrency key and limit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConcurrencyView {
+    /// The template as written until the workflow starts; the rendered key from then on.
+    pub key: String,
+    pub limit: u32,
+}
+
+impl From<Concurrency> for ConcurrencyView {
+    fn from(c: Concurrency) -> Self {
+        Self {
+            key: c.key,
+            limit: c.limit,
+        }
+    }
+}
+
+/// Where a workflow is: `queued` is started but waiting for a slot of its concurrency key.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowStatusName {
+    Pending,
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// The checked concurrency of a request, if it has one.
+pub fn checked(spec: Option<ConcurrencySpec>) -> Result<Option<Concurrency>, DomainError> {
+    spec.map(|s| Concurrency::new(s.key, s.limit)).transpose()
+}
+
+/// `workflow` with `concurrency`, reporting the problems of both at once.
+pub fn with_concurrency(
+    workflow: Result<NewWorkflow, DomainError>,
+    concurrency: Option<ConcurrencySpec>,
+) -> Result<NewWorkflow, DomainError> {
+    match (workflow, checked(concurrency)) {
+        (Ok(workflow), Ok(concurrency)) => Ok(workflow.with_concurrency(concurrency)),
+        (Err(DomainError::Invalid(mut first)), Err(DomainError::Invalid(more))) => {
+            first.extend(more);
+            Err(DomainError::Invalid(first))
+        }
+        (Err(err), _) | (_, Err(err)) => Err(err),
+    }
+}
