@@ -2,6 +2,8 @@
 
 mod auth;
 mod child;
+mod cron;
+mod definition;
 mod edit;
 mod engine;
 mod error;
@@ -10,14 +12,17 @@ mod graph;
 mod hints;
 mod idempotency;
 mod ids;
+mod input_schema;
 mod json;
 mod lease;
 mod lifecycle;
 mod llm;
 pub mod ports;
 mod ports_auth;
+mod ports_definitions;
 mod ports_secrets;
 mod retry;
+mod schedule;
 mod secret;
 mod signals;
 mod status;
@@ -31,6 +36,11 @@ pub use auth::{
     Principal, Role, User,
 };
 pub use child::{ChildOutcome, child_tasks};
+pub use cron::{CronSpec, MAX_CRON_CHARS};
+pub use definition::{
+    Definition, DefinitionDefaults, DefinitionDraft, DefinitionName, DefinitionRef,
+    MAX_DESCRIPTION_CHARS, NewDefinition,
+};
 pub use edit::{Change, Edit};
 pub use engine::{
     Claim, Dependent, Document, ElementResult, Event, FetchRequest, FetchResponse, NewDocument,
@@ -42,11 +52,16 @@ pub use graph::{Graph, GraphProblem, GraphTask, Wiring};
 pub use hints::{parse_reset_duration, parse_retry_after};
 pub use idempotency::{Begun, IDEMPOTENCY_TTL, IN_FLIGHT_TIMEOUT, IdempotencyKey, StoredResponse};
 pub use ids::{TaskId, UserId, WorkflowId};
+pub use input_schema::{check_input_against, check_input_schema};
 pub use json::check_json;
 pub use lease::LeaseToken;
 pub use lifecycle::{Effect, Transition};
 pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, Usage};
 pub use retry::{RetryDraft, RetryPolicy};
+pub use schedule::{
+    FireOutcome, Firing, MISFIRE_GRACE, Misfire, NewSchedule, SHOWN_FIRE_TIMES, Schedule,
+    ScheduleDraft, ScheduleFire, ScheduleRef,
+};
 pub use secret::{
     MAX_SECRET_NAME_CHARS, MAX_SECRET_VALUE_BYTES, MIN_SECRET_VALUE_CHARS, NewSecret, SECRET_MASK,
     SealedSecret, SecretInfo, SecretName, SecretValue,

@@ -11,6 +11,7 @@ use uuid::Uuid;
 #[allow(unused_imports)] // named by the docs
 use crate::EventKind;
 pub use crate::ports_auth::{IdempotencyStore, UserStore};
+pub use crate::ports_definitions::{DefinitionStore, ScheduleStore};
 pub use crate::ports_secrets::SecretStore;
 pub use crate::signals::{LocalSignals, Signal, Signals, Subscriber};
 use crate::{

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::error::Errors;
 use crate::{
-    DomainError, NewTask, Task, TaskDraft, TaskId, UserId, WorkflowId, WorkflowName,
-    WorkflowStatus, check_json,
+    DefinitionRef, DomainError, NewTask, ScheduleRef, Task, TaskDraft, TaskId, UserId, WorkflowId,
+    WorkflowName, WorkflowStatus, check_json,
 };
 
 /// At most this many tasks in one workflow.
@@ -23,6 +23,8 @@ pub struct NewWorkflow {
     input: Value,
     tasks: Vec<NewTask>,
     parent: Option<(WorkflowId, TaskId)>,
+    definition: Option<DefinitionRef>,
+    schedule: Option<ScheduleRef>,
 }
 
 impl NewWorkflow {
@@ -74,6 +76,8 @@ impl NewWorkflow {
                 input,
                 tasks: checked,
                 parent: None,
+                definition: None,
+                schedule: None,
             }),
             None => Err(DomainError::invalid("name", "is invalid")),
         }
@@ -97,6 +101,26 @@ impl NewWorkflow {
     /// The same workflow as the child of `task` of `workflow`.
     pub(crate) fn with_parent(mut self, workflow: WorkflowId, task: TaskId) -> Self {
         self.parent = Some((workflow, task));
+        self
+    }
+
+    /// The definition version it is a run of.
+    pub fn definition(&self) -> Option<&DefinitionRef> {
+        self.definition.as_ref()
+    }
+
+    pub(crate) fn with_definition(mut self, definition: DefinitionRef) -> Self {
+        self.definition = Some(definition);
+        self
+    }
+
+    /// The schedule and tick that started it.
+    pub fn schedule(&self) -> Option<&ScheduleRef> {
+        self.schedule.as_ref()
+    }
+
+    pub(crate) fn with_schedule(mut self, schedule: ScheduleRef) -> Self {
+        self.schedule = Some(schedule);
         self
     }
 
@@ -161,6 +185,10 @@ pub struct Workflow {
     /// For a child workflow: the workflow and the task that started it.
     pub parent_id: Option<WorkflowId>,
     pub parent_task_id: Option<TaskId>,
+    /// For a run of a definition: which version.
+    pub definition: Option<DefinitionRef>,
+    /// For a run a schedule started: the schedule and its tick.
+    pub schedule: Option<ScheduleRef>,
 }
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
 #![doc = include_str!("../README.md")]
 
 mod check;
+mod definitions;
 pub mod events;
 mod executor;
 pub mod jq;
 mod jq_errors;
 mod position;
 mod runtime;
+mod scheduler;
+mod schedules;
 pub mod secrets;
 mod service;
 mod tasks;
@@ -14,9 +17,11 @@ mod template_errors;
 pub mod templates;
 mod validation;
 
+pub use definitions::Definitions;
 pub use events::{EventHub, Subscription};
 pub use executor::{Engine, EngineConfig, EngineHandle};
 pub use runtime::{Runtime, RuntimeBuilder};
+pub use schedules::Schedules;
 pub use secrets::{Secrets, SecretsKey};
 pub use service::Workflows;
 pub use tasks::LLM_NOT_CONFIGURED;

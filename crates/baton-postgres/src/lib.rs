@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod auth_schema;
+mod definitions;
 mod descendants;
 mod documents;
 mod edit;
@@ -14,6 +15,7 @@ mod listener;
 mod models;
 mod pool;
 mod queue;
+mod schedules;
 mod schema;
 mod secrets;
 mod signals;

@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use baton_domain::{
-    NewTask, RetryPolicy, Task, TaskId, TaskStatus, TaskType, UserId, Workflow, WorkflowId,
-    WorkflowStatus,
+    DefinitionRef, NewTask, RetryPolicy, ScheduleRef, Task, TaskId, TaskStatus, TaskType, UserId,
+    Workflow, WorkflowId, WorkflowStatus,
 };
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -31,6 +31,12 @@ pub(crate) struct WorkflowRow {
     /// On a child workflow: the workflow and the task that started it.
     pub parent_id: Option<Uuid>,
     pub parent_task_id: Option<Uuid>,
+    /// On a run of a definition: its name and version.
+    pub definition_name: Option<String>,
+    pub definition_version: Option<i32>,
+    /// On a run a schedule started: the schedule and its tick.
+    pub schedule_id: Option<Uuid>,
+    pub scheduled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Insertable)]
@@ -43,6 +49,10 @@ pub(crate) struct NewWorkflowRow<'a> {
     pub input: &'a Value,
     pub parent_id: Option<Uuid>,
     pub parent_task_id: Option<Uuid>,
+    pub definition_name: Option<&'a str>,
+    pub definition_version: Option<i32>,
+    pub schedule_id: Option<Uuid>,
+    pub scheduled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, serde::Deserialize)]
@@ -292,6 +302,14 @@ impl WorkflowRow {
             elements_to_retry,
             parent_id: self.parent_id.map(WorkflowId::from_uuid),
             parent_task_id: self.parent_task_id.map(TaskId::from_uuid),
+            definition: self
+                .definition_name
+                .zip(self.definition_version)
+                .map(|(name, version)| DefinitionRef { name, version }),
+            schedule: self
+                .schedule_id
+                .zip(self.scheduled_at)
+                .map(|(id, at)| ScheduleRef { id, at }),
         })
     }
 }

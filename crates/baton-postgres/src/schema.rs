@@ -19,6 +19,10 @@ diesel::table! {
         output_task -> Nullable<Uuid>,
         parent_id -> Nullable<Uuid>,
         parent_task_id -> Nullable<Uuid>,
+        definition_name -> Nullable<Text>,
+        definition_version -> Nullable<Int4>,
+        schedule_id -> Nullable<Uuid>,
+        scheduled_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -101,3 +105,38 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    definitions (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        name -> Text,
+        version -> Int4,
+        description -> Nullable<Text>,
+        input_schema -> Nullable<Jsonb>,
+        defaults -> Jsonb,
+        tasks -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    schedules (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        definition -> Text,
+        version -> Nullable<Int4>,
+        input -> Jsonb,
+        cron -> Text,
+        timezone -> Text,
+        misfire -> Text,
+        paused -> Bool,
+        next_fire_at -> Nullable<Timestamptz>,
+        last_fired_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(definitions, schedules);

@@ -59,6 +59,10 @@ pub(crate) async fn create_in(
             input: new.input(),
             parent_id: parent.map(|(workflow, _)| *workflow.as_uuid()),
             parent_task_id: parent.map(|(_, task)| *task.as_uuid()),
+            definition_name: new.definition().map(|d| d.name.as_str()),
+            definition_version: new.definition().map(|d| d.version),
+            schedule_id: new.schedule().map(|s| s.id),
+            scheduled_at: new.schedule().map(|s| s.at),
         })
         .execute(conn)
         .await?;

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod claims;
+mod definitions;
 mod documents;
 mod edit;
 mod error;
@@ -14,6 +15,7 @@ mod plans;
 mod pool;
 mod ports;
 mod queue;
+mod schedules;
 mod schema;
 mod secrets;
 mod steps;

@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use baton_domain::{
-    NewEvent, NewTask, RetryPolicy, Task, TaskId, TaskStatus, TaskType, UserId, Workflow,
-    WorkflowId, WorkflowStatus,
+    DefinitionRef, NewEvent, NewTask, RetryPolicy, ScheduleRef, Task, TaskId, TaskStatus, TaskType,
+    UserId, Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel::prelude::*;
 use serde_json::Value;
@@ -55,6 +55,10 @@ pub(crate) struct WorkflowRow {
     pub finished_at: Option<String>,
     pub parent_id: Option<String>,
     pub parent_task_id: Option<String>,
+    pub definition_name: Option<String>,
+    pub definition_version: Option<i32>,
+    pub schedule_id: Option<String>,
+    pub scheduled_at: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -68,6 +72,12 @@ pub(crate) struct NewWorkflowRow<'a> {
     /// For a child workflow: the workflow and the task that started it.
     pub parent_id: Option<String>,
     pub parent_task_id: Option<String>,
+    /// For a run of a definition: its name and version.
+    pub definition_name: Option<&'a str>,
+    pub definition_version: Option<i32>,
+    /// For a run a schedule started: the schedule and its tick (as the store writes times).
+    pub schedule_id: Option<String>,
+    pub scheduled_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -374,6 +384,17 @@ impl WorkflowRow {
                 .as_deref()
                 .map(|id| uuid(id).map(TaskId::from_uuid))
                 .transpose()?,
+            definition: self
+                .definition_name
+                .zip(self.definition_version)
+                .map(|(name, version)| DefinitionRef { name, version }),
+            schedule: match (self.schedule_id, self.scheduled_at) {
+                (Some(id), Some(at)) => Some(ScheduleRef {
+                    id: uuid(&id)?,
+                    at: parse(&at)?,
+                }),
+                _ => None,
+            },
         })
     }
 }

@@ -244,7 +244,7 @@ mod tests {
         )
         .unwrap();
         let mut conn = connector.open().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 6);
+        assert_eq!(migrate(&mut conn).unwrap(), 8);
         assert_eq!(setting(&mut conn, "busy_timeout"), 1_234);
         assert_eq!(setting(&mut conn, "synchronous"), 2, "FULL");
         assert_eq!(setting(&mut conn, "foreign_keys"), 1);
@@ -312,7 +312,11 @@ mod tests {
         let connector = Connector::new(&dir.path().join("b.db"), Duration::from_secs(1)).unwrap();
         let mut conn = connector.open().unwrap();
         let rest = migrate_before(&mut conn, "20261204000001");
-        assert_eq!(rest.len(), 3, "the task graph, fan-out, child workflows");
+        assert_eq!(
+            rest.len(),
+            5,
+            "the task graph, fan-out, child workflows, definitions, schedules"
+        );
         let [t0, t1, t2] = TASKS;
         let task = |id: &str, position: i32, status: &str, extra: &str| {
             format!(
@@ -349,7 +353,7 @@ mod tests {
             "refused with foreign keys on: {refused}"
         );
         assert_eq!(indexes_of_tasks(&mut conn), indexes);
-        assert_eq!(migrate(&mut conn).unwrap(), 3);
+        assert_eq!(migrate(&mut conn).unwrap(), 5);
         assert_eq!(setting(&mut conn, "foreign_keys"), 1, "on again");
         let mut expected = indexes;
         expected.extend(
@@ -527,7 +531,11 @@ mod fan_out_migration {
             .to_string();
         assert!(refused.contains("element_documents = 0"), "{refused}");
         assert_eq!(elements(&mut conn), 3, "nothing changed");
-        assert_eq!(migrate(&mut conn).unwrap(), 1, "child workflows again");
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            3,
+            "child workflows, definitions and schedules again"
+        );
 
         diesel::delete(tasks::table.find(&written))
             .execute(&mut conn)
@@ -587,8 +595,8 @@ mod fan_out_migration {
 
         assert_eq!(
             migrate(&mut conn).unwrap(),
-            2,
-            "fan-out, child workflows again"
+            4,
+            "fan-out, child workflows, definitions, schedules again"
         );
         assert_eq!(elements(&mut conn), 0);
     }
@@ -603,9 +611,26 @@ mod child_migration {
     use super::*;
     use crate::schema::{documents, events, tasks, workflows};
 
-    /// Reverts the child workflows' migration (the last), which rebuilds tasks: with foreign
-    /// keys off, as `migrate` runs migrations, on again after.
+    /// The child workflows' migration's version.
+    const CHILD: &str = "20261206000001";
+
+    /// Reverts the migrations after the child workflows' (definitions, schedules: they add
+    /// tables and columns only), so that it is the last.
+    pub(super) fn revert_later(conn: &mut SqliteConnection) {
+        loop {
+            let applied = conn.applied_migrations().unwrap();
+            let last = applied.iter().map(ToString::to_string).max().unwrap();
+            if last.as_str() <= CHILD {
+                return;
+            }
+            conn.revert_last_migration(MIGRATIONS).unwrap();
+        }
+    }
+
+    /// Reverts the child workflows' migration (after those that follow it), which rebuilds
+    /// tasks: with foreign keys off, as `migrate` runs migrations, on again after.
     pub(super) fn revert(conn: &mut SqliteConnection) {
+        revert_later(conn);
         conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
         let reverted = conn.revert_last_migration(MIGRATIONS).map(|_| ());
         conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
@@ -665,6 +690,7 @@ mod child_migration {
             },
         );
         let before = counts(&mut conn);
+        revert_later(&mut conn);
 
         let refused = conn
             .revert_last_migration(MIGRATIONS)
@@ -687,7 +713,11 @@ mod child_migration {
         assert_eq!(kept.2, 1);
         revert(&mut conn);
         assert_eq!(counts(&mut conn), kept, "no row lost to the rebuild");
-        assert_eq!(migrate(&mut conn).unwrap(), 1, "child workflows again");
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            3,
+            "child workflows, definitions and schedules again"
+        );
         assert_eq!(counts(&mut conn), kept, "nor to this one");
     }
 }

@@ -20,6 +20,10 @@ diesel::table! {
         output_task -> Nullable<Text>,
         parent_id -> Nullable<Text>,
         parent_task_id -> Nullable<Text>,
+        definition_name -> Nullable<Text>,
+        definition_version -> Nullable<Integer>,
+        schedule_id -> Nullable<Text>,
+        scheduled_at -> Nullable<Text>,
     }
 }
 
@@ -143,3 +147,38 @@ diesel::joinable!(tasks -> workflows (workflow_id));
 diesel::joinable!(api_keys -> users (owner_id));
 diesel::allow_tables_to_appear_in_same_query!(workflows, tasks, events, documents);
 diesel::allow_tables_to_appear_in_same_query!(users, api_keys);
+
+diesel::table! {
+    definitions (id) {
+        id -> Text,
+        owner_id -> Text,
+        name -> Text,
+        version -> Integer,
+        description -> Nullable<Text>,
+        input_schema -> Nullable<Text>,
+        defaults -> Text,
+        tasks -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    schedules (id) {
+        id -> Text,
+        owner_id -> Text,
+        definition -> Text,
+        version -> Nullable<Integer>,
+        input -> Text,
+        cron -> Text,
+        timezone -> Text,
+        misfire -> Text,
+        paused -> Bool,
+        next_fire_at -> Nullable<Text>,
+        last_fired_at -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(definitions, schedules);

@@ -34,6 +34,10 @@ pub(crate) fn create(
             input: new.input().to_string(),
             parent_id: new.parent().map(|(w, _)| id_text(w.as_uuid())),
             parent_task_id: new.parent().map(|(_, t)| id_text(t.as_uuid())),
+            definition_name: new.definition().map(|d| d.name.as_str()),
+            definition_version: new.definition().map(|d| d.version),
+            schedule_id: new.schedule().map(|s| id_text(&s.id)),
+            scheduled_at: new.schedule().map(|s| crate::time::text(s.at)),
         })
         .execute(conn)?;
     let task_rows: Vec<NewTaskRow<'_>> = new
