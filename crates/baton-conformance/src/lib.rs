@@ -7,12 +7,14 @@ use std::ops::Deref;
 
 use async_trait::async_trait;
 use baton_domain::ports::{
-    DocumentStore, EventLog, IdempotencyStore, SecretStore, TaskQueue, UserStore, WorkflowStore,
+    DefinitionStore, DocumentStore, EventLog, IdempotencyStore, ScheduleStore, SecretStore,
+    TaskQueue, UserStore, WorkflowStore,
 };
 
 pub mod auth;
 pub mod children;
 pub mod claims;
+pub mod definitions;
 pub mod documents;
 pub mod edits;
 pub mod events;
@@ -24,6 +26,7 @@ pub mod idempotency;
 pub mod leases;
 pub mod pages;
 pub mod retries;
+pub mod schedules;
 pub mod secrets;
 pub mod steps;
 pub mod support;
@@ -40,6 +43,8 @@ pub trait ConformantStore:
     + UserStore
     + IdempotencyStore
     + SecretStore
+    + DefinitionStore
+    + ScheduleStore
     + Clone
 {
 }
@@ -52,6 +57,8 @@ impl<T> ConformantStore for T where
         + UserStore
         + IdempotencyStore
         + SecretStore
+        + DefinitionStore
+        + ScheduleStore
         + Clone
 {
 }
@@ -169,6 +176,15 @@ macro_rules! conformance_tests {
             secrets::sealed_secrets_returns_only_what_exists,
             secrets::deleted_secrets_are_gone,
             secrets::secret_pages_are_stable,
+            definitions::versions_increase_by_one_and_old_versions_stay_readable,
+            definitions::names_are_per_owner_and_scope_hides_others,
+            definitions::deleting_removes_every_version_unless_a_schedule_runs_it,
+            schedules::a_schedule_needs_its_owner_s_definition,
+            schedules::a_fired_run_has_the_schedule_id_and_tick,
+            schedules::a_stale_fire_changes_nothing_and_creates_no_run,
+            schedules::concurrent_fires_of_one_tick_make_one_run,
+            schedules::a_paused_schedule_cannot_fire,
+            schedules::due_schedules_are_the_longest_due_first,
         );
     };
     (@contracts $factory:expr; $($area:ident :: $contract:ident),* $(,)?) => {

@@ -19,7 +19,7 @@ async fn migrations_run_once_and_open_creates_the_directory() {
     let path = dir.path().join("a").join("b").join("baton.db");
     assert_eq!(
         run_migrations(&path).await.unwrap(),
-        6,
+        8,
         "every migration on a new file"
     );
     assert_eq!(run_migrations(&path).await.unwrap(), 0, "none twice");
