@@ -393,7 +393,24 @@ pub struct WorkflowView {
     /// For a child workflow: the workflow and the task that started it.
     pub parent_id: Option<Uuid>,
     pub parent_task_id: Option<Uuid>,
+    /// For a run of a definition: which version (null for a plain workflow).
+    pub definition: Option<DefinitionRefView>,
+    /// For a run a schedule started: the schedule and its tick.
+    pub schedule: Option<ScheduleRefView>,
     pub tasks: Vec<TaskView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DefinitionRefView {
+    pub name: String,
+    pub version: i32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleRefView {
+    pub id: Uuid,
+    /// The tick this run is for.
+    pub at: DateTime<Utc>,
 }
 
 impl From<Workflow> for WorkflowView {
@@ -414,6 +431,11 @@ impl From<Workflow> for WorkflowView {
             finished_at: w.finished_at,
             parent_id: w.parent_id.map(Into::into),
             parent_task_id: w.parent_task_id.map(Into::into),
+            definition: w.definition.map(|d| DefinitionRefView {
+                name: d.name,
+                version: d.version,
+            }),
+            schedule: w.schedule.map(|s| ScheduleRefView { id: s.id, at: s.at }),
             tasks: w.tasks.into_iter().map(Into::into).collect(),
         }
     }
