@@ -32,6 +32,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 pub use caller::{AdminCaller, Caller};
+/// The definition the OpenAPI document's examples name (`tests/api/openapi.rs` makes it).
+pub use examples::DEFINITION as EXAMPLE_DEFINITION;
 use responses::ServerErrors;
 pub use routes::{Access, ROUTES, Route, Serve};
 
