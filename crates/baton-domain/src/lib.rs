@@ -4,10 +4,12 @@ mod auth;
 mod child;
 mod cron;
 mod definition;
+mod definition_defaults;
 mod edit;
 mod engine;
 mod error;
 mod event;
+mod firing;
 mod graph;
 mod hints;
 mod idempotency;
@@ -38,9 +40,10 @@ pub use auth::{
 pub use child::{ChildOutcome, child_tasks};
 pub use cron::{CronSpec, MAX_CRON_CHARS};
 pub use definition::{
-    Definition, DefinitionDefaults, DefinitionDraft, DefinitionName, DefinitionRef,
-    MAX_DESCRIPTION_CHARS, NewDefinition,
+    Definition, DefinitionDraft, DefinitionName, DefinitionRef, MAX_DESCRIPTION_CHARS,
+    NewDefinition,
 };
+pub use definition_defaults::DefinitionDefaults;
 pub use edit::{Change, Edit};
 pub use engine::{
     Claim, Dependent, Document, ElementResult, Event, FetchRequest, FetchResponse, NewDocument,
@@ -48,6 +51,7 @@ pub use engine::{
 };
 pub use error::{DomainError, FieldError};
 pub use event::{EventKind, NewEvent, TERMINAL_EVENT_TYPES};
+pub use firing::{FireOutcome, Firing, ScheduleFire};
 pub use graph::{Graph, GraphProblem, GraphTask, Wiring};
 pub use hints::{parse_reset_duration, parse_retry_after};
 pub use idempotency::{Begun, IDEMPOTENCY_TTL, IN_FLIGHT_TIMEOUT, IdempotencyKey, StoredResponse};
@@ -59,8 +63,7 @@ pub use lifecycle::{Effect, Transition};
 pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, Usage};
 pub use retry::{RetryDraft, RetryPolicy};
 pub use schedule::{
-    FireOutcome, Firing, MISFIRE_GRACE, Misfire, NewSchedule, SHOWN_FIRE_TIMES, Schedule,
-    ScheduleDraft, ScheduleFire, ScheduleRef,
+    MISFIRE_GRACE, Misfire, NewSchedule, SHOWN_FIRE_TIMES, Schedule, ScheduleDraft, ScheduleRef,
 };
 pub use secret::{
     MAX_SECRET_NAME_CHARS, MAX_SECRET_VALUE_BYTES, MIN_SECRET_VALUE_CHARS, NewSecret, SECRET_MASK,

@@ -4,6 +4,7 @@ mod api_keys;
 mod auth;
 mod caller;
 mod completions;
+mod definition_dto;
 mod definitions;
 mod documents;
 pub mod dto;
