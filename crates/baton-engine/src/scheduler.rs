@@ -38,17 +38,20 @@ enum Refusal {
 impl Scheduler {
     pub(crate) fn spawn(self) -> JoinHandle<()> {
         tokio::spawn(async move {
+            // The first poll after one interval: an instance starting sends no statement of
+            // its own before then.
+            let mut busy = false;
             loop {
-                let busy = match self.poll_once().await {
+                if !busy {
+                    tokio::time::sleep(self.poll).await;
+                }
+                busy = match self.poll_once().await {
                     Ok(again) => again,
                     Err(err) => {
                         tracing::warn!(error = %err, "the scheduler could not read due schedules");
                         false
                     }
                 };
-                if !busy {
-                    tokio::time::sleep(self.poll).await;
-                }
             }
         })
     }

@@ -19,8 +19,10 @@ async fn statements_to_list(app: &TestApp, expected: usize) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn listing_10_or_200_workflows_costs_the_same_statements() {
-    // No workers: only the requests below send statements.
-    let app = TestApp::spawn_with(&[("BATON_WORKERS", "0")]).await;
+    // No workers and no scheduler poll within the test: only the requests below send
+    // statements.
+    let app =
+        TestApp::spawn_with(&[("BATON_WORKERS", "0"), ("BATON_SCHEDULER_POLL_MS", "60000")]).await;
     for i in 0..10 {
         app.create_workflow(&workflow_body(&format!("w{i}"), 3))
             .await;
