@@ -43,6 +43,8 @@ pub async fn start(database_url: &str, workers: usize, pool: usize) -> anyhow::R
         ("BATON_LOG_FORMAT", "pretty".to_owned()),
         // The benchmark is one client sending thousands of requests: not what the limit is for.
         ("BATON_RATE_LIMIT_PER_MINUTE", "10000000".to_owned()),
+        // No schedules here: the scheduler's polls would only add statements to the counts.
+        ("BATON_SCHEDULER_POLL_MS", "60000".to_owned()),
     ];
     let config = Config::from_lookup(|name| {
         vars.iter()

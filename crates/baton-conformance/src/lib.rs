@@ -7,13 +7,15 @@ use std::ops::Deref;
 
 use async_trait::async_trait;
 use baton_domain::ports::{
-    DocumentStore, EventLog, IdempotencyStore, SecretStore, TaskQueue, UserStore, WorkflowStore,
+    DefinitionStore, DocumentStore, EventLog, IdempotencyStore, ScheduleStore, SecretStore,
+    TaskQueue, UserStore, WorkflowStore,
 };
 
 pub mod auth;
 pub mod children;
 pub mod claims;
 pub mod concurrency;
+pub mod definitions;
 pub mod documents;
 pub mod edits;
 pub mod events;
@@ -25,6 +27,7 @@ pub mod idempotency;
 pub mod leases;
 pub mod pages;
 pub mod retries;
+pub mod schedules;
 pub mod secrets;
 pub mod steps;
 pub mod support;
@@ -42,6 +45,8 @@ pub trait ConformantStore:
     + UserStore
     + IdempotencyStore
     + SecretStore
+    + DefinitionStore
+    + ScheduleStore
     + Clone
 {
 }
@@ -54,6 +59,8 @@ impl<T> ConformantStore for T where
         + UserStore
         + IdempotencyStore
         + SecretStore
+        + DefinitionStore
+        + ScheduleStore
         + Clone
 {
 }
@@ -180,6 +187,15 @@ macro_rules! conformance_tests {
             waits::a_signal_wakes_its_wait_and_is_consumed_once,
             waits::a_park_after_its_signal_is_runnable_at_once,
             waits::signals_are_fenced_by_status_and_retry_waits_again,
+            definitions::versions_increase_by_one_and_old_versions_stay_readable,
+            definitions::names_are_per_owner_and_scope_hides_others,
+            definitions::deleting_removes_every_version_unless_a_schedule_runs_it,
+            schedules::a_schedule_needs_its_owner_s_definition,
+            schedules::a_fired_run_has_the_schedule_id_and_tick,
+            schedules::a_stale_fire_changes_nothing_and_creates_no_run,
+            schedules::concurrent_fires_of_one_tick_make_one_run,
+            schedules::a_paused_schedule_cannot_fire,
+            schedules::due_schedules_are_the_longest_due_first,
         );
     };
     (@contracts $factory:expr; $($area:ident :: $contract:ident),* $(,)?) => {

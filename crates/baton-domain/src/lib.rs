@@ -3,14 +3,19 @@
 mod auth;
 mod child;
 mod concurrency;
+mod cron;
+mod definition;
+mod definition_defaults;
 mod edit;
 mod engine;
 mod error;
 mod event;
+mod firing;
 mod graph;
 mod hints;
 mod idempotency;
 mod ids;
+mod input_schema;
 mod json;
 mod lease;
 mod lifecycle;
@@ -18,8 +23,10 @@ mod llm;
 pub mod ports;
 mod ports_auth;
 mod ports_concurrency;
+mod ports_definitions;
 mod ports_secrets;
 mod retry;
+mod schedule;
 mod secret;
 mod signals;
 mod status;
@@ -38,6 +45,12 @@ pub use concurrency::{
     Admission, Concurrency, ConcurrencyKey, KeyState, KeyedStart, MAX_CONCURRENCY_KEY_CHARS,
     MAX_CONCURRENCY_LIMIT, MAX_CONCURRENCY_TEMPLATE_CHARS, Queued, admit,
 };
+pub use cron::{CronSpec, MAX_CRON_CHARS};
+pub use definition::{
+    Definition, DefinitionDraft, DefinitionName, DefinitionRef, MAX_DESCRIPTION_CHARS,
+    NewDefinition,
+};
+pub use definition_defaults::DefinitionDefaults;
 pub use edit::{Change, Edit};
 pub use engine::{
     Claim, Dependent, Document, ElementResult, Event, FetchRequest, FetchResponse, NewDocument,
@@ -45,15 +58,20 @@ pub use engine::{
 };
 pub use error::{DomainError, FieldError};
 pub use event::{EventKind, NewEvent, TERMINAL_EVENT_TYPES};
+pub use firing::{FireOutcome, Firing, ScheduleFire};
 pub use graph::{Graph, GraphProblem, GraphTask, Wiring};
 pub use hints::{parse_reset_duration, parse_retry_after};
 pub use idempotency::{Begun, IDEMPOTENCY_TTL, IN_FLIGHT_TIMEOUT, IdempotencyKey, StoredResponse};
 pub use ids::{SignalId, TaskId, UserId, WorkflowId};
+pub use input_schema::{check_input_against, check_input_schema};
 pub use json::check_json;
 pub use lease::LeaseToken;
 pub use lifecycle::{Effect, Transition};
 pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, Usage};
 pub use retry::{RetryDraft, RetryPolicy};
+pub use schedule::{
+    MISFIRE_GRACE, Misfire, NewSchedule, SHOWN_FIRE_TIMES, Schedule, ScheduleDraft, ScheduleRef,
+};
 pub use secret::{
     MAX_SECRET_NAME_CHARS, MAX_SECRET_VALUE_BYTES, MIN_SECRET_VALUE_CHARS, NewSecret, SECRET_MASK,
     SealedSecret, SecretInfo, SecretName, SecretValue,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::EventKind;
 pub use crate::ports_auth::{IdempotencyStore, UserStore};
 pub use crate::ports_concurrency::ConcurrencyStore;
+pub use crate::ports_definitions::{DefinitionStore, ScheduleStore};
 pub use crate::ports_secrets::SecretStore;
 pub use crate::signals::{LocalSignals, Signal, Signals, Subscriber};
 use crate::{

@@ -18,11 +18,16 @@ pub struct RetryPolicy {
 }
 
 /// The fields of a [`RetryPolicy`] as a client sends them; missing ones take the defaults.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RetryDraft {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub multiplier: Option<f64>,
 }
 

@@ -201,23 +201,35 @@ pub struct NewTask {
     max_parallel: Option<u32>,
 }
 
-/// A task as a client sent it, unchecked.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A task as a client sent it, unchecked. Its JSON is the task of `POST /api/workflows` (a
+/// workflow definition keeps its tasks so).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TaskDraft {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(rename = "type")]
     pub task_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryDraft>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// Keys of the tasks it needs (see [`Graph`](crate::Graph)).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<Vec<String>>,
     /// A template rendering to `true` or `false`: whether the task runs when its turn comes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
     /// A template rendering to an array: the task runs once per element (with `item` and
     /// `index`), its output the array of theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub for_each: Option<String>,
     /// With `for_each`: at most this many elements run at a time.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<u32>,
 }
 

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::error::Errors;
 use crate::{
-    Concurrency, DomainError, NewTask, Task, TaskDraft, TaskId, UserId, WorkflowId, WorkflowName,
-    WorkflowStatus, check_json,
+    Concurrency, DefinitionRef, DomainError, NewTask, ScheduleRef, Task, TaskDraft, TaskId, UserId,
+    WorkflowId, WorkflowName, WorkflowStatus, check_json,
 };
 
 /// At most this many tasks in one workflow.
@@ -24,6 +24,8 @@ pub struct NewWorkflow {
     tasks: Vec<NewTask>,
     parent: Option<(WorkflowId, TaskId)>,
     concurrency: Option<Concurrency>,
+    definition: Option<DefinitionRef>,
+    schedule: Option<ScheduleRef>,
 }
 
 impl NewWorkflow {
@@ -76,6 +78,8 @@ impl NewWorkflow {
                 tasks: checked,
                 parent: None,
                 concurrency: None,
+                definition: None,
+                schedule: None,
             }),
             None => Err(DomainError::invalid("name", "is invalid")),
         }
@@ -110,6 +114,26 @@ impl NewWorkflow {
     /// The same workflow as the child of `task` of `workflow`.
     pub(crate) fn with_parent(mut self, workflow: WorkflowId, task: TaskId) -> Self {
         self.parent = Some((workflow, task));
+        self
+    }
+
+    /// The definition version it is a run of.
+    pub fn definition(&self) -> Option<&DefinitionRef> {
+        self.definition.as_ref()
+    }
+
+    pub(crate) fn with_definition(mut self, definition: DefinitionRef) -> Self {
+        self.definition = Some(definition);
+        self
+    }
+
+    /// The schedule and tick that started it.
+    pub fn schedule(&self) -> Option<&ScheduleRef> {
+        self.schedule.as_ref()
+    }
+
+    pub(crate) fn with_schedule(mut self, schedule: ScheduleRef) -> Self {
+        self.schedule = Some(schedule);
         self
     }
 
@@ -188,6 +212,10 @@ pub struct Workflow {
     pub parent_task_id: Option<TaskId>,
     /// Its concurrency key (the template until it starts, rendered from then on) and limit.
     pub concurrency: Option<Concurrency>,
+    /// For a run of a definition: which version.
+    pub definition: Option<DefinitionRef>,
+    /// For a run a schedule started: the schedule and its tick.
+    pub schedule: Option<ScheduleRef>,
 }
 
 #[cfg(test)]

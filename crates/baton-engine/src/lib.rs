@@ -3,12 +3,15 @@
 mod admission;
 mod check;
 mod concurrency_key;
+mod definitions;
 pub mod events;
 mod executor;
 pub mod jq;
 mod jq_errors;
 mod position;
 mod runtime;
+mod scheduler;
+mod schedules;
 pub mod secrets;
 mod service;
 mod tasks;
@@ -17,9 +20,11 @@ pub mod templates;
 mod validation;
 
 pub use admission::Admissions;
+pub use definitions::Definitions;
 pub use events::{EventHub, Subscription};
 pub use executor::{Engine, EngineConfig, EngineHandle};
 pub use runtime::{Runtime, RuntimeBuilder};
+pub use schedules::Schedules;
 pub use secrets::{Secrets, SecretsKey};
 pub use service::Workflows;
 pub use tasks::LLM_NOT_CONFIGURED;

@@ -16,13 +16,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use baton_domain::ports::{
-    Clock, EventLog, HttpFetcher, LlmClient, LocalSignals, Signals, SystemClock, TaskQueue,
-    WorkflowStore,
+    Clock, DefinitionStore, EventLog, HttpFetcher, LlmClient, LocalSignals, ScheduleStore, Signals,
+    SystemClock, TaskQueue, WorkflowStore,
 };
 use baton_domain::{FetchRequest, FetchResponse, TaskError};
 use tokio::task::JoinHandle;
 
-use crate::{Engine, EngineConfig, EngineHandle, EventHub, Secrets, Workflows};
+use crate::scheduler::Scheduler;
+use crate::{
+    Definitions, Engine, EngineConfig, EngineHandle, EventHub, Schedules, Secrets, Workflows,
+};
+
+/// How often the scheduler looks for due schedules by default.
+pub const DEFAULT_SCHEDULER_POLL: Duration = Duration::from_millis(250);
 
 /// What a [`Runtime`] is built from; see [`Runtime::builder`].
 pub struct RuntimeBuilder {
@@ -37,6 +43,8 @@ pub struct RuntimeBuilder {
     config: EngineConfig,
     event_poll: Duration,
     admission_poll: Duration,
+    schedules: Option<(Arc<dyn DefinitionStore>, Arc<dyn ScheduleStore>)>,
+    scheduler_poll: Duration,
 }
 
 /// Baton without HTTP: use cases, event subscriptions and (with workers) the executor.
@@ -49,6 +57,9 @@ pub struct Runtime {
     engine: Option<EngineHandle>,
     fallback: JoinHandle<()>,
     admission: JoinHandle<()>,
+    definitions: Option<Definitions>,
+    schedules: Option<Schedules>,
+    scheduler: Option<JoinHandle<()>>,
 }
 
 /// Fetch tasks fail when no HTTP client was given to the runtime.
@@ -85,6 +96,8 @@ impl Runtime {
             config: EngineConfig::default(),
             event_poll: Duration::from_secs(2),
             admission_poll: Duration::from_millis(250),
+            schedules: None,
+            scheduler_poll: DEFAULT_SCHEDULER_POLL,
         }
     }
 
@@ -96,6 +109,16 @@ impl Runtime {
     /// The secrets' use cases, when the runtime has them.
     pub fn secrets(&self) -> Option<&Secrets> {
         self.secrets.as_ref()
+    }
+
+    /// Workflow definitions, when the runtime has their store.
+    pub fn definitions(&self) -> Option<&Definitions> {
+        self.definitions.as_ref()
+    }
+
+    /// Schedules, when the runtime has their store (its scheduler fires them).
+    pub fn schedules(&self) -> Option<&Schedules> {
+        self.schedules.as_ref()
     }
 
     /// Live events of workflows (history through [`EventHub::log`]).
@@ -120,6 +143,9 @@ impl Runtime {
     /// live event streams.
     pub async fn shutdown(self, grace: Duration) {
         self.events.close();
+        if let Some(scheduler) = self.scheduler {
+            scheduler.abort();
+        }
         if let Some(engine) = self.engine {
             engine.shutdown(grace).await;
         }
@@ -160,6 +186,24 @@ impl RuntimeBuilder {
     /// Workers (0: this runtime runs no task, as an API-only instance), lease and poll.
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Definitions and schedules (often the same store value): the runtime gets their use
+    /// cases and runs a scheduler, which fires due schedules on this instance (every instance
+    /// may: each tick fires once, fenced in the store).
+    pub fn schedules(
+        mut self,
+        definitions: Arc<dyn DefinitionStore>,
+        schedules: Arc<dyn ScheduleStore>,
+    ) -> Self {
+        self.schedules = Some((definitions, schedules));
+        self
+    }
+
+    /// How often the scheduler looks for due schedules (default 250 ms).
+    pub fn scheduler_poll(mut self, every: Duration) -> Self {
+        self.scheduler_poll = every;
         self
     }
 
@@ -204,6 +248,32 @@ impl RuntimeBuilder {
             )
             .start()
         });
+        let (definitions, schedules, scheduler) = match self.schedules {
+            Some((definition_store, schedule_store)) => {
+                let scheduler = Scheduler {
+                    schedules: schedule_store.clone(),
+                    definitions: definition_store.clone(),
+                    workflows: workflows.clone(),
+                    signals: signals.clone(),
+                    clock: self.clock.clone(),
+                    poll: self.scheduler_poll,
+                }
+                .spawn();
+                (
+                    Some(Definitions::new(
+                        definition_store.clone(),
+                        workflows.clone(),
+                    )),
+                    Some(Schedules::new(
+                        schedule_store,
+                        definition_store,
+                        self.clock.clone(),
+                    )),
+                    Some(scheduler),
+                )
+            }
+            None => (None, None, None),
+        };
         Runtime {
             secrets: self.secrets,
             workflows,
@@ -213,6 +283,9 @@ impl RuntimeBuilder {
             engine,
             fallback,
             admission,
+            definitions,
+            schedules,
+            scheduler,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod auth_schema;
 mod concurrency;
+mod definitions;
 mod descendants;
 mod documents;
 mod edit;
@@ -16,6 +17,7 @@ mod listener;
 mod models;
 mod pool;
 mod queue;
+mod schedules;
 mod schema;
 mod secrets;
 mod signals;

@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use baton_domain::{
-    Concurrency, NewTask, RetryPolicy, Task, TaskId, TaskStatus, TaskType, UserId, Workflow,
-    WorkflowId, WorkflowStatus,
+    Concurrency, DefinitionRef, NewTask, RetryPolicy, ScheduleRef, Task, TaskId, TaskStatus,
+    TaskType, UserId, Workflow, WorkflowId, WorkflowStatus,
 };
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -34,6 +34,12 @@ pub(crate) struct WorkflowRow {
     /// The template until it starts, the rendered key from then on; both or neither.
     pub concurrency_key: Option<String>,
     pub concurrency_limit: Option<i32>,
+    /// On a run of a definition: its name and version.
+    pub definition_name: Option<String>,
+    pub definition_version: Option<i32>,
+    /// On a run a schedule started: the schedule and its tick.
+    pub schedule_id: Option<Uuid>,
+    pub scheduled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Insertable)]
@@ -48,6 +54,10 @@ pub(crate) struct NewWorkflowRow<'a> {
     pub parent_task_id: Option<Uuid>,
     pub concurrency_key: Option<&'a str>,
     pub concurrency_limit: Option<i32>,
+    pub definition_name: Option<&'a str>,
+    pub definition_version: Option<i32>,
+    pub schedule_id: Option<Uuid>,
+    pub scheduled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, serde::Deserialize)]
@@ -311,6 +321,14 @@ impl WorkflowRow {
                 }),
                 _ => None,
             },
+            definition: self
+                .definition_name
+                .zip(self.definition_version)
+                .map(|(name, version)| DefinitionRef { name, version }),
+            schedule: self
+                .schedule_id
+                .zip(self.scheduled_at)
+                .map(|(id, at)| ScheduleRef { id, at }),
         })
     }
 }

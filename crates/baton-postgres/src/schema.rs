@@ -22,6 +22,10 @@ diesel::table! {
         concurrency_key -> Nullable<Text>,
         concurrency_limit -> Nullable<Int4>,
         queued_at -> Nullable<Timestamptz>,
+        definition_name -> Nullable<Text>,
+        definition_version -> Nullable<Int4>,
+        schedule_id -> Nullable<Uuid>,
+        scheduled_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -119,3 +123,38 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    definitions (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        name -> Text,
+        version -> Int4,
+        description -> Nullable<Text>,
+        input_schema -> Nullable<Jsonb>,
+        defaults -> Jsonb,
+        tasks -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    schedules (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        definition -> Text,
+        version -> Nullable<Int4>,
+        input -> Jsonb,
+        cron -> Text,
+        timezone -> Text,
+        misfire -> Text,
+        paused -> Bool,
+        next_fire_at -> Nullable<Timestamptz>,
+        last_fired_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(definitions, schedules);

@@ -63,6 +63,10 @@ pub(crate) async fn create_in(
             concurrency_limit: new
                 .concurrency()
                 .map(|c| i32::try_from(c.limit).unwrap_or(i32::MAX)),
+            definition_name: new.definition().map(|d| d.name.as_str()),
+            definition_version: new.definition().map(|d| d.version),
+            schedule_id: new.schedule().map(|s| s.id),
+            scheduled_at: new.schedule().map(|s| s.at),
         })
         .execute(conn)
         .await?;

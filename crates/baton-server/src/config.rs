@@ -77,6 +77,8 @@ pub struct Config {
     pub admission_poll: Duration,
     /// `BATON_SHUTDOWN_GRACE_MS`: how long running tasks may finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// `BATON_SCHEDULER_POLL_MS`: how often this instance looks for due schedules.
+    pub scheduler_poll: Duration,
     /// The language model (`BATON_LLM_*`); `None` when none is configured.
     pub llm: Option<LlmSettings>,
     /// `BATON_HTTP_WORKERS`: threads serving HTTP (default: one per CPU).
@@ -215,6 +217,11 @@ impl Config {
             shutdown_grace: vars.get("BATON_SHUTDOWN_GRACE_MS", Duration::from_secs(30), |v| {
                 in_range(v, 0, 3_600_000).map(Duration::from_millis)
             })?,
+            scheduler_poll: vars.get(
+                "BATON_SCHEDULER_POLL_MS",
+                Duration::from_millis(250),
+                |v| in_range(v, 10, 60_000).map(Duration::from_millis),
+            )?,
             llm: llm_settings(&vars)?,
             http_workers: vars.get("BATON_HTTP_WORKERS", default_workers(), |v| {
                 in_range(v, 1, 256)
@@ -431,6 +438,7 @@ mod tests {
         assert_eq!(c.max_body_bytes, 1_048_576);
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.admission_poll, Duration::from_millis(250));
+        assert_eq!(c.scheduler_poll, Duration::from_millis(250));
     }
 
     #[test]
@@ -446,6 +454,8 @@ mod tests {
             ("BATON_POLL_MS", "0"),
             ("BATON_ADMISSION_POLL_MS", "5"),
             ("BATON_ADMISSION_POLL_MS", "soon"),
+            ("BATON_SCHEDULER_POLL_MS", "5"),
+            ("BATON_SCHEDULER_POLL_MS", "soon"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

@@ -125,9 +125,19 @@ impl Application {
             .jwt_secret
             .as_ref()
             .map(|secret| JwtKeys::new(secret.expose_secret().as_bytes(), ACCESS_TOKEN_TTL));
+        let definitions = runtime
+            .definitions()
+            .cloned()
+            .context("the runtime was built without definitions")?;
+        let schedules = runtime
+            .schedules()
+            .cloned()
+            .context("the runtime was built without schedules")?;
         let state = web::Data::new(AppState {
             workflows: runtime.workflows().clone(),
             secrets,
+            definitions,
+            schedules,
             store: Arc::new(backend.clone()),
             documents: Arc::new(backend.clone()),
             events: runtime.events().clone(),
@@ -253,19 +263,23 @@ fn build_runtime<S: Backend>(
     let fetcher = ReqwestFetcher::new(config.fetch_allow_private)
         .context("cannot build the HTTP client of fetch tasks")?;
     let store = Arc::new(store.clone());
-    Ok(Runtime::builder(store.clone(), store.clone(), store)
-        .signals(signals)
-        .fetcher(Arc::new(fetcher))
-        .llm(llm)
-        .secrets(secrets)
-        .admission_poll(config.admission_poll)
-        .config(EngineConfig {
-            worker_id: worker_id(),
-            workers: config.workers,
-            lease: config.lease,
-            poll: config.poll,
-        })
-        .start())
+    Ok(
+        Runtime::builder(store.clone(), store.clone(), store.clone())
+            .schedules(store.clone(), store)
+            .scheduler_poll(config.scheduler_poll)
+            .admission_poll(config.admission_poll)
+            .signals(signals)
+            .fetcher(Arc::new(fetcher))
+            .llm(llm)
+            .secrets(secrets)
+            .config(EngineConfig {
+                worker_id: worker_id(),
+                workers: config.workers,
+                lease: config.lease,
+                poll: config.poll,
+            })
+            .start(),
+    )
 }
 
 /// Creates the administrator of `BATON_ADMIN_EMAIL`/`BATON_ADMIN_PASSWORD` when no user exists.

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use baton_domain::ports::{
-    DocumentStore, EventLog, IdempotencyStore, LocalSignals, SecretStore, Signals, TaskQueue,
-    UserStore, WorkflowStore,
+    DefinitionStore, DocumentStore, EventLog, IdempotencyStore, LocalSignals, ScheduleStore,
+    SecretStore, Signals, TaskQueue, UserStore, WorkflowStore,
 };
 use baton_postgres::{PgConfig, PgSignals, PgStore};
 use baton_sqlite::{SqliteConfig, SqliteStore};
@@ -23,6 +23,8 @@ pub trait Backend:
     + UserStore
     + IdempotencyStore
     + SecretStore
+    + DefinitionStore
+    + ScheduleStore
     + Clone
 {
 }
@@ -35,6 +37,8 @@ impl<T> Backend for T where
         + UserStore
         + IdempotencyStore
         + SecretStore
+        + DefinitionStore
+        + ScheduleStore
         + Clone
 {
 }

@@ -2,6 +2,7 @@
 
 mod claims;
 mod concurrency;
+mod definitions;
 mod documents;
 mod edit;
 mod error;
@@ -16,6 +17,7 @@ mod plans;
 mod pool;
 mod ports;
 mod queue;
+mod schedules;
 mod schema;
 mod secrets;
 mod steps;

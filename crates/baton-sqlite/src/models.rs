@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use baton_domain::{
-    Concurrency, NewEvent, NewTask, RetryPolicy, Task, TaskId, TaskStatus, TaskType, UserId,
-    Workflow, WorkflowId, WorkflowStatus,
+    Concurrency, DefinitionRef, NewEvent, NewTask, RetryPolicy, ScheduleRef, Task, TaskId,
+    TaskStatus, TaskType, UserId, Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel::prelude::*;
 use serde_json::Value;
@@ -58,6 +58,10 @@ pub(crate) struct WorkflowRow {
     /// The template until it starts, the rendered key from then on; both or neither.
     pub concurrency_key: Option<String>,
     pub concurrency_limit: Option<i32>,
+    pub definition_name: Option<String>,
+    pub definition_version: Option<i32>,
+    pub schedule_id: Option<String>,
+    pub scheduled_at: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -73,6 +77,12 @@ pub(crate) struct NewWorkflowRow<'a> {
     pub parent_task_id: Option<String>,
     pub concurrency_key: Option<&'a str>,
     pub concurrency_limit: Option<i32>,
+    /// For a run of a definition: its name and version.
+    pub definition_name: Option<&'a str>,
+    pub definition_version: Option<i32>,
+    /// For a run a schedule started: the schedule and its tick (as the store writes times).
+    pub schedule_id: Option<String>,
+    pub scheduled_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -387,6 +397,17 @@ impl WorkflowRow {
                 (Some(key), Some(limit)) => Some(Concurrency {
                     key,
                     limit: u32::try_from(limit).context("a stored concurrency limit")?,
+                }),
+                _ => None,
+            },
+            definition: self
+                .definition_name
+                .zip(self.definition_version)
+                .map(|(name, version)| DefinitionRef { name, version }),
+            schedule: match (self.schedule_id, self.scheduled_at) {
+                (Some(id), Some(at)) => Some(ScheduleRef {
+                    id: uuid(&id)?,
+                    at: parse(&at)?,
                 }),
                 _ => None,
             },

@@ -23,6 +23,10 @@ diesel::table! {
         concurrency_key -> Nullable<Text>,
         concurrency_limit -> Nullable<Integer>,
         queued_at -> Nullable<Text>,
+        definition_name -> Nullable<Text>,
+        definition_version -> Nullable<Integer>,
+        schedule_id -> Nullable<Text>,
+        scheduled_at -> Nullable<Text>,
     }
 }
 
@@ -161,3 +165,38 @@ diesel::joinable!(tasks -> workflows (workflow_id));
 diesel::joinable!(api_keys -> users (owner_id));
 diesel::allow_tables_to_appear_in_same_query!(workflows, tasks, events, documents);
 diesel::allow_tables_to_appear_in_same_query!(users, api_keys);
+
+diesel::table! {
+    definitions (id) {
+        id -> Text,
+        owner_id -> Text,
+        name -> Text,
+        version -> Integer,
+        description -> Nullable<Text>,
+        input_schema -> Nullable<Text>,
+        defaults -> Text,
+        tasks -> Text,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    schedules (id) {
+        id -> Text,
+        owner_id -> Text,
+        definition -> Text,
+        version -> Nullable<Integer>,
+        input -> Text,
+        cron -> Text,
+        timezone -> Text,
+        misfire -> Text,
+        paused -> Bool,
+        next_fire_at -> Nullable<Text>,
+        last_fired_at -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Text,
+        updated_at -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(definitions, schedules);

@@ -43,7 +43,7 @@ use crate::error::SqlResult;
 use crate::events;
 use crate::models::{id_text, json_opt, task_ids};
 use crate::schema::{documents, tasks, workflows};
-use crate::time::{format_time, now, parse, shift};
+use crate::time::{now, parse, shift, text};
 
 diesel::define_sql_function! {
     /// SQLite's two-argument (scalar) `max(a, b)`.
@@ -122,7 +122,7 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
         _ => status.as_str(),
     };
     let (until, signal) = match &step.outcome {
-        TaskOutcome::Wait { until, signal } => (until.map(|t| format_time(&t)), signal.as_deref()),
+        TaskOutcome::Wait { until, signal } => (until.map(text), signal.as_deref()),
         _ => (None, None),
     };
     let elements = match &step.outcome {

@@ -51,10 +51,11 @@ pub(crate) fn shift(by: Duration, forward: bool) -> String {
     format!("{sign}{:.3} seconds", by.min(LONGEST).as_secs_f64())
 }
 
-/// A time as stored (comparable, as text, with the store's own).
-pub(crate) fn format_time(time: &DateTime<Utc>) -> String {
-    // SQLite's `%f` is seconds with milliseconds; chrono's `%S%.3f` writes the same.
-    time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+/// A time of this process's deciding (a schedule's tick, a sleep's end) as the store writes
+/// times, so that it compares as text with the store's own (SQLite's `%f` is seconds with
+/// milliseconds: chrono's `%S%.3f`).
+pub(crate) fn text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// A stored time.
@@ -107,6 +108,15 @@ mod tests {
         assert_eq!((now - past).num_seconds(), 60);
         let far = parse(&far.expect("a century later is still a time")).unwrap();
         assert!((far - now).num_days() >= 36_500);
+    }
+
+    #[test]
+    fn times_written_here_read_back_and_sort_as_sqlite_s() {
+        let t = parse("2026-12-02T09:30:00.250Z").unwrap();
+        assert_eq!(text(t), "2026-12-02T09:30:00.250Z");
+        let whole = parse("2026-12-02T09:30:01Z").unwrap();
+        assert_eq!(text(whole), "2026-12-02T09:30:01.000Z");
+        assert!(text(t) < text(whole));
     }
 
     #[test]

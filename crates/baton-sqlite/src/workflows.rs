@@ -38,6 +38,10 @@ pub(crate) fn create(
             concurrency_limit: new
                 .concurrency()
                 .map(|c| i32::try_from(c.limit).unwrap_or(i32::MAX)),
+            definition_name: new.definition().map(|d| d.name.as_str()),
+            definition_version: new.definition().map(|d| d.version),
+            schedule_id: new.schedule().map(|s| id_text(&s.id)),
+            scheduled_at: new.schedule().map(|s| crate::time::text(s.at)),
         })
         .execute(conn)?;
     let task_rows: Vec<NewTaskRow<'_>> = new

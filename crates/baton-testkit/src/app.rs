@@ -135,7 +135,7 @@ impl TestApp {
     }
 
     /// Rows in one of Baton's tables (`workflows`, `tasks`, `events`, `documents`, `users`,
-    /// `api_keys`, `idempotency_keys`, `secrets`).
+    /// `api_keys`, `idempotency_keys`, `secrets`, `definitions`, `schedules`).
     pub async fn count(&self, table: &str) -> i64 {
         self.database.count(table).await
     }

@@ -21,6 +21,8 @@ pub(crate) fn count_sql(table: &str) -> &'static str {
         "api_keys" => "SELECT count(*) AS count FROM api_keys",
         "idempotency_keys" => "SELECT count(*) AS count FROM idempotency_keys",
         "secrets" => "SELECT count(*) AS count FROM secrets",
+        "definitions" => "SELECT count(*) AS count FROM definitions",
+        "schedules" => "SELECT count(*) AS count FROM schedules",
         other => panic!("no table {other}"),
     }
 }

@@ -98,6 +98,8 @@ fn workflow(status: WorkflowStatus, task_status: TaskStatus, limit: u32) -> Work
             key: "{{ input.tenant }}".into(),
             limit,
         }),
+        definition: None,
+        schedule: None,
     }
 }
 

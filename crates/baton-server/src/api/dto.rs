@@ -414,7 +414,24 @@ pub struct WorkflowView {
     pub parent_task_id: Option<Uuid>,
     /// Its concurrency key and limit, if it has one.
     pub concurrency: Option<ConcurrencyView>,
+    /// For a run of a definition: which version (null for a plain workflow).
+    pub definition: Option<DefinitionRefView>,
+    /// For a run a schedule started: the schedule and its tick.
+    pub schedule: Option<ScheduleRefView>,
     pub tasks: Vec<TaskView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DefinitionRefView {
+    pub name: String,
+    pub version: i32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleRefView {
+    pub id: Uuid,
+    /// The tick this run is for.
+    pub at: DateTime<Utc>,
 }
 
 impl From<Workflow> for WorkflowView {
@@ -436,6 +453,11 @@ impl From<Workflow> for WorkflowView {
             parent_id: w.parent_id.map(Into::into),
             parent_task_id: w.parent_task_id.map(Into::into),
             concurrency: w.concurrency.map(Into::into),
+            definition: w.definition.map(|d| DefinitionRefView {
+                name: d.name,
+                version: d.version,
+            }),
+            schedule: w.schedule.map(|s| ScheduleRefView { id: s.id, at: s.at }),
             tasks: w.tasks.into_iter().map(Into::into).collect(),
         }
     }

@@ -78,3 +78,50 @@ pub fn create_secret() -> Value {
 pub fn put_secret() -> Value {
     json!({"value": "wk-8d2e4b6a1f"})
 }
+
+/// The definition the other definition and schedule examples name.
+pub const DEFINITION: &str = "daily-digest";
+
+/// A new definition: a reshape of the input with defaults and an input schema.
+pub fn create_definition() -> Value {
+    json!({
+        "name": "weekly-report",
+        "description": "Top item of the week",
+        "input_schema": {"type": "object", "required": ["items"],
+                         "properties": {"items": {"type": "array", "items": {"type": "number"}}}},
+        "defaults": {"input": {"greeting": "hello"}, "retry": {"max_attempts": 5}},
+        "tasks": [
+            {"key": "shape", "type": "transform",
+             "input": {"jq": "{greeting: .input.greeting, top: (.input.items | max)}"}}
+        ]
+    })
+}
+
+/// A new version of `daily-digest`.
+pub fn put_definition() -> Value {
+    json!({
+        "description": "Reshape, then store the digest",
+        "defaults": {"input": {"greeting": "hello", "items": [1]}},
+        "tasks": [
+            {"key": "shape", "type": "transform",
+             "input": {"jq": "{greeting: .input.greeting, top: (.input.items | max)}"}},
+            {"type": "store", "input": {"collection": "digests", "document": "{{ prev }}"}}
+        ]
+    })
+}
+
+/// A run of the latest version, with some input over its defaults.
+pub fn run_definition() -> Value {
+    json!({"input": {"items": [3, 1, 2]}})
+}
+
+/// `daily-digest` every weekday at 09:00 in Paris.
+pub fn create_schedule() -> Value {
+    json!({
+        "definition": DEFINITION,
+        "input": {"items": [3, 1, 2]},
+        "cron": "0 9 * * MON-FRI",
+        "timezone": "Europe/Paris",
+        "misfire": "run_once"
+    })
+}

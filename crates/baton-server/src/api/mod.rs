@@ -5,6 +5,8 @@ mod auth;
 mod caller;
 mod completions;
 pub mod concurrency;
+mod definition_dto;
+mod definitions;
 mod documents;
 pub mod dto;
 mod events;
@@ -15,6 +17,7 @@ mod params;
 mod preconditions;
 mod responses;
 mod routes;
+mod schedules;
 mod secrets;
 mod signals;
 mod sse;
@@ -27,11 +30,13 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use baton_domain::ports::{DocumentStore, LlmClient, UserStore, WorkflowStore};
-use baton_engine::{EventHub, Secrets, Workflows};
+use baton_engine::{Definitions, EventHub, Schedules, Secrets, Workflows};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 pub use caller::{AdminCaller, Caller};
+/// The definition the OpenAPI document's examples name (`tests/api/openapi.rs` makes it).
+pub use examples::DEFINITION as EXAMPLE_DEFINITION;
 use responses::ServerErrors;
 pub use routes::{Access, ROUTES, Route, Serve};
 
@@ -44,6 +49,10 @@ pub struct AppState {
     pub workflows: Workflows,
     /// The use cases over secrets (off without a key: creating one answers 409).
     pub secrets: Secrets,
+    /// The use cases over workflow definitions.
+    pub definitions: Definitions,
+    /// The use cases over schedules (fired by the runtime's scheduler).
+    pub schedules: Schedules,
     /// The store itself, for the readiness probe.
     pub store: Arc<dyn WorkflowStore>,
     pub documents: Arc<dyn DocumentStore>,
@@ -125,6 +134,19 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         secrets::get,
         secrets::put,
         secrets::delete,
+        definitions::create,
+        definitions::list,
+        definitions::get,
+        definitions::put,
+        definitions::delete,
+        definitions::versions,
+        definitions::run,
+        schedules::create,
+        schedules::list,
+        schedules::get,
+        schedules::delete,
+        schedules::pause,
+        schedules::resume,
         users::create,
         users::list,
     ),
@@ -148,6 +170,8 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         (name = "health", description = "Probes"),
         (name = "auth", description = "Logging in and API keys"),
         (name = "secrets", description = "Values tasks use without showing them: `{{ secrets.NAME }}`"),
+        (name = "definitions", description = "Named, versioned workflow definitions and their runs"),
+        (name = "schedules", description = "Runs of a definition on a cron, in a time zone"),
         (name = "admin", description = "User management (administrators)"),
     )
 )]

@@ -26,6 +26,9 @@ pub enum CursorKind {
     Users,
     ApiKeys,
     Secrets,
+    Definitions,
+    DefinitionVersions,
+    Schedules,
 }
 
 impl CursorKind {
@@ -37,6 +40,9 @@ impl CursorKind {
             Self::Users => "u1:",
             Self::ApiKeys => "k1:",
             Self::Secrets => "s1:",
+            Self::Definitions => "f1:",
+            Self::DefinitionVersions => "v1:",
+            Self::Schedules => "c1:",
         }
     }
 }

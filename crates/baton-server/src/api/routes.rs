@@ -9,8 +9,8 @@ use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
 use super::{
-    api_keys, auth, completions, documents, events, health, resource, secrets, signals, tasks,
-    users, workflows,
+    api_keys, auth, completions, definitions, documents, events, health, resource, schedules,
+    secrets, signals, tasks, users, workflows,
 };
 
 /// Who may call a route.
@@ -128,6 +128,19 @@ pub const ROUTES: &[Route] = &[
     route!("GET",    "/api/secrets/{name}",         User,   secrets::get),
     route!("PUT",    "/api/secrets/{name}",         User,   secrets::put),
     route!("DELETE", "/api/secrets/{name}",         User,   secrets::delete),
+    route!("GET",    "/api/definitions",            User,   definitions::list),
+    route!("POST",   "/api/definitions",            User,   definitions::create),
+    route!("GET",    "/api/definitions/{name}",     User,   definitions::get),
+    route!("PUT",    "/api/definitions/{name}",     User,   definitions::put),
+    route!("DELETE", "/api/definitions/{name}",     User,   definitions::delete),
+    route!("GET",    "/api/definitions/{name}/versions", User, definitions::versions),
+    route!("POST",   "/api/definitions/{name}/runs", User,  definitions::run),
+    route!("GET",    "/api/schedules",              User,   schedules::list),
+    route!("POST",   "/api/schedules",              User,   schedules::create),
+    route!("GET",    "/api/schedules/{id}",         User,   schedules::get),
+    route!("DELETE", "/api/schedules/{id}",         User,   schedules::delete),
+    route!("POST",   "/api/schedules/{id}/pause",   User,   schedules::pause),
+    route!("POST",   "/api/schedules/{id}/resume",  User,   schedules::resume),
     route!("GET",    "/api/admin/users",            Admin,  users::list),
     route!("POST",   "/api/admin/users",            Admin,  users::create),
 ];

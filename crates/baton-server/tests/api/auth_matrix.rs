@@ -21,6 +21,9 @@ struct Resources {
     task: String,
     api_key: String,
     document: String,
+    schedule: String,
+    /// The name of a definition of member B's.
+    definition: String,
 }
 
 /// The `{name}` of a path under a workflow (a signal's).
@@ -29,6 +32,9 @@ const SIGNAL: &str = "approval";
 impl Resources {
     /// `route.path` with `{id}` naming the resource of the right kind.
     fn path(&self, route: &Route) -> String {
+        if route.path.starts_with("/api/definitions/") {
+            return route.path.replace("{name}", &self.definition);
+        }
         if !route.path.contains("{id}") {
             return route.path.to_owned();
         }
@@ -37,6 +43,7 @@ impl Resources {
             Some("tasks") => &self.task,
             Some("api-keys") => &self.api_key,
             Some("documents") => &self.document,
+            Some("schedules") => &self.schedule,
             _ => panic!(
                 "{route:?}: no resource of member B for this path; add one to \
                  `Resources` in tests/api/auth_matrix.rs"
@@ -68,6 +75,13 @@ fn body(route: &Route, resources: Option<&Resources>) -> Option<Value> {
         ("POST", "/api/admin/users") => {
             Some(json!({"email": "matrix@baton.test", "password": "a long password"}))
         }
+        ("POST", "/api/definitions") => Some(json!({
+            "name": "matrix", "tasks": [{"type": "transform", "input": {"jq": "."}}]
+        })),
+        ("PUT", "/api/definitions/{name}") => {
+            Some(json!({"tasks": [{"type": "transform", "input": {"jq": "."}}]}))
+        }
+        ("POST", "/api/schedules") => Some(json!({"definition": "matrix", "cron": "0 9 * * *"})),
         ("POST", "/api/auth/login") => {
             Some(json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
         }
@@ -282,6 +296,24 @@ async fn member_a_gets_404_on_each_of_member_bs_resources() {
         .wait_for_workflow(id_of(&stored), &["completed", "failed"], crate::runs::WAIT)
         .await;
     assert_eq!(done["status"], "completed", "{done}");
+    expect_status(
+        as_b.post_json(
+            "/api/definitions",
+            &json!({"name": "b-s", "tasks": [{"type": "transform", "input": {"jq": "1"}}]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let schedule = expect_status(
+        as_b.post_json(
+            "/api/schedules",
+            &json!({"definition": "b-s", "cron": "0 0 1 1 *"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
     let resources = Resources {
         workflow: id_of(&workflow).to_owned(),
         task: id_of(&workflow["tasks"][0]).to_owned(),
@@ -290,11 +322,18 @@ async fn member_a_gets_404_on_each_of_member_bs_resources() {
             .as_str()
             .unwrap()
             .to_owned(),
+        schedule: id_of(&schedule).to_owned(),
+        definition: "b-s".to_owned(),
     };
     let before = app.snapshot().await;
+    let definitions = app.count("definitions").await;
 
     let mut checked = 0;
-    for route in protected().filter(|r| r.access == Access::User && r.path.contains("{id}")) {
+    // A definition's name is its owner's: A's PUT of B's name saves A's own (not checked here).
+    let names_a_resource = |r: &&Route| {
+        r.path.contains("{id}") || (r.path.starts_with("/api/definitions/") && r.method != "PUT")
+    };
+    for route in protected().filter(|r| r.access == Access::User && names_a_resource(r)) {
         let path = resources.path(route);
         let request = app.bearer(&a.token).request(method(route), &path);
         let response = send(request, body(route, Some(&resources)))
@@ -318,6 +357,14 @@ async fn member_a_gets_404_on_each_of_member_bs_resources() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     assert_eq!(app.snapshot().await, before, "A changed nothing of B's");
+    assert_eq!(app.count("definitions").await, definitions);
+    let shown = expect_status(
+        as_b.get(&format!("/api/schedules/{}", resources.schedule))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(shown["paused"], false, "A did not pause B's schedule");
     let still = expect_status(
         as_b.get(&format!("/api/workflows/{}", resources.workflow))
             .await,

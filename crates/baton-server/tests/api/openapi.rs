@@ -291,6 +291,10 @@ async fn every_request_example_is_accepted_by_the_server() {
         "createCompletion",
         "createSecret",
         "putSecret",
+        "createDefinition",
+        "putDefinition",
+        "runDefinition",
+        "createSchedule",
     ] {
         assert!(
             examples.iter().any(|e| e.operation_id == id),
@@ -306,6 +310,17 @@ async fn every_request_example_is_accepted_by_the_server() {
     )
     .await;
     let caller = app.bearer(answer["access_token"].as_str().unwrap());
+    // The definition the definition and schedule examples name, whatever their order.
+    expect_status(
+        caller
+            .put_json(
+                &format!("/api/definitions/{}", baton_server::api::EXAMPLE_DEFINITION),
+                &json!({"tasks": [{"type": "transform", "input": {"jq": "."}}]}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
     for example in examples.iter().filter(|e| e.operation_id != "login") {
         // Ids in examples name a pending workflow (or its task) of the caller's.
         let pending = caller
@@ -321,6 +336,10 @@ async fn every_request_example_is_accepted_by_the_server() {
                 .replace("{name}", "approval")
         } else if example.path.starts_with("/api/tasks/") {
             example.path.replace("{id}", id_of(&pending["tasks"][0]))
+        } else if example.path.starts_with("/api/definitions/") {
+            example
+                .path
+                .replace("{name}", baton_server::api::EXAMPLE_DEFINITION)
         } else if example.path.starts_with("/api/secrets/") {
             // A secret of the caller's, as the example made it (or a new one: PUT creates).
             example.path.replace("{name}", "WEATHER_API_KEY")

@@ -19,11 +19,12 @@ async fn statements_to_list(app: &TestApp, expected: usize) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn listing_10_or_200_workflows_costs_the_same_statements() {
-    // No workers, and the admission sweep only at startup: only the requests below send
-    // statements.
+    // No workers, and the admission sweep and the scheduler poll only at startup: only the
+    // requests below send statements.
     let app = TestApp::spawn_with(&[
         ("BATON_WORKERS", "0"),
         ("BATON_ADMISSION_POLL_MS", "600000"),
+        ("BATON_SCHEDULER_POLL_MS", "600000"),
     ])
     .await;
     for i in 0..10 {
