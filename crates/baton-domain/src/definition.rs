@@ -123,8 +123,9 @@ impl NewDefinition {
             Some(Value::Object(defaults.input.clone().unwrap_or_default())),
             applied.apply(&draft.tasks),
         );
+        let concurrency = applied.concurrency.as_ref().and_then(|c| c.checked().ok());
         let probe = match probe {
-            Ok(probe) => Some(probe),
+            Ok(probe) => Some(probe.with_concurrency(concurrency)),
             Err(DomainError::Invalid(fields)) => {
                 // The name was checked above, as a definition's.
                 errors.push(DomainError::Invalid(
@@ -255,12 +256,17 @@ impl Definition {
         if let Some(schema) = &self.input_schema {
             check_input_against(schema, &input)?;
         }
+        let concurrency = match &self.defaults.concurrency {
+            Some(c) => Some(c.checked().map_err(|e| e.under("defaults"))?),
+            None => None,
+        };
         let workflow = NewWorkflow::new(
             owner,
             self.name.clone(),
             Some(input),
             self.defaults.apply(&self.tasks),
-        )?;
+        )?
+        .with_concurrency(concurrency);
         Ok(workflow.with_definition(DefinitionRef {
             name: self.name.clone(),
             version: self.version,
@@ -392,6 +398,10 @@ mod tests {
                 ..RetryDraft::default()
             }),
             timeout_ms: Some(1_000),
+            concurrency: Some(crate::ConcurrencyDefault {
+                key: "{{ input.city }}".into(),
+                limit: 2,
+            }),
         };
         let run = stored(defaults, None)
             .run(UserId::LOCAL_ADMIN, Some(json!({"days": 3})))
@@ -400,6 +410,14 @@ mod tests {
         assert_eq!(run.tasks()[0].retry().max_attempts(), 7);
         assert_eq!(run.tasks()[0].timeout_ms(), 1_000);
         assert_eq!(run.tasks()[1].timeout_ms(), 5, "a task's own value wins");
+        assert_eq!(
+            run.concurrency(),
+            Some(&crate::Concurrency {
+                key: "{{ input.city }}".into(),
+                limit: 2
+            }),
+            "its runs take the definition's concurrency"
+        );
         assert_eq!(
             run.definition(),
             Some(&DefinitionRef {

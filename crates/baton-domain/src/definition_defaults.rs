@@ -1,11 +1,11 @@
-//! What a workflow definition fills in for its runs: a default input (under the run's) and a
-//! retry policy and time limit for tasks that set none.
+//! What a workflow definition fills in for its runs: a default input (under the run's), a
+//! retry policy and time limit for tasks that set none, and a concurrency key and limit.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Errors;
-use crate::{DomainError, RetryPolicy, TaskDraft, check_json};
+use crate::{Concurrency, DomainError, RetryPolicy, TaskDraft, check_json};
 
 /// What a definition fills in: `input` goes under a run's input (the run's keys win, a shallow
 /// merge), `retry` and `timeout_ms` apply to tasks that set none of their own.
@@ -18,6 +18,24 @@ pub struct DefinitionDefaults {
     pub retry: Option<crate::RetryDraft>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// The concurrency key (a template over the input) and limit of every run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencyDefault>,
+}
+
+/// A definition's concurrency, as written (see [`Concurrency`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyDefault {
+    pub key: String,
+    pub limit: i64,
+}
+
+impl ConcurrencyDefault {
+    /// The runs' concurrency, checked (fields `concurrency.key`, `concurrency.limit`).
+    pub fn checked(&self) -> Result<Concurrency, DomainError> {
+        Concurrency::new(self.key.clone(), self.limit)
+    }
 }
 
 impl DefinitionDefaults {
@@ -33,6 +51,9 @@ impl DefinitionDefaults {
             && !(1..=crate::MAX_TASK_TIMEOUT_MS).contains(&ms)
         {
             errors.add("defaults.timeout_ms", "must be between 1 and 3600000");
+        }
+        if let Some(concurrency) = &self.concurrency {
+            errors.check(concurrency.checked().map_err(|e| e.under("defaults")));
         }
         errors.finish()
     }

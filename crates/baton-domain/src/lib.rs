@@ -50,7 +50,7 @@ pub use definition::{
     Definition, DefinitionDraft, DefinitionName, DefinitionRef, MAX_DESCRIPTION_CHARS,
     NewDefinition,
 };
-pub use definition_defaults::DefinitionDefaults;
+pub use definition_defaults::{ConcurrencyDefault, DefinitionDefaults};
 pub use edit::{Change, Edit};
 pub use engine::{
     Claim, Dependent, Document, ElementResult, Event, FetchRequest, FetchResponse, NewDocument,

@@ -1,7 +1,7 @@
 //! The JSON shapes of `/api/definitions`: what clients send, what they receive, and the query
 //! parameters of the routes naming a definition.
 
-use baton_domain::{Definition, DefinitionDefaults, UserId};
+use baton_domain::{ConcurrencyDefault, Definition, DefinitionDefaults, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::Caller;
+use super::concurrency::ConcurrencySpec;
 use super::dto::{RetrySpec, TaskSpec};
 use crate::error::ApiError;
 
@@ -24,6 +25,8 @@ pub struct DefaultsSpec {
     /// The time limit of tasks that set none, in milliseconds.
     #[schema(minimum = 1, maximum = 3_600_000)]
     pub timeout_ms: Option<u64>,
+    /// The concurrency key and limit of every run (as a workflow's `concurrency`).
+    pub concurrency: Option<ConcurrencySpec>,
 }
 
 impl From<DefaultsSpec> for DefinitionDefaults {
@@ -32,6 +35,10 @@ impl From<DefaultsSpec> for DefinitionDefaults {
             input: spec.input,
             retry: spec.retry.map(Into::into),
             timeout_ms: spec.timeout_ms,
+            concurrency: spec.concurrency.map(|c| ConcurrencyDefault {
+                key: c.key,
+                limit: c.limit,
+            }),
         }
     }
 }

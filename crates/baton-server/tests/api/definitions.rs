@@ -447,3 +447,58 @@ async fn definitions_are_their_owner_s() {
     )
     .await;
 }
+
+/// A definition's `defaults.concurrency` is its runs': with a limit of 1 per tenant, a second
+/// run of one tenant waits `queued` for the first, another tenant's runs at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_take_the_definition_s_concurrency_key() {
+    let app = TestApp::spawn_with(&[("BATON_POLL_MS", "50")]).await;
+    create_definition(
+        &app,
+        &json!({
+            "name": "per-tenant",
+            "defaults": {"concurrency": {"key": "{{ input.tenant }}", "limit": 1}},
+            "tasks": [{"key": "nap", "type": "sleep", "input": {"for_ms": 600}}]
+        }),
+    )
+    .await;
+    let mut runs = Vec::new();
+    for tenant in ["acme", "acme", "globex"] {
+        let response = app
+            .post_json(
+                "/api/definitions/per-tenant/runs",
+                &json!({"input": {"tenant": tenant}}),
+            )
+            .await;
+        runs.push(expect_status(response, StatusCode::CREATED).await);
+    }
+    assert_eq!(runs[0]["status"], "running");
+    assert_eq!(runs[0]["concurrency"], json!({"key": "acme", "limit": 1}));
+    assert_eq!(
+        runs[1]["status"], "queued",
+        "the second of a tenant waits: {}",
+        runs[1]
+    );
+    assert_eq!(runs[2]["status"], "running", "another tenant does not");
+    let first = app.wait_for_workflow(id_of(&runs[0]), DONE, WAIT).await;
+    let second = app.wait_for_workflow(id_of(&runs[1]), DONE, WAIT).await;
+    assert_eq!(first["status"], "completed");
+    assert_eq!(second["status"], "completed");
+    assert!(
+        second["tasks"][0]["started_at"].as_str() >= first["finished_at"].as_str(),
+        "one at a time: {first} then {second}"
+    );
+
+    let bad = app
+        .post_json(
+            "/api/definitions",
+            &json!({"name": "bad-key", "defaults": {"concurrency": {"key": "{{ input.t }}", "limit": 0}},
+                    "tasks": [{"type": "transform", "input": {"jq": "."}}]}),
+        )
+        .await;
+    let body = expect_status(bad, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(
+        body.to_string().contains("defaults.concurrency.limit"),
+        "{body}"
+    );
+}
