@@ -220,7 +220,7 @@ impl Config {
             scheduler_poll: vars.get(
                 "BATON_SCHEDULER_POLL_MS",
                 Duration::from_millis(250),
-                |v| in_range(v, 10, 60_000).map(Duration::from_millis),
+                |v| in_range(v, 10, 600_000).map(Duration::from_millis),
             )?,
             llm: llm_settings(&vars)?,
             http_workers: vars.get("BATON_HTTP_WORKERS", default_workers(), |v| {
