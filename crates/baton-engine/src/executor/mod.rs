@@ -2,6 +2,7 @@
 //! What a claimed task's turn decides (run it, skip it, fan out, start or join a child) is in
 //! [`turn`].
 
+mod alarm;
 mod turn;
 mod waits;
 
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 use baton_domain::ports::{HttpFetcher, LlmClient, Signal, Signals, TaskQueue};
 use baton_domain::{
-    Claim, Fence, LeaseToken, StepApplied, StepCommit, StepResult, TaskError, WorkflowId,
-    WorkflowOutcome, retry_delay,
+    Claim, Fence, LeaseToken, StepApplied, StepCommit, StepResult, TaskError, TaskOutcome,
+    WorkflowId, WorkflowOutcome, retry_delay,
 };
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore, watch};
@@ -68,6 +69,8 @@ struct Inner {
     jq: JqCache,
     config: EngineConfig,
     wake: Notify,
+    /// When a task parked here wakes by itself.
+    alarm: alarm::Alarm,
     slots: Arc<Semaphore>,
     /// `true` once shutting down: claim nothing more, continue no chain.
     stopping: watch::Sender<bool>,
@@ -113,6 +116,7 @@ impl Engine {
                 slots: Arc::new(Semaphore::new(workers)),
                 config: EngineConfig { workers, ..config },
                 wake: Notify::new(),
+                alarm: alarm::Alarm::default(),
                 stopping: watch::channel(false).0,
                 abort: watch::channel(false).0,
                 cancels: Mutex::new(HashMap::new()),
@@ -208,9 +212,10 @@ impl Engine {
                     }
                 }
                 Ok(_) => {
+                    let until = inner.alarm.idle_until(inner.config.poll);
                     tokio::select! {
                         _ = inner.wake.notified() => {}
-                        _ = tokio::time::sleep(inner.config.poll) => {}
+                        _ = tokio::time::sleep_until(until) => {}
                         _ = stopping.changed() => {}
                     }
                 }
@@ -348,6 +353,13 @@ impl Engine {
             }
             if step.queues_work() {
                 signals.publish(Signal::WorkQueued);
+            }
+            if let TaskOutcome::Wait {
+                until: Some(until), ..
+            } = step.outcome
+            {
+                self.inner.alarm.set(until);
+                self.inner.wake.notify_one();
             }
             if matches!(step.workflow, WorkflowOutcome::Failed { .. }) {
                 // Its other running tasks were cancelled with it: stop them now.
