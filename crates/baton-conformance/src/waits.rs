@@ -8,11 +8,11 @@ use baton_domain::{
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
+use crate::StoreFactory;
 use crate::support::{
     apply, assert_stale, claim, claim_one, create_started, events_of, get_task, get_workflow,
     types, workflow,
 };
-use crate::{ConformantStore, StoreFactory};
 
 fn wait_task(signal: &str) -> TaskDraft {
     TaskDraft {
@@ -23,12 +23,7 @@ fn wait_task(signal: &str) -> TaskDraft {
     }
 }
 
-fn signal_to<S: ConformantStore>(
-    _store: &S,
-    workflow: &baton_domain::Workflow,
-    name: &str,
-    payload: Value,
-) -> NewSignal {
+fn signal_to(workflow: &baton_domain::Workflow, name: &str, payload: Value) -> NewSignal {
     NewSignal::to(workflow, SignalName::new(name).unwrap(), payload).unwrap()
 }
 
@@ -116,14 +111,14 @@ pub async fn a_signal_wakes_its_wait_and_is_consumed_once<F: StoreFactory>(facto
 
     let wf = get_workflow(&*store, new.id()).await;
     // Another name wakes nothing.
-    let other = signal_to(&*store, &wf, "other", json!(1));
+    let other = signal_to(&wf, "other", json!(1));
     store.send_signal(&other, wf.status).await.unwrap();
     assert!(
         claim(&*store, "w", 1).await.is_empty(),
         "a signal of another name wakes nothing"
     );
 
-    let sent = signal_to(&*store, &wf, "approval", json!({"ok": true}));
+    let sent = signal_to(&wf, "approval", json!({"ok": true}));
     let received = store.send_signal(&sent, wf.status).await.unwrap();
     assert_eq!(received.id, sent.id);
     assert_eq!(received.payload, json!({"ok": true}));
@@ -184,7 +179,7 @@ pub async fn a_park_after_its_signal_is_runnable_at_once<F: StoreFactory>(factor
     create_started(&*store, &new).await;
     let claimed = claim_one(&*store, "w").await;
     let wf = get_workflow(&*store, new.id()).await;
-    let sent = signal_to(&*store, &wf, "go", json!("now"));
+    let sent = signal_to(&wf, "go", json!("now"));
     store.send_signal(&sent, wf.status).await.unwrap();
     let far = Utc::now() + Duration::hours(1);
     let step = StepCommit::parked(
@@ -240,7 +235,7 @@ pub async fn signals_are_fenced_by_status_and_retry_waits_again<F: StoreFactory>
     );
     apply(&*store, &step).await;
     let wf = get_workflow(&*store, new.id()).await;
-    let signal = signal_to(&*store, &wf, "approval", json!(1));
+    let signal = signal_to(&wf, "approval", json!(1));
     assert_stale(
         store.send_signal(&signal, WorkflowStatus::Pending).await,
         "a signal decided from another status",

@@ -579,6 +579,50 @@ impl Task {
 }
 
 #[cfg(test)]
+impl Task {
+    /// A queued task of `task_type` with `input`, of a new workflow, for the domain's tests.
+    pub(crate) fn sample(task_type: TaskType, input: Value) -> Task {
+        let now = Utc::now();
+        Task {
+            id: TaskId::generate(),
+            workflow_id: WorkflowId::generate(),
+            owner_id: UserId::LOCAL_ADMIN,
+            position: 0,
+            key: None,
+            title: String::new(),
+            task_type,
+            input,
+            resolved_input: None,
+            status: crate::TaskStatus::Queued,
+            attempt: 0,
+            retry: RetryPolicy::default(),
+            timeout_ms: 1_000,
+            output: None,
+            error: None,
+            available_at: None,
+            lease_owner: None,
+            lease_expires_at: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+            depends_on: None,
+            when: None,
+            for_each: None,
+            max_parallel: None,
+            parent_task_id: None,
+            element_index: None,
+            item: None,
+            elements: None,
+            child_workflow_id: None,
+            waiting_since: None,
+            wake_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use serde_json::json;
 

@@ -2,7 +2,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::*;
-use crate::{Effect, EventKind, RetryPolicy, Task, TaskId, TaskStatus, TaskType};
+use crate::{Effect, EventKind, Task, TaskStatus, TaskType};
 
 fn queued(limits: &[u32]) -> Vec<Queued> {
     limits
@@ -34,42 +34,10 @@ fn admission_never_lets_a_younger_run_overtake() {
 }
 
 fn task(workflow_id: WorkflowId, status: TaskStatus) -> Task {
-    let now = Utc::now();
     Task {
-        id: TaskId::generate(),
         workflow_id,
-        owner_id: UserId::LOCAL_ADMIN,
-        position: 0,
-        key: None,
-        title: String::new(),
-        task_type: TaskType::Transform,
-        input: json!({"jq": "."}),
-        resolved_input: None,
         status,
-        attempt: 0,
-        retry: RetryPolicy::default(),
-        timeout_ms: 1_000,
-        output: None,
-        error: None,
-        available_at: None,
-        lease_owner: None,
-        lease_expires_at: None,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-        started_at: None,
-        finished_at: None,
-        depends_on: None,
-        when: None,
-        for_each: None,
-        max_parallel: None,
-        parent_task_id: None,
-        element_index: None,
-        item: None,
-        elements: None,
-        child_workflow_id: None,
-        waiting_since: None,
-        wake_at: None,
+        ..Task::sample(TaskType::Transform, json!({"jq": "."}))
     }
 }
 

@@ -2,7 +2,7 @@ use chrono::{Duration, TimeZone};
 use serde_json::json;
 
 use super::*;
-use crate::{RetryPolicy, TaskStatus};
+use crate::TaskStatus;
 
 fn at(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
@@ -10,40 +10,10 @@ fn at(seconds: i64) -> DateTime<Utc> {
 
 fn task(task_type: TaskType, input: Value) -> Task {
     Task {
-        id: TaskId::generate(),
-        workflow_id: WorkflowId::generate(),
-        owner_id: UserId::LOCAL_ADMIN,
-        position: 0,
-        key: None,
-        title: String::new(),
-        task_type,
-        input,
-        resolved_input: None,
         status: TaskStatus::Running,
         attempt: 1,
-        retry: RetryPolicy::default(),
-        timeout_ms: 1000,
-        output: None,
-        error: None,
         available_at: Some(at(0)),
-        lease_owner: None,
-        lease_expires_at: None,
-        version: 1,
-        created_at: at(0),
-        updated_at: at(0),
-        started_at: None,
-        finished_at: None,
-        depends_on: None,
-        when: None,
-        for_each: None,
-        max_parallel: None,
-        parent_task_id: None,
-        element_index: None,
-        item: None,
-        elements: None,
-        child_workflow_id: None,
-        waiting_since: None,
-        wake_at: None,
+        ..Task::sample(task_type, input)
     }
 }
 

@@ -249,15 +249,11 @@ impl Engine {
         if matches!(claim.task.task_type, TaskType::Sleep | TaskType::Wait) {
             return self.wait_turn(claim, context, carry_on.as_ref()).await;
         }
-        let secrets = match self.open_secrets(claim).await {
-            Ok(secrets) => secrets,
+        let (secrets, input) = match self.opened_input(claim, context).await {
+            Ok(opened) => opened,
             Err(error) => return Decided::failed(claim, None, error),
         };
         let redactor = secrets.redactor();
-        let input = match render_input(claim, context, &secrets).await {
-            Ok(input) => input,
-            Err(error) => return Decided::failed(claim, None, error),
-        };
         let outcome = self
             .attempt(claim, &input.sent, context, &redactor, cancel)
             .await
@@ -385,8 +381,19 @@ impl Engine {
         }
     }
 
+    /// The task's input rendered, with the secrets its templates name opened for its owner.
+    pub(super) async fn opened_input(
+        &self,
+        claim: &Claim,
+        context: &StepContext,
+    ) -> Result<(Opened, RenderedInput), TaskError> {
+        let secrets = self.open_secrets(claim).await?;
+        let input = render_input(claim, context, &secrets).await?;
+        Ok((secrets, input))
+    }
+
     /// The secrets the task's templates name, opened for its owner.
-    pub(super) async fn open_secrets(&self, claim: &Claim) -> Result<Opened, TaskError> {
+    async fn open_secrets(&self, claim: &Claim) -> Result<Opened, TaskError> {
         let names = templates::secret_names(&claim.task.input);
         if names.is_empty() {
             return Ok(Opened::default());
@@ -454,7 +461,7 @@ pub(super) struct RenderedInput {
 }
 
 /// Templates are rendered on the blocking pool: inputs may be large. With secrets, twice.
-pub(super) async fn render_input(
+async fn render_input(
     claim: &Claim,
     context: &StepContext,
     secrets: &Opened,

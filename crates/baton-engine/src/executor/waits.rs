@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::Engine;
-use super::turn::{Decided, render_input};
+use super::turn::Decided;
 use crate::templates::StepContext;
 
 impl Engine {
@@ -16,12 +16,8 @@ impl Engine {
         context: &StepContext,
         carry_on: Option<&CarryOn>,
     ) -> Decided {
-        let secrets = match self.open_secrets(claim).await {
-            Ok(secrets) => secrets,
-            Err(error) => return Decided::failed(claim, None, error),
-        };
-        let input = match render_input(claim, context, &secrets).await {
-            Ok(input) => input,
+        let input = match self.opened_input(claim, context).await {
+            Ok((_, input)) => input,
             Err(error) => return Decided::failed(claim, None, error),
         };
         let invalid = |e: baton_domain::DomainError| {

@@ -11,7 +11,7 @@ use baton_testkit::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{id_of, workflow_body};
+use crate::helpers::{error_fields, id_of, workflow_body};
 
 fn decode_part(token: &str, index: usize) -> Value {
     let part = token.split('.').nth(index).unwrap();
@@ -120,12 +120,7 @@ async fn admins_create_and_list_users_with_validation_and_unique_emails() {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let fields: Vec<&str> = invalid["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&invalid);
     assert_eq!(fields, ["email", "password", "role"]);
 
     let second_admin = app.create_user(&token, "boss@baton.test", "admin").await;

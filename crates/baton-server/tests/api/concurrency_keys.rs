@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::id_of;
+use crate::helpers::{error_fields, id_of};
 use crate::runs::{DONE, WAIT};
 
 const BATON: &str = env!("CARGO_BIN_EXE_baton");
@@ -178,12 +178,7 @@ async fn bad_limits_and_key_templates_are_refused_and_create_nothing() {
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await;
-            let fields: Vec<&str> = refused["details"]["fields"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|f| f["field"].as_str())
-                .collect();
+            let fields = error_fields(&refused);
             assert_eq!(fields, [field], "{concurrency} at {url}: {refused}");
         }
     }

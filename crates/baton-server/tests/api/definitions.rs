@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::id_of;
+use crate::helpers::{error_fields, id_of};
 use crate::runs::{DONE, WAIT};
 
 /// A definition body named `name` whose one transform answers `jq`.
@@ -206,12 +206,7 @@ async fn bad_definitions_are_refused_and_change_nothing() {
         let response = app.post_json("/api/definitions", &body).await;
         let error = expect_status(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(error["code"], "VALIDATION_ERROR", "{error}");
-        let fields: Vec<&str> = error["details"]["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["field"].as_str().unwrap())
-            .collect();
+        let fields = error_fields(&error);
         assert!(fields.contains(&field), "{field} in {error}");
     }
     let unknown = app

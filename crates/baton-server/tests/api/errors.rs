@@ -4,7 +4,7 @@ use baton_testkit::{Api, TestApp, expect_status};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{id_of, workflow_body};
+use crate::helpers::{error_fields, id_of, workflow_body};
 
 const UNKNOWN: &str = "0193b2f4-0000-7000-8000-000000000000";
 
@@ -144,12 +144,7 @@ async fn invalid_fields_are_422_with_every_field_named() {
         "VALIDATION_ERROR",
     )
     .await;
-    let fields: Vec<&str> = error["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&error);
     assert_eq!(
         fields,
         [
@@ -179,12 +174,7 @@ async fn llm_tasks_need_a_prompt_or_messages() {
         "VALIDATION_ERROR",
     )
     .await;
-    let fields: Vec<&str> = error["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&error);
     assert_eq!(
         fields,
         ["tasks[0].input.prompt", "tasks[0].input.temperature"]

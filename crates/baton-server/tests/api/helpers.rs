@@ -11,3 +11,13 @@ pub fn workflow_body(name: &str, n: usize) -> Value {
 pub fn id_of(value: &Value) -> &str {
     value["id"].as_str().expect("an id")
 }
+
+/// The fields a 422 names (`details.fields[].field`), in order.
+pub fn error_fields(error: &Value) -> Vec<&str> {
+    error["details"]["fields"]
+        .as_array()
+        .expect("details.fields")
+        .iter()
+        .map(|f| f["field"].as_str().expect("a field name"))
+        .collect()
+}

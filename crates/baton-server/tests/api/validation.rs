@@ -6,7 +6,7 @@ use baton_testkit::{Api, TestApp, expect_status};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::id_of;
+use crate::helpers::{error_fields, id_of};
 
 /// A mistake that can be known before anything runs, and how it must be reported.
 struct Mistake {
@@ -292,12 +292,7 @@ async fn validate_answers_valid_or_the_same_422_and_stores_nothing() {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let fields: Vec<&str> = error["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&error);
     assert_eq!(fields, ["name", "tasks[0].type"]);
     assert_eq!(app.snapshot().await, before, "validating stored nothing");
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::id_of;
+use crate::helpers::{error_fields, id_of};
 use crate::runs::{DONE, WAIT};
 
 const BATON: &str = env!("CARGO_BIN_EXE_baton");
@@ -391,12 +391,7 @@ async fn bad_sleeps_waits_and_signals_are_refused() {
             )
             .await;
         let body = expect_status(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-        let fields: Vec<&str> = body["details"]["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|d| d["field"].as_str())
-            .collect();
+        let fields = error_fields(&body);
         assert!(fields.contains(&field), "{input}: {body}");
     }
     assert_eq!(app.count("workflows").await, 0, "nothing was stored");
