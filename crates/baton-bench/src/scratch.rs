@@ -15,8 +15,9 @@ const FILES: [&str; 4] = [
     BACKLOG_FILE,
     FAN_OUT_FILE,
 ];
-/// What SQLite keeps next to a database file.
-const SUFFIXES: [&str; 4] = ["", "-wal", "-shm", "-journal"];
+/// What SQLite keeps next to a database file, and the secrets key file a SQLite store makes
+/// there when no `BATON_SECRETS_KEY` is set.
+const SUFFIXES: [&str; 5] = ["", "-wal", "-shm", "-journal", ".secrets-key"];
 
 pub struct Scratch {
     dir: PathBuf,
