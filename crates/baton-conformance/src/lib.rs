@@ -25,6 +25,7 @@ pub mod fencing;
 pub mod graph;
 pub mod idempotency;
 pub mod leases;
+pub mod llm;
 pub mod pages;
 pub mod retries;
 pub mod schedules;
@@ -187,6 +188,9 @@ macro_rules! conformance_tests {
             waits::a_signal_wakes_its_wait_and_is_consumed_once,
             waits::a_park_after_its_signal_is_runnable_at_once,
             waits::signals_are_fenced_by_status_and_retry_waits_again,
+            llm::ledger_lines_add_up_per_task_model_and_owner,
+            llm::cached_answers_expire_and_are_replaced,
+            llm::a_models_pace_is_shared_and_held,
             definitions::versions_increase_by_one_and_old_versions_stay_readable,
             definitions::names_are_per_owner_and_scope_hides_others,
             definitions::deleting_removes_every_version_unless_a_schedule_runs_it,

@@ -30,6 +30,13 @@ pub enum EventKind {
         attempt: i32,
         text: String,
     },
+    /// The text streamed so far for the task is void: an earlier attempt's (a retry), or an
+    /// earlier call's within this attempt (a structured answer asked again, the next model of a
+    /// list). Clients discard the task's text before this event; `attempt`'s deltas follow.
+    TaskRewind {
+        task_id: TaskId,
+        attempt: i32,
+    },
     /// An attempt failed and another follows. `retry_at` is the database's time of the next
     /// attempt: the store fills it in when it applies the retry (see [`NewEvent::retry_at`]).
     TaskRetrying {
@@ -99,6 +106,7 @@ impl EventKind {
             Self::WorkflowStarted { .. } => "workflow.started",
             Self::TaskStarted { .. } => "task.started",
             Self::TaskDelta { .. } => "task.delta",
+            Self::TaskRewind { .. } => "task.rewind",
             Self::TaskRetrying { .. } => "task.retrying",
             Self::TaskCompleted { .. } => "task.completed",
             Self::TaskFailed { .. } => "task.failed",
@@ -129,6 +137,9 @@ impl EventKind {
                 attempt,
                 text,
             } => json!({"task_id": task_id, "attempt": attempt, "text": text}),
+            Self::TaskRewind { task_id, attempt } => {
+                json!({"task_id": task_id, "attempt": attempt})
+            }
             Self::TaskRetrying {
                 task_id,
                 attempt,
@@ -173,6 +184,7 @@ impl EventKind {
             | Self::TaskDelta {
                 task_id, attempt, ..
             }
+            | Self::TaskRewind { task_id, attempt }
             | Self::TaskRetrying {
                 task_id, attempt, ..
             } => Some((*task_id, Some(*attempt))),

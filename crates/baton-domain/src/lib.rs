@@ -20,10 +20,13 @@ mod json;
 mod lease;
 mod lifecycle;
 mod llm;
+mod llm_task;
+mod pace;
 pub mod ports;
 mod ports_auth;
 mod ports_concurrency;
 mod ports_definitions;
+mod ports_llm;
 mod ports_secrets;
 mod retry;
 mod schedule;
@@ -33,6 +36,7 @@ mod status;
 mod step;
 mod task;
 mod text;
+mod usage;
 mod wait;
 mod workflow;
 
@@ -67,7 +71,9 @@ pub use input_schema::{check_input_against, check_input_schema};
 pub use json::check_json;
 pub use lease::LeaseToken;
 pub use lifecycle::{Effect, Transition};
-pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, Usage};
+pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, MAX_MODELS, Usage};
+pub use llm_task::{DEFAULT_CACHE_TTL, DEFAULT_SCHEMA_ATTEMPTS, LlmTask, OutputSchema, falls_back};
+pub use pace::{ModelLimit, ModelPace, Pace};
 pub use retry::{RetryDraft, RetryPolicy};
 pub use schedule::{
     MISFIRE_GRACE, Misfire, NewSchedule, SHOWN_FIRE_TIMES, Schedule, ScheduleDraft, ScheduleRef,
@@ -86,6 +92,7 @@ pub use task::{
     MAX_WHEN_CHARS, NewTask, Task, TaskDraft, TaskPatch, TaskType,
 };
 pub use text::{TaskKey, TaskTitle, WorkflowName};
+pub use usage::{LlmCall, Price, UsageReport, UsageRow, UsageTotals, estimate_tokens};
 pub use wait::{
     MAX_SIGNAL_NAME_CHARS, MAX_WAIT_MS, NewSignal, OnTimeout, ReceivedSignal, SignalName, Sleep,
     Wait, Waiting, sleep_of, wait_of,

@@ -21,9 +21,15 @@ pub struct ChatMessage {
 pub struct LlmRequest {
     /// `None`: the configured default model.
     pub model: Option<String>,
+    /// The models to try next, in order, when `model` fails through no fault of the caller
+    /// (see [`crate::falls_back`]): `model` given as a list.
+    pub fallbacks: Vec<String>,
     pub messages: Vec<ChatMessage>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
+    /// The JSON Schema the answer must match (structured output): the provider adapter asks
+    /// for JSON in the way its provider supports.
+    pub output_schema: Option<Value>,
 }
 
 /// Token counts the provider reported.
@@ -59,6 +65,9 @@ pub enum LlmEvent {
 pub type LlmStream = Pin<Box<dyn Stream<Item = Result<LlmEvent, TaskError>> + Send>>;
 
 const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
+
+/// The most models one request may list.
+pub const MAX_MODELS: usize = 5;
 
 impl LlmRequest {
     /// Builds a request from the JSON a client or an `llm` task gives: `prompt` or `messages`,
@@ -111,14 +120,32 @@ impl LlmRequest {
             }
             (None, Some(_)) => errors.add("messages", "must be a non-empty array"),
         }
-        let model = match field("model") {
-            None => None,
-            Some(Value::String(m)) if !m.trim().is_empty() => Some(m.clone()),
+        let mut models = match field("model") {
+            None => Vec::new(),
+            Some(Value::String(m)) if !m.trim().is_empty() => vec![m.clone()],
+            Some(Value::Array(items))
+                if (1..=MAX_MODELS).contains(&items.len())
+                    && items
+                        .iter()
+                        .all(|m| m.as_str().is_some_and(|m| !m.trim().is_empty())) =>
+            {
+                items
+                    .iter()
+                    .filter_map(|m| m.as_str().map(str::to_owned))
+                    .collect()
+            }
             Some(_) => {
-                errors.add("model", "must be a non-empty string");
-                None
+                errors.add(
+                    "model",
+                    format!(
+                        "must be a non-empty string, or a list of 1 to {MAX_MODELS} of them \
+                         (tried in order)"
+                    ),
+                );
+                Vec::new()
             }
         };
+        let model = (!models.is_empty()).then(|| models.remove(0));
         let temperature = match field("temperature") {
             None => None,
             Some(v) => match v.as_f64() {
@@ -142,9 +169,11 @@ impl LlmRequest {
         errors.finish()?;
         Ok(Self {
             model,
+            fallbacks: models,
             messages,
             temperature,
             max_tokens,
+            output_schema: None,
         })
     }
 }
@@ -162,15 +191,15 @@ pub(crate) fn check_task_input(input: &Value) -> Result<(), DomainError> {
         return Ok(());
     }
     let mut probe = input.clone();
-    // Templated numbers are checked when the task runs.
+    // Templated numbers and models are checked when the task runs.
     if let Some(object) = probe.as_object_mut() {
-        for name in ["temperature", "max_tokens"] {
+        for name in ["temperature", "max_tokens", "schema_attempts", "model"] {
             if templated(name) {
                 object.remove(name);
             }
         }
     }
-    LlmRequest::from_json(&probe)
+    crate::LlmTask::from_json(&probe)
         .map(|_| ())
         .map_err(|e| e.under("input"))
 }

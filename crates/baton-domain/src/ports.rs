@@ -13,6 +13,7 @@ use crate::EventKind;
 pub use crate::ports_auth::{IdempotencyStore, UserStore};
 pub use crate::ports_concurrency::ConcurrencyStore;
 pub use crate::ports_definitions::{DefinitionStore, ScheduleStore};
+pub use crate::ports_llm::LlmStore;
 pub use crate::ports_secrets::SecretStore;
 pub use crate::signals::{LocalSignals, Signal, Signals, Subscriber};
 use crate::{
@@ -201,7 +202,7 @@ pub trait WorkflowStore: ConcurrencyStore + Send + Sync + 'static {
 /// lease was lost (expired and taken over, or the workflow was cancelled) the write changes
 /// nothing and the method answers [`StepApplied::Lost`] (or `false`).
 #[async_trait]
-pub trait TaskQueue: Send + Sync + 'static {
+pub trait TaskQueue: LlmStore + Send + Sync + 'static {
     /// Claims up to `tokens.len()` queued tasks whose time has come by the store's clock,
     /// oldest first: each becomes `running` with its next attempt, a lease of `lease` under
     /// one of `tokens`, and a `task.started` event ([`EventKind::TaskStarted`], the worker
@@ -321,6 +322,9 @@ pub trait LlmClient: Send + Sync + 'static {
 
     /// A whole completion at once.
     async fn complete(&self, request: LlmRequest) -> Result<LlmCompletion, TaskError>;
+
+    /// The model a request without one is sent to.
+    fn default_model(&self) -> &str;
 }
 
 /// Makes the HTTP calls of fetch tasks.

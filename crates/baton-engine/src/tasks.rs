@@ -2,14 +2,9 @@
 
 use std::time::Duration;
 
-use baton_domain::ports::{HttpFetcher, LlmClient, Signal, Signals, TaskQueue};
-use baton_domain::{
-    Claim, EventKind, FetchRequest, LlmEvent, LlmRequest, NewDocument, NewEvent, TaskError,
-    TaskType,
-};
-use futures_util::StreamExt;
+use baton_domain::ports::{HttpFetcher, LlmClient, Signals, TaskQueue};
+use baton_domain::{Claim, FetchRequest, NewDocument, TaskError, TaskType};
 use serde_json::{Value, json};
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::jq::JqCache;
@@ -43,13 +38,11 @@ pub struct Deps<'a> {
     pub jq: &'a JqCache,
     /// Hides the values of the task's secrets in the text it streams.
     pub redactor: &'a Redactor,
+    /// Models' prices and shared limits.
+    pub llm_policy: &'a crate::llm::LlmPolicy,
+    /// The in-memory front of the response cache.
+    pub answers: &'a crate::llm::AnswerCache,
 }
-
-/// Streamed text is written as `task.delta` events at most this often.
-pub const DELTA_EVERY: Duration = Duration::from_millis(100);
-
-pub const LLM_NOT_CONFIGURED: &str = "no language model is configured: set BATON_LLM_BASE_URL \
-    (and BATON_LLM_API_KEY or OPENAI_API_KEY, and BATON_LLM_MODEL) and restart Baton";
 
 /// Runs one attempt of `claim`'s task with its `resolved` input; `context` is what jq sees.
 pub async fn run(
@@ -85,7 +78,7 @@ pub async fn run(
                 }),
             })
         }
-        TaskType::Llm => llm(deps, claim, resolved).await,
+        TaskType::Llm => crate::llm::run(deps, claim, resolved).await,
         // Started and joined by the executor (a step of its own), never run as an attempt.
         TaskType::Workflow => Err(TaskError::permanent(
             "invalid_input",
@@ -95,114 +88,6 @@ pub async fn run(
         TaskType::Sleep | TaskType::Wait => Err(TaskError::permanent(
             "invalid_input",
             "a sleep or wait task waits without a worker: it has no attempt of its own to run",
-        )),
-    }
-}
-
-/// Streams the completion, writing its text as `task.delta` events every [`DELTA_EVERY`].
-async fn llm(deps: &Deps<'_>, claim: &Claim, resolved: &Value) -> Result<Success, TaskError> {
-    let Some(client) = deps.llm else {
-        return Err(TaskError::permanent(
-            "llm_not_configured",
-            LLM_NOT_CONFIGURED,
-        ));
-    };
-    let request =
-        LlmRequest::from_json(resolved).map_err(|e| invalid(e.under("input").to_string()))?;
-    let mut stream = client.stream(request).await?;
-    let mut text = String::new();
-    let mut pending = String::new();
-    let mut flush_at: Option<Instant> = None;
-    loop {
-        let item = match flush_at {
-            Some(at) => tokio::select! {
-                item = stream.next() => Some(item),
-                () = tokio::time::sleep_until(at) => None,
-            },
-            None => Some(stream.next().await),
-        };
-        match item {
-            None => {
-                flush(deps, claim, &mut pending, false).await?;
-                flush_at = None;
-            }
-            Some(Some(Ok(LlmEvent::Delta(delta)))) => {
-                text.push_str(&delta);
-                pending.push_str(&delta);
-                flush_at.get_or_insert_with(|| Instant::now() + DELTA_EVERY);
-            }
-            Some(Some(Ok(LlmEvent::Finished {
-                model,
-                finish_reason,
-                usage,
-            }))) => {
-                flush(deps, claim, &mut pending, true).await?;
-                return Ok(Success {
-                    output: json!({
-                        "text": text,
-                        "model": model,
-                        "finish_reason": finish_reason,
-                        "usage": usage,
-                    }),
-                    document: None,
-                });
-            }
-            Some(Some(Err(error))) => {
-                // What the client already saw stays on the stream.
-                let _ = flush(deps, claim, &mut pending, true).await;
-                return Err(error);
-            }
-            Some(None) => {
-                return Err(TaskError::retryable(
-                    "llm_stream",
-                    "the model's stream ended without finishing",
-                ));
-            }
-        }
-    }
-}
-
-/// Writes the pending text as a `task.delta` event, its secrets hidden. Unless it is the
-/// `last` piece, an end that may start a secret's value waits for the next piece.
-async fn flush(
-    deps: &Deps<'_>,
-    claim: &Claim,
-    pending: &mut String,
-    last: bool,
-) -> Result<(), TaskError> {
-    let held = if last {
-        0
-    } else {
-        deps.redactor.hold_back(pending)
-    };
-    let ready = pending.len() - held;
-    if ready == 0 {
-        return Ok(());
-    }
-    let text = deps.redactor.text(&pending[..ready]);
-    let delta = NewEvent::new(
-        claim.task.workflow_id,
-        EventKind::TaskDelta {
-            task_id: claim.task.id,
-            attempt: claim.task.attempt,
-            text,
-        },
-    )
-    .of_element(claim.task.element_index);
-    match deps.queue.append_held(claim, &delta).await {
-        Ok(true) => {
-            pending.drain(..ready);
-            deps.signals
-                .publish(Signal::EventsAppended(claim.task.workflow_id));
-            Ok(())
-        }
-        Ok(false) => Err(TaskError::permanent(
-            "lease_lost",
-            "the task's lease was lost while streaming",
-        )),
-        Err(err) => Err(TaskError::retryable(
-            "store",
-            format!("cannot record streamed text: {err}"),
         )),
     }
 }

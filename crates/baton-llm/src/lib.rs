@@ -28,6 +28,43 @@ pub struct LlmConfig {
     pub first_token_timeout: Duration,
     /// Longest silence between two streamed chunks.
     pub idle_timeout: Duration,
+    /// How a request with an output schema asks for JSON.
+    pub response_format: ResponseFormat,
+}
+
+/// How the provider is asked for structured output (`BATON_LLM_RESPONSE_FORMAT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseFormat {
+    /// `response_format: {"type": "json_schema", …}` with the schema (OpenAI and most servers).
+    #[default]
+    JsonSchema,
+    /// `response_format: {"type": "json_object"}`: JSON, the schema only in the instruction.
+    JsonObject,
+    /// No `response_format`: the instruction alone asks for JSON.
+    Off,
+}
+
+impl ResponseFormat {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "json_schema" => Some(Self::JsonSchema),
+            "json_object" => Some(Self::JsonObject),
+            "off" => Some(Self::Off),
+            _ => None,
+        }
+    }
+
+    fn field(self, schema: Option<&serde_json::Value>) -> Option<serde_json::Value> {
+        let schema = schema?;
+        match self {
+            Self::JsonSchema => Some(serde_json::json!({
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": schema},
+            })),
+            Self::JsonObject => Some(serde_json::json!({"type": "json_object"})),
+            Self::Off => None,
+        }
+    }
 }
 
 /// The OpenAI-compatible chat completions client.
@@ -53,10 +90,6 @@ impl OpenAiClient {
         })
     }
 
-    pub fn default_model(&self) -> &str {
-        &self.config.model
-    }
-
     fn request(&self, body: &ChatRequest<'_>) -> reqwest::RequestBuilder {
         let builder = self.http.post(&self.endpoint).json(body);
         match &self.config.api_key {
@@ -75,6 +108,10 @@ impl OpenAiClient {
             stream_options: stream.then_some(StreamOptions {
                 include_usage: true,
             }),
+            response_format: self
+                .config
+                .response_format
+                .field(request.output_schema.as_ref()),
         }
     }
 
@@ -223,6 +260,10 @@ impl StreamState {
 
 #[async_trait]
 impl LlmClient for OpenAiClient {
+    fn default_model(&self) -> &str {
+        &self.config.model
+    }
+
     async fn stream(&self, request: LlmRequest) -> Result<LlmStream, TaskError> {
         let body = self.body(&request, true);
         let response = self.send(&body).await?;

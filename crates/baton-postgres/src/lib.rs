@@ -14,6 +14,7 @@ mod idempotency;
 mod inbox;
 mod lifecycle;
 mod listener;
+mod llm;
 mod models;
 mod pool;
 mod queue;

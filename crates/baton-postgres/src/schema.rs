@@ -158,3 +158,43 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(definitions, schedules);
+
+diesel::table! {
+    llm_calls (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        workflow_id -> Uuid,
+        task_id -> Uuid,
+        attempt -> Int4,
+        model -> Text,
+        prompt_tokens -> Int8,
+        completion_tokens -> Int8,
+        estimated -> Bool,
+        latency_ms -> Int8,
+        first_token_ms -> Nullable<Int8>,
+        finish_reason -> Nullable<Text>,
+        cost_usd -> Nullable<Float8>,
+        cached -> Bool,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    llm_cache (key) {
+        key -> Text,
+        owner_id -> Uuid,
+        answer -> Jsonb,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    llm_model_pace (model) {
+        model -> Text,
+        requests_at -> Nullable<Timestamptz>,
+        tokens_at -> Nullable<Timestamptz>,
+        held_until -> Nullable<Timestamptz>,
+    }
+}

@@ -3,13 +3,15 @@
 //! Every variable is parsed and checked here; a bad value stops the process with a message that
 //! names the variable and says what is wrong. Secrets are held in `secrecy` types and never logged.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::store_location::StoreLocation;
 use baton_domain::{Email, Password};
-use baton_engine::SecretsKey;
+use baton_engine::{LlmPolicy, SecretsKey};
+use baton_llm::ResponseFormat;
 use secrecy::SecretString;
 
 /// A variable that is set but wrong.
@@ -55,6 +57,8 @@ pub struct LlmSettings {
     pub first_token_timeout: Duration,
     /// `BATON_LLM_IDLE_TIMEOUT_MS` (30000): longest silence between streamed tokens.
     pub idle_timeout: Duration,
+    /// `BATON_LLM_RESPONSE_FORMAT` (json_schema): how structured output is asked for.
+    pub response_format: ResponseFormat,
 }
 
 /// Everything Baton reads from its environment.
@@ -81,6 +85,8 @@ pub struct Config {
     pub scheduler_poll: Duration,
     /// The language model (`BATON_LLM_*`); `None` when none is configured.
     pub llm: Option<LlmSettings>,
+    /// `BATON_LLM_PRICES` and `BATON_LLM_LIMITS`: models' prices and shared limits.
+    pub llm_policy: LlmPolicy,
     /// `BATON_HTTP_WORKERS`: threads serving HTTP (default: one per CPU).
     pub http_workers: usize,
     /// `BATON_MAX_BODY_BYTES`: the largest request body accepted.
@@ -223,6 +229,18 @@ impl Config {
                 |v| in_range(v, 10, 600_000).map(Duration::from_millis),
             )?,
             llm: llm_settings(&vars)?,
+            llm_policy: LlmPolicy {
+                prices: vars.get(
+                    "BATON_LLM_PRICES",
+                    HashMap::new(),
+                    crate::llm_policy::prices,
+                )?,
+                limits: vars.get(
+                    "BATON_LLM_LIMITS",
+                    HashMap::new(),
+                    crate::llm_policy::limits,
+                )?,
+            },
             http_workers: vars.get("BATON_HTTP_WORKERS", default_workers(), |v| {
                 in_range(v, 1, 256)
             })?,
@@ -346,6 +364,14 @@ fn llm_settings<F: Fn(&str) -> Option<String>>(
         idle_timeout: vars.get("BATON_LLM_IDLE_TIMEOUT_MS", Duration::from_secs(30), |v| {
             millis(v, 100, 3_600_000)
         })?,
+        response_format: vars.get(
+            "BATON_LLM_RESPONSE_FORMAT",
+            ResponseFormat::default(),
+            |v| {
+                ResponseFormat::parse(v)
+                    .ok_or_else(|| "must be json_schema, json_object or off".to_owned())
+            },
+        )?,
         base_url: base_url
             .clone()
             .unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),

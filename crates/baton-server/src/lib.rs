@@ -3,6 +3,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+mod llm_policy;
 pub mod middleware;
 pub mod protection;
 pub mod secrets_key;

@@ -138,6 +138,7 @@ impl Application {
             secrets,
             definitions,
             schedules,
+            usage: Arc::new(backend.clone()),
             store: Arc::new(backend.clone()),
             documents: Arc::new(backend.clone()),
             events: runtime.events().clone(),
@@ -241,6 +242,7 @@ fn llm_client(settings: &LlmSettings) -> anyhow::Result<OpenAiClient> {
         connect_timeout: settings.connect_timeout,
         first_token_timeout: settings.first_token_timeout,
         idle_timeout: settings.idle_timeout,
+        response_format: settings.response_format,
     })
     .context("cannot build the HTTP client of the language model")
 }
@@ -277,6 +279,7 @@ fn build_runtime<S: Backend>(
                 workers: config.workers,
                 lease: config.lease,
                 poll: config.poll,
+                llm_policy: config.llm_policy.clone(),
             })
             .start(),
     )

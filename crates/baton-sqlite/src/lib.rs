@@ -11,6 +11,7 @@ mod guard;
 mod idempotency;
 mod inbox;
 mod lifecycle;
+mod llm;
 mod models;
 #[cfg(test)]
 mod plans;

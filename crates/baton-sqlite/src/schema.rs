@@ -200,3 +200,43 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(definitions, schedules);
+
+diesel::table! {
+    llm_calls (id) {
+        id -> Text,
+        owner_id -> Text,
+        workflow_id -> Text,
+        task_id -> Text,
+        attempt -> Integer,
+        model -> Text,
+        prompt_tokens -> BigInt,
+        completion_tokens -> BigInt,
+        estimated -> Bool,
+        latency_ms -> BigInt,
+        first_token_ms -> Nullable<BigInt>,
+        finish_reason -> Nullable<Text>,
+        cost_usd -> Nullable<Double>,
+        cached -> Bool,
+        error -> Nullable<Text>,
+        created_at -> Text,
+    }
+}
+
+diesel::table! {
+    llm_cache (key) {
+        key -> Text,
+        owner_id -> Text,
+        answer -> Text,
+        created_at -> Text,
+        expires_at -> Text,
+    }
+}
+
+diesel::table! {
+    llm_model_pace (model) {
+        model -> Text,
+        requests_at -> Nullable<Text>,
+        tokens_at -> Nullable<Text>,
+        held_until -> Nullable<Text>,
+    }
+}

@@ -74,6 +74,8 @@ struct State {
     abandoned: usize,
     /// Chunks sent, over all streams.
     chunks_sent: usize,
+    /// The prompt and completion tokens of every usage chunk or body answered.
+    usage_sent: (u64, u64),
 }
 
 /// The fake server; stops when dropped.
@@ -130,6 +132,11 @@ impl FakeLlm {
     /// Streams whose client disconnected before the end.
     pub fn abandoned_streams(&self) -> usize {
         self.state.lock().unwrap().abandoned
+    }
+
+    /// The prompt and completion tokens the answers' usage reported, summed.
+    pub fn usage_sent(&self) -> (u64, u64) {
+        self.state.lock().unwrap().usage_sent
     }
 
     pub fn chunks_sent(&self) -> usize {
@@ -273,6 +280,11 @@ async fn completions(state: web::Data<Arc<Mutex<State>>>, body: web::Json<Value>
         "completion_tokens": tokens.len(),
         "total_tokens": prompt_tokens + tokens.len() as u64,
     });
+    if !streaming || matches!(then, After::End) {
+        let mut s = state.lock().unwrap();
+        s.usage_sent.0 += prompt_tokens;
+        s.usage_sent.1 += tokens.len() as u64;
+    }
     if !streaming {
         return HttpResponse::Ok().json(json!({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,

@@ -22,6 +22,7 @@ use tracing::Instrument;
 
 use crate::admission::Admissions;
 use crate::jq::JqCache;
+use crate::llm::{AnswerCache, LlmPolicy};
 use crate::secrets::Secrets;
 use crate::templates::StepContext;
 
@@ -37,6 +38,8 @@ pub struct EngineConfig {
     pub lease: Duration,
     /// How often idle workers look for work when no notification arrives.
     pub poll: Duration,
+    /// Models' prices and shared limits.
+    pub llm_policy: LlmPolicy,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +50,7 @@ impl Default for EngineConfig {
             workers: 16,
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(500),
+            llm_policy: LlmPolicy::default(),
         }
     }
 }
@@ -67,6 +71,8 @@ struct Inner {
     /// Told when a step may have ended a workflow with a concurrency key.
     admissions: Option<Admissions>,
     jq: JqCache,
+    /// The in-memory front of the response cache.
+    answers: AnswerCache,
     config: EngineConfig,
     wake: Notify,
     /// When a task parked here wakes by itself.
@@ -113,6 +119,7 @@ impl Engine {
                 secrets,
                 admissions,
                 jq: JqCache::default(),
+                answers: AnswerCache::default(),
                 slots: Arc::new(Semaphore::new(workers)),
                 config: EngineConfig { workers, ..config },
                 wake: Notify::new(),

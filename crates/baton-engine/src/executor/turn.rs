@@ -422,6 +422,8 @@ impl Engine {
             signals: self.inner.signals.as_ref(),
             jq: &self.inner.jq,
             redactor,
+            llm_policy: &self.inner.config.llm_policy,
+            answers: &self.inner.answers,
         };
         let run = tasks::run(&deps, claim, resolved, context.to_json(), limit);
         let abort = self.inner.abort.subscribe();

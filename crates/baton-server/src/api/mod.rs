@@ -22,6 +22,7 @@ mod secrets;
 mod signals;
 mod sse;
 mod tasks;
+mod usage;
 mod users;
 mod validate;
 mod workflows;
@@ -29,7 +30,7 @@ mod workflows;
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
-use baton_domain::ports::{DocumentStore, LlmClient, UserStore, WorkflowStore};
+use baton_domain::ports::{DocumentStore, LlmClient, LlmStore, UserStore, WorkflowStore};
 use baton_engine::{Definitions, EventHub, Schedules, Secrets, Workflows};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -53,6 +54,8 @@ pub struct AppState {
     pub definitions: Definitions,
     /// The use cases over schedules (fired by the runtime's scheduler).
     pub schedules: Schedules,
+    /// The usage ledger.
+    pub usage: Arc<dyn LlmStore>,
     /// The store itself, for the readiness probe.
     pub store: Arc<dyn WorkflowStore>,
     pub documents: Arc<dyn DocumentStore>,
@@ -115,6 +118,8 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         workflows::retry,
         signals::send,
         signals::list,
+        usage::workflow,
+        usage::owner,
         events::stream,
         completions::create,
         documents::list,
@@ -167,6 +172,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         (name = "tasks", description = "Single tasks"),
         (name = "documents", description = "What store tasks wrote"),
         (name = "llm", description = "One-off language model calls"),
+        (name = "usage", description = "What llm tasks' provider calls used and cost (the usage ledger)"),
         (name = "health", description = "Probes"),
         (name = "auth", description = "Logging in and API keys"),
         (name = "secrets", description = "Values tasks use without showing them: `{{ secrets.NAME }}`"),

@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, web};
 
 use super::{
     api_keys, auth, completions, definitions, documents, events, health, resource, schedules,
-    secrets, signals, tasks, users, workflows,
+    secrets, signals, tasks, usage, users, workflows,
 };
 
 /// Who may call a route.
@@ -111,6 +111,8 @@ pub const ROUTES: &[Route] = &[
     route!("GET",    "/api/workflows/{id}/signals", User,   signals::list),
     route!("POST",   "/api/workflows/{id}/signals/{name}", User, signals::send),
     route!("GET",    "/api/workflows/{id}/events",  User,   events::stream),
+    route!("GET",    "/api/workflows/{id}/usage",   User,   usage::workflow),
+    route!("GET",    "/api/usage",                  User,   usage::owner),
     route!("GET",    "/api/tasks",                  User,   tasks::list),
     route!("POST",   "/api/tasks",                  User,   tasks::create),
     route!("GET",    "/api/tasks/{id}",             User,   tasks::get),

@@ -13,21 +13,22 @@ use crate::runs::{DONE, WAIT};
 use crate::streaming::{llm_app, llm_workflow};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_429_is_retried_after_the_stated_delay() {
+async fn a_429_is_called_again_after_the_stated_delay_within_the_attempt() {
     let fake = FakeLlm::start().await;
     fake.script([Script::rate_limited(2), Script::reply(&["ok"])]);
     let app = llm_app(&fake, &[]).await;
     let wf = app.create_workflow(&llm_workflow(true)).await;
     let done = app.wait_for_workflow(id_of(&wf), DONE, WAIT).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(done["tasks"][0]["attempt"], 2);
+    assert_eq!(
+        done["tasks"][0]["attempt"], 1,
+        "a rate limit uses no attempt"
+    );
     let arrivals = fake.arrivals();
     assert_eq!(arrivals.len(), 2);
     let gap = arrivals[1] - arrivals[0];
-    assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
-    let retrying = app.events_of_type("task.retrying").await;
-    assert_eq!(retrying[0]["error"]["kind"], "llm_rate_limited");
-    assert_eq!(retrying[0]["error"]["retry_after_ms"], 2000);
+    assert!(gap >= Duration::from_secs(2), "called again after {gap:?}");
+    assert!(app.events_of_type("task.retrying").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -65,6 +66,14 @@ async fn a_cut_stream_is_retried_as_a_new_attempt_marked_on_the_stream() {
     };
     assert_eq!(attempt_of("task.started"), [1, 2]);
     assert_eq!(attempt_of("task.retrying"), [1]);
+    // Attempt 1's text is void: a rewind comes before attempt 2's first delta.
+    assert_eq!(attempt_of("task.rewind"), [2]);
+    let rewind = marks.iter().position(|(t, _)| t == "task.rewind").unwrap();
+    let first_of_2 = marks
+        .iter()
+        .position(|(t, a)| t == "task.delta" && *a == 2)
+        .unwrap();
+    assert!(rewind < first_of_2, "{marks:?}");
     let text_of = |attempt: i64| -> String {
         events
             .iter()

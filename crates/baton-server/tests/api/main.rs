@@ -16,6 +16,8 @@ mod health;
 mod helpers;
 mod idempotency;
 mod llm;
+mod llm_answers;
+mod llm_usage;
 mod openapi;
 mod ownership;
 mod processes;
