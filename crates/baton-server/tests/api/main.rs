@@ -15,6 +15,7 @@ mod graph;
 mod health;
 mod helpers;
 mod idempotency;
+mod list_filters;
 mod llm;
 mod openapi;
 mod ownership;
