@@ -3,10 +3,13 @@
 
 mod auth;
 mod auth_matrix;
+mod browser;
 mod children;
 mod concurrency;
 mod concurrency_keys;
 mod config;
+mod dashboard;
+mod dashboard_files;
 mod definitions;
 mod documents;
 mod errors;
