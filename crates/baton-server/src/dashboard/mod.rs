@@ -93,6 +93,8 @@ mod tests {
     #[test]
     fn scripts_are_files_and_nothing_comes_from_elsewhere() {
         for asset in ASSETS {
+            // The SVG namespace is a name, not an address.
+            let body = asset.body.replace("http://www.w3.org/2000/svg", "");
             for banned in [
                 "http://",
                 "https://",
@@ -100,11 +102,7 @@ mod tests {
                 "new Function",
                 "javascript:",
             ] {
-                assert!(
-                    !asset.body.contains(banned) || asset.content_type == SVG,
-                    "{} contains {banned}",
-                    asset.path
-                );
+                assert!(!body.contains(banned), "{} contains {banned}", asset.path);
             }
             if asset.content_type == HTML {
                 assert!(!asset.body.contains("<script>"), "no inline script");
