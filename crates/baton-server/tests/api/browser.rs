@@ -17,6 +17,8 @@ use reqwest::Client;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+mod console;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The W3C key of an element reference.
@@ -125,6 +127,18 @@ impl Browser {
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (status, body) = self.try_command(method.clone(), path, body).await;
+        assert!(status.is_success(), "{method} {path}: {status} {body}");
+        body["value"].clone()
+    }
+
+    /// A command's status and answer, whatever they are.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.session));
@@ -137,8 +151,7 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = response.status();
         let body: Value = response.json().await.expect("a WebDriver answer");
-        assert!(status.is_success(), "{method} {path}: {status} {body}");
-        body["value"].clone()
+        (status, body)
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -206,11 +219,26 @@ impl Browser {
         found[ELEMENT].as_str().expect("an element").to_owned()
     }
 
-    /// Clicks the element matching `css` (waiting for it), as a user would.
+    /// Clicks the element matching `css` (waiting for it), as a user would. A page that redraws
+    /// the element between finding and clicking it (a refresh) makes it stale: it is found again.
     pub async fn click(&self, css: &str) {
-        let element = self.element(css).await;
-        self.post(&format!("/element/{element}/click"), json!({}))
-            .await;
+        wait_until(&format!("`{css}` is clicked"), WAIT, || async {
+            let element = self.element(css).await;
+            let (status, answer) = self
+                .try_command(
+                    reqwest::Method::POST,
+                    &format!("/element/{element}/click"),
+                    Some(json!({})),
+                )
+                .await;
+            let stale = answer["value"]["error"] == "stale element reference";
+            assert!(
+                status.is_success() || stale,
+                "click {css}: {status} {answer}"
+            );
+            status.is_success()
+        })
+        .await;
     }
 
     /// Types `text` into the field matching `css` (waiting for it), after clearing it.
@@ -244,44 +272,6 @@ impl Browser {
         std::fs::write(&path, png).expect("write the screenshot");
         path
     }
-
-    /// Everything the console has logged so far (each entry: level, message, source).
-    pub async fn console(&mut self) -> &[Value] {
-        let entries = self.post("/se/log", json!({"type": "browser"})).await;
-        self.console
-            .extend(entries.as_array().cloned().unwrap_or_default());
-        &self.console
-    }
-
-    /// Waits until the console has logged an entry that `matches`.
-    pub async fn wait_for_console(&mut self, what: &str, matches: impl Fn(&Value) -> bool) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !self.console().await.iter().any(&matches) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out after {WAIT:?} waiting until the console shows {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Fails on any console error (a CSP violation, an uncaught exception, `console.error`, a
-    /// failed load), except failed requests answered with one of `expected` (an HTTP status the
-    /// test caused, shown by the page, such as a 409 or a 401).
-    pub async fn assert_clean_console(&mut self, expected: &[u16]) {
-        let unexpected: Vec<Value> = self
-            .console()
-            .await
-            .iter()
-            .filter(|e| e["level"] == "SEVERE" || e["level"] == "WARNING")
-            .filter(|e| !expected_failure(e, expected))
-            .cloned()
-            .collect();
-        assert!(
-            unexpected.is_empty(),
-            "the console has errors: {unexpected:#?}"
-        );
-    }
 }
 
 impl Drop for Browser {
@@ -298,14 +288,6 @@ impl Drop for Browser {
             .join();
         }
     }
-}
-
-fn expected_failure(entry: &Value, expected: &[u16]) -> bool {
-    let message = entry["message"].as_str().unwrap_or_default();
-    entry["source"] == "network"
-        && expected
-            .iter()
-            .any(|status| message.contains(&format!("status of {status} ")))
 }
 
 /// `target/artifacts/dashboard/` of the workspace.

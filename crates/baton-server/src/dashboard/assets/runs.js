@@ -21,6 +21,7 @@ export function runsPage(main) {
   let next = null;
   let stopped = false;
   let asked = 0;
+  let drawn = null;
 
   const status = h("select", { id: "status-filter", onchange: restart },
     STATUSES.map((s) => h("option", { value: s }, s || "any status")));
@@ -45,7 +46,10 @@ export function runsPage(main) {
       const page = await get(path);
       if (stopped || mine !== asked) return;
       next = page.next_cursor;
-      fill(rows, page.data.map(row));
+      // Redrawn when something changed, or to tick the durations of running runs.
+      const shown = JSON.stringify(page.data);
+      if (shown !== drawn || page.data.some((w) => w.status === "running")) fill(rows, page.data.map(row));
+      drawn = shown;
       fill(note, page.data.length ? "" : "No workflows here yet.");
     } catch (error) {
       if (!stopped && mine === asked) fill(note, error.message);
