@@ -170,6 +170,7 @@ macro_rules! conformance_tests {
             events::events_are_complete_and_in_commit_order,
             events::events_after_gives_exactly_the_suffix,
             pages::workflow_pages_are_stable_under_inserts,
+            pages::workflows_filter_by_name,
             pages::task_pages_are_stable_under_inserts,
             auth::users_and_credentials,
             auth::the_first_user_is_created_once,

@@ -96,3 +96,48 @@ pub async fn task_pages_are_stable_under_inserts<F: StoreFactory>(factory: &F) {
     old.reverse();
     assert_eq!(seen, old, "each old task once, newest first");
 }
+
+/// The name filter matches a substring, ignoring case, with `%`, `_` and `\` taken literally,
+/// within the scope, and pages like the unfiltered list.
+pub async fn workflows_filter_by_name<F: StoreFactory>(factory: &F) {
+    let store = factory.store().await;
+    let owner = UserId::generate();
+    let stranger = UserId::generate();
+    let weekly = new_workflow(&*store, owner, "Weekly report").await;
+    new_workflow(&*store, owner, "daily digest").await;
+    let percent = new_workflow(&*store, owner, "100% REPORT_v2").await;
+    let slash = new_workflow(&*store, owner, "back\\slash").await;
+    new_workflow(&*store, stranger, "weekly report").await;
+    let scope = Scope::Owner(owner);
+    let named = |name: &str| WorkflowFilter {
+        name: Some(name.to_owned()),
+        ..WorkflowFilter::default()
+    };
+    let ids = async |filter: WorkflowFilter, after: Option<Uuid>| {
+        let got = store
+            .list_workflows(scope, filter, page(1, after))
+            .await
+            .unwrap();
+        (got.items.iter().map(|w| w.id).collect::<Vec<_>>(), got.next)
+    };
+    let (first, next) = ids(named("REPORT"), None).await;
+    assert_eq!(first, [percent], "newest first, case ignored");
+    let (second, next) = ids(named("REPORT"), next).await;
+    assert_eq!(
+        second,
+        [weekly],
+        "the next page continues the filtered list"
+    );
+    assert_eq!(
+        next, None,
+        "the stranger's report is not in the owner's list"
+    );
+    assert_eq!(ids(named("0% r"), None).await.0, [percent]);
+    assert_eq!(ids(named("t_v"), None).await.0, [percent], "`_` is literal");
+    assert_eq!(ids(named("%"), None).await.0, [percent], "`%` is literal");
+    assert_eq!(ids(named("k\\s"), None).await.0, [slash], "`\\` is literal");
+    assert_eq!(
+        ids(named("nothing"), None).await.0,
+        Vec::<WorkflowId>::new()
+    );
+}

@@ -123,6 +123,7 @@ pub async fn create_with_start_applies_the_start<F: StoreFactory>(factory: &F) {
             scope,
             WorkflowFilter {
                 status: Some(WorkflowStatus::Running),
+                ..WorkflowFilter::default()
             },
             PageRequest::default(),
         )
@@ -134,6 +135,7 @@ pub async fn create_with_start_applies_the_start<F: StoreFactory>(factory: &F) {
             scope,
             WorkflowFilter {
                 status: Some(WorkflowStatus::Pending),
+                ..WorkflowFilter::default()
             },
             PageRequest::default(),
         )

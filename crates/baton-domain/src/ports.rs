@@ -89,9 +89,31 @@ pub struct Page<T> {
     pub next: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkflowFilter {
     pub status: Option<WorkflowStatus>,
+    /// Only workflows whose name contains this text, ignoring case (on SQLite, the case of
+    /// ASCII letters only).
+    pub name: Option<String>,
+}
+
+impl WorkflowFilter {
+    /// The name filter as a `LIKE` pattern matching it anywhere, its `%`, `_` and `\` escaped
+    /// with `\` (say `ESCAPE '\'`).
+    pub fn name_pattern(&self) -> Option<String> {
+        self.name.as_deref().map(|name| {
+            let mut pattern = String::with_capacity(name.len() + 2);
+            pattern.push('%');
+            for c in name.chars() {
+                if matches!(c, '%' | '_' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push('%');
+            pattern
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -187,6 +187,9 @@ pub(crate) async fn list(
     if let Some(status) = filter.status {
         query = query.filter(workflows::status.eq(status.as_str()));
     }
+    if let Some(pattern) = filter.name_pattern() {
+        query = query.filter(workflows::name.ilike(pattern).escape('\\'));
+    }
     if let Some(after) = page.after {
         query = query.filter(workflows::id.lt(after));
     }

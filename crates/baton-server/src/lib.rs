@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 mod llm_policy;
 pub mod middleware;

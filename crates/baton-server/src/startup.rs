@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::api::{self, ApiDoc, AppState};
 use crate::config::{AuthMode, Config, LlmSettings};
+use crate::dashboard;
 use crate::error;
 use crate::middleware::request_context;
 use crate::protection::authn::authenticate;
@@ -174,6 +175,7 @@ impl Application {
                 .wrap(from_fn(preflight_errors))
                 .wrap(from_fn(request_context))
                 .configure(api::routes)
+                .configure(dashboard::register)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", openapi.clone()))
                 .default_service(web::to(api::not_found))
         })

@@ -168,6 +168,10 @@ pub(crate) fn list(
     if let Some(status) = filter.status {
         query = query.filter(workflows::status.eq(status.as_str()));
     }
+    // SQLite's LIKE ignores the case of ASCII letters.
+    if let Some(pattern) = filter.name_pattern() {
+        query = query.filter(workflows::name.like(pattern).escape('\\'));
+    }
     if let Some(after) = page.after {
         query = query.filter(workflows::id.lt(id_text(&after)));
     }

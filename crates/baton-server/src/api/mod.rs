@@ -70,7 +70,7 @@ pub struct AppState {
 }
 
 /// A resource answering 405 (with `Allow`) to methods it has no route for.
-fn resource(path: &str, allowed: String) -> Resource {
+pub(crate) fn resource(path: &str, allowed: String) -> Resource {
     web::resource(path).default_service(web::to(move |req: HttpRequest| {
         let allowed = allowed.clone();
         async move {

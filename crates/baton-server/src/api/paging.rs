@@ -1,4 +1,4 @@
-//! List query strings: `limit`, `cursor` and `status`, checked into the store's types.
+//! List query strings: `limit`, `cursor`, `status` and `name`, checked into the store's types.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,7 +15,11 @@ pub struct ListParams {
     pub cursor: Option<String>,
     pub workflow_id: Option<String>,
     pub collection: Option<String>,
+    pub name: Option<String>,
 }
+
+/// The longest `name` filter accepted.
+pub const MAX_NAME_FILTER: usize = 200;
 
 /// What a cursor continues: a cursor from one list is refused by another.
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +85,18 @@ impl ListParams {
             })?),
         };
         Ok(PageRequest { limit, after })
+    }
+
+    /// The `name` filter: a non-empty substring to look for, of at most [`MAX_NAME_FILTER`]
+    /// characters.
+    pub fn name(&self) -> Result<Option<String>, ApiError> {
+        match self.name.as_deref() {
+            None | Some("") => Ok(None),
+            Some(name) if name.chars().count() > MAX_NAME_FILTER => Err(ApiError::bad_request(
+                format!("name must be at most {MAX_NAME_FILTER} characters"),
+            )),
+            Some(name) => Ok(Some(name.to_owned())),
+        }
     }
 
     /// The `status` filter, parsed by the domain's status type.

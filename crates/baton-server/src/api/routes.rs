@@ -31,7 +31,8 @@ pub enum Serve {
     Handler(fn(actix_web::Route) -> actix_web::Route),
     /// By a redirect (307) to this path.
     Redirect(&'static str),
-    /// By a service registered outside the table (the OpenAPI document and its UI).
+    /// By a service registered outside the table (the OpenAPI document and its UI, the
+    /// dashboard).
     Elsewhere,
 }
 
@@ -94,9 +95,19 @@ pub const ROUTES: &[Route] = &[
     route!("GET",    "/readyz",                     Public, health::readyz),
     elsewhere("GET", "/api/openapi.json"),
     elsewhere("GET", "/docs/"),
-    // No dashboard yet: a browser at the root lands on the API reference.
-    redirect("GET",  "/",                           "/docs/"),
     redirect("GET",  "/docs",                       "/docs/"),
+    // The dashboard (`crate::dashboard`): its page and files.
+    elsewhere("GET", "/"),
+    elsewhere("GET", "/ui/style.css"),
+    elsewhere("GET", "/ui/favicon.svg"),
+    elsewhere("GET", "/ui/app.js"),
+    elsewhere("GET", "/ui/api.js"),
+    elsewhere("GET", "/ui/dom.js"),
+    elsewhere("GET", "/ui/signin.js"),
+    elsewhere("GET", "/ui/runs.js"),
+    elsewhere("GET", "/ui/run.js"),
+    elsewhere("GET", "/ui/timeline.js"),
+    elsewhere("GET", "/ui/events.js"),
     route!("POST",   "/api/auth/login",             Public, auth::login),
     route!("GET",    "/api/workflows",              User,   workflows::list),
     route!("POST",   "/api/workflows",              User,   workflows::create),

@@ -73,11 +73,12 @@ pub async fn create(
     get, path = "/api/workflows", tag = "workflows", operation_id = "listWorkflows",
     params(
         ("status" = Option<WorkflowStatusName>, Query, description = "Only workflows in this status: pending, queued (started, waiting for a slot of its concurrency key), running, completed, failed or cancelled"),
+        ("name" = Option<String>, Query, max_length = 200, description = "Only workflows whose name contains this text, ignoring case (on SQLite, the case of ASCII letters only); empty: no filter"),
         Paging,
     ),
     responses(
         (status = 200, description = "A page of workflows", body = WorkflowPage),
-        (status = 400, description = "Bad status, limit or cursor", body = ErrorBody),
+        (status = 400, description = "Bad status, limit or cursor, or a name filter over 200 characters", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
@@ -91,6 +92,7 @@ pub async fn list(
     let page = params.page(CursorKind::Workflows)?;
     let filter = WorkflowFilter {
         status: params.status::<WorkflowStatus>()?,
+        name: params.name()?,
     };
     let page = state.workflows.list(caller.scope, filter, page).await?;
     Ok(HttpResponse::Ok().json(WorkflowPage {

@@ -3,10 +3,13 @@
 
 mod auth;
 mod auth_matrix;
+mod browser;
 mod children;
 mod concurrency;
 mod concurrency_keys;
 mod config;
+mod dashboard;
+mod dashboard_files;
 mod definitions;
 mod documents;
 mod errors;
@@ -15,6 +18,7 @@ mod graph;
 mod health;
 mod helpers;
 mod idempotency;
+mod list_filters;
 mod llm;
 mod llm_answers;
 mod llm_usage;

@@ -60,4 +60,17 @@ async fn listing_10_or_200_workflows_costs_the_same_statements() {
     assert_eq!(app.statements() - before, ten);
     assert_eq!(last["data"].as_array().unwrap().len(), 100);
     assert!(last["next_cursor"].is_null());
+
+    // Filtered by status and name, the same: the filters are in the page's statement.
+    let before = app.statements();
+    let named = expect_status(
+        app.get("/api/workflows?limit=100&status=pending&name=W1")
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(app.statements() - before, ten);
+    // w1, w10 to w19 and w100 to w199, case ignored.
+    assert_eq!(named["data"].as_array().unwrap().len(), 100);
+    assert!(named["next_cursor"].is_string(), "111 match");
 }
