@@ -179,7 +179,7 @@ async fn flush(
     if ready == 0 {
         return Ok(());
     }
-    let text = deps.redactor.text(&pending[..ready]);
+    let text = baton_domain::storable_text(&deps.redactor.text(&pending[..ready])).into_owned();
     let delta = NewEvent::new(
         claim.task.workflow_id,
         EventKind::TaskDelta {
