@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::store_location::StoreLocation;
 use baton_domain::{Email, Password};
-use baton_engine::SecretsKey;
+use baton_engine::{DEFAULT_TRANSFORM_TIMEOUT, SecretsKey};
 use secrecy::SecretString;
 
 /// A variable that is set but wrong.
@@ -79,6 +79,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `BATON_SCHEDULER_POLL_MS`: how often this instance looks for due schedules.
     pub scheduler_poll: Duration,
+    /// `BATON_TRANSFORM_TIMEOUT_MS`: the longest a transform's jq program runs (a task's
+    /// smaller `timeout_ms` wins).
+    pub transform_timeout: Duration,
     /// The language model (`BATON_LLM_*`); `None` when none is configured.
     pub llm: Option<LlmSettings>,
     /// `BATON_HTTP_WORKERS`: threads serving HTTP (default: one per CPU).
@@ -221,6 +224,11 @@ impl Config {
                 "BATON_SCHEDULER_POLL_MS",
                 Duration::from_millis(250),
                 |v| in_range(v, 10, 600_000).map(Duration::from_millis),
+            )?,
+            transform_timeout: vars.get(
+                "BATON_TRANSFORM_TIMEOUT_MS",
+                DEFAULT_TRANSFORM_TIMEOUT,
+                |v| in_range(v, 10, 3_600_000).map(Duration::from_millis),
             )?,
             llm: llm_settings(&vars)?,
             http_workers: vars.get("BATON_HTTP_WORKERS", default_workers(), |v| {
@@ -439,6 +447,7 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.admission_poll, Duration::from_millis(250));
         assert_eq!(c.scheduler_poll, Duration::from_millis(250));
+        assert_eq!(c.transform_timeout, Duration::from_secs(10));
     }
 
     #[test]
@@ -456,6 +465,8 @@ mod tests {
             ("BATON_ADMISSION_POLL_MS", "soon"),
             ("BATON_SCHEDULER_POLL_MS", "5"),
             ("BATON_SCHEDULER_POLL_MS", "soon"),
+            ("BATON_TRANSFORM_TIMEOUT_MS", "0"),
+            ("BATON_TRANSFORM_TIMEOUT_MS", "ten"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

@@ -277,6 +277,7 @@ fn build_runtime<S: Backend>(
                 workers: config.workers,
                 lease: config.lease,
                 poll: config.poll,
+                transform_timeout: config.transform_timeout,
             })
             .start(),
     )
