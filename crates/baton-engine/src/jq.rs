@@ -26,10 +26,10 @@ use crate::jq_guard::{self, Guard, Guarded, GuardedData, Stop, stack_position};
 /// Stack of a jq thread: reserved, not committed, until used.
 pub(crate) const STACK_BYTES: usize = 256 * 1024 * 1024;
 /// Stack a program may use before it is stopped, leaving room for native code below the guard.
-const STACK_LIMIT: usize = STACK_BYTES - 16 * 1024 * 1024;
+pub(crate) const STACK_LIMIT: usize = STACK_BYTES - 16 * 1024 * 1024;
 
 /// A compiled jq program.
-type Program = jaq_core::Filter<Guarded>;
+pub(crate) type Program = jaq_core::Filter<Guarded>;
 
 /// Compiled programs by source text, so a workflow's transforms compile once per process.
 #[derive(Default)]
@@ -142,6 +142,14 @@ pub(crate) fn check(program: &str) -> Result<(), TaskError> {
 }
 
 fn compile(program: &str) -> Result<Program, TaskError> {
+    compile_with(program, jq_guard::funs())
+}
+
+/// Compiles `program` with these native filters.
+pub(crate) fn compile_with(
+    program: &str,
+    funs: impl Iterator<Item = jaq_core::native::Fun<Guarded>>,
+) -> Result<Program, TaskError> {
     // A program rendered from a template (or stored before the bound) may be longer: parsing
     // it could overflow even this thread's stack.
     if program.chars().count() > MAX_JQ_PROGRAM_CHARS {
@@ -153,7 +161,6 @@ fn compile(program: &str) -> Result<Program, TaskError> {
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());
-    let funs = jq_guard::funs();
     let arena = Arena::default();
     let loader = Loader::new(defs);
     let modules = loader
@@ -174,7 +181,7 @@ fn compile(program: &str) -> Result<Program, TaskError> {
         })
 }
 
-fn evaluate(filter: &Program, input: Value, guard: &Guard) -> Result<Value, TaskError> {
+pub(crate) fn evaluate(filter: &Program, input: Value, guard: &Guard) -> Result<Value, TaskError> {
     let input: Val = serde_json::from_value(input)
         .map_err(|e| TaskError::permanent("jq", format!("input is not JSON: {e}")))?;
     let data = GuardedData {

@@ -9,6 +9,8 @@ mod executor;
 pub mod jq;
 mod jq_errors;
 mod jq_guard;
+#[cfg(test)]
+mod jq_timing;
 mod position;
 mod runtime;
 mod scheduler;

@@ -1,6 +1,7 @@
 //! The standing fault campaign: hostile third parties, runaway programs. Every case ends in a
 //! clean terminal state within its limits, on both stores, and the run reads back afterwards.
 
+mod database_restart;
 mod hostile_fetch;
 mod hostile_llm;
 mod raw_server;
