@@ -82,6 +82,8 @@ pub struct Config {
     /// `BATON_TRANSFORM_TIMEOUT_MS`: the longest a transform's jq program runs (a task's
     /// smaller `timeout_ms` wins).
     pub transform_timeout: Duration,
+    /// `BATON_SSE_PER_CALLER`: live event streams one caller may hold open on this instance.
+    pub sse_per_caller: usize,
     /// The language model (`BATON_LLM_*`); `None` when none is configured.
     pub llm: Option<LlmSettings>,
     /// `BATON_HTTP_WORKERS`: threads serving HTTP (default: one per CPU).
@@ -230,6 +232,8 @@ impl Config {
                 DEFAULT_TRANSFORM_TIMEOUT,
                 |v| in_range(v, 10, 3_600_000).map(Duration::from_millis),
             )?,
+            sse_per_caller: vars
+                .get("BATON_SSE_PER_CALLER", 1_000, |v| in_range(v, 1, 1_000_000))?,
             llm: llm_settings(&vars)?,
             http_workers: vars.get("BATON_HTTP_WORKERS", default_workers(), |v| {
                 in_range(v, 1, 256)
@@ -448,6 +452,7 @@ mod tests {
         assert_eq!(c.admission_poll, Duration::from_millis(250));
         assert_eq!(c.scheduler_poll, Duration::from_millis(250));
         assert_eq!(c.transform_timeout, Duration::from_secs(10));
+        assert_eq!(c.sse_per_caller, 1_000);
     }
 
     #[test]
@@ -467,6 +472,7 @@ mod tests {
             ("BATON_SCHEDULER_POLL_MS", "soon"),
             ("BATON_TRANSFORM_TIMEOUT_MS", "0"),
             ("BATON_TRANSFORM_TIMEOUT_MS", "ten"),
+            ("BATON_SSE_PER_CALLER", "0"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

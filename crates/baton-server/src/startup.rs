@@ -145,6 +145,7 @@ impl Application {
             users: users.clone(),
             auth: Authenticator::new(jwt, users),
             limiter: RateLimiter::new(config.rate_limit_per_minute),
+            streams: crate::protection::StreamSlots::new(config.sse_per_caller),
             idempotency: Idempotency::new(
                 Arc::new(backend.clone()),
                 config.idempotency_wait,

@@ -2,6 +2,7 @@
 //! clean terminal state within its limits, on both stores, and the run reads back afterwards.
 
 mod database_restart;
+mod exhaustion;
 mod hostile_fetch;
 mod hostile_llm;
 mod raw_server;
