@@ -34,6 +34,7 @@ mod secret;
 mod signals;
 mod status;
 mod step;
+mod storable;
 mod task;
 mod text;
 mod usage;
@@ -68,7 +69,7 @@ pub use hints::{parse_reset_duration, parse_retry_after};
 pub use idempotency::{Begun, IDEMPOTENCY_TTL, IN_FLIGHT_TIMEOUT, IdempotencyKey, StoredResponse};
 pub use ids::{SignalId, TaskId, UserId, WorkflowId};
 pub use input_schema::{check_input_against, check_input_schema};
-pub use json::check_json;
+pub use json::{MAX_JSON_DEPTH, check_json};
 pub use lease::LeaseToken;
 pub use lifecycle::{Effect, Transition};
 pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, MAX_MODELS, Usage};
@@ -86,6 +87,10 @@ pub use status::{TaskStatus, WorkflowStatus};
 pub use step::{
     CarryOn, Fence, NewElement, NextClaim, StepApplied, StepCommit, TaskOutcome, WorkflowOutcome,
     retry_delay,
+};
+pub use storable::{
+    MAX_ERROR_MESSAGE_CHARS, MAX_STORED_JSON_BYTES, NUL_REPLACEMENT, replace_nul, storable,
+    storable_error, storable_text,
 };
 pub use task::{
     DEFAULT_TASK_TIMEOUT_MS, MAX_ELEMENTS, MAX_JQ_PROGRAM_CHARS, MAX_TASK_TIMEOUT_MS,

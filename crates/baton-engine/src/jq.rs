@@ -1,82 +1,35 @@
 //! jq programs (via jaq) run off the async runtime, with a time limit and a recursion guard.
 //!
-//! A program runs on a thread of its own with a large stack. Every call of a jq definition goes
-//! through a guard that stops the program (by unwinding its thread) once its deadline has passed
-//! or its recursion nears the end of the stack, so endless loops and runaway recursion fail the
-//! task instead of spinning forever or overflowing the stack. Loops entirely inside one native
-//! builtin (`last(range(1e18))`) never reach the guard: such a program fails at the deadline and
-//! its thread is left to finish on its own (counted in [`JqCache::runaway_programs`]).
+//! A program runs on a thread of its own with a large stack, under a guard ([`jq_guard`]) that
+//! stops it (by unwinding its thread) once its deadline has passed or its recursion nears the
+//! end of the stack, so endless loops and runaway recursion fail the task and give the CPU back
+//! instead of spinning forever or overflowing the stack. The guard is consulted on every term
+//! and every value `range` yields, which covers loops inside native builtins
+//! (`last(range(1e18))`). Should a thread still run past its deadline, the task fails anyway and
+//! the thread is counted in [`JqCache::runaway_programs`].
 
 use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_domain::{MAX_JQ_PROGRAM_CHARS, TaskError};
-use jaq_core::data::{DataT, HasLut};
 use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{Compiler, Ctx, Lut, Vars, unwrap_valr};
+use jaq_core::{Compiler, Ctx, Vars, unwrap_valr};
 use jaq_json::Val;
 use serde_json::Value;
 
 use crate::jq_errors;
+use crate::jq_guard::{self, Guard, Guarded, GuardedData, Stop, stack_position};
 
 /// Stack of a jq thread: reserved, not committed, until used.
 pub(crate) const STACK_BYTES: usize = 256 * 1024 * 1024;
 /// Stack a program may use before it is stopped, leaving room for native code below the guard.
-const STACK_LIMIT: usize = STACK_BYTES - 16 * 1024 * 1024;
-
-/// Why the guard stopped a program.
-enum Stop {
-    Deadline,
-    TooDeep,
-}
-
-struct Guard {
-    deadline: Instant,
-    stack_base: usize,
-}
-
-fn stack_position() -> usize {
-    let marker = 0u8;
-    std::ptr::addr_of!(marker) as usize
-}
-
-impl Guard {
-    fn check(&self) {
-        if self.stack_base.abs_diff(stack_position()) > STACK_LIMIT {
-            resume_unwind(Box::new(Stop::TooDeep));
-        }
-        if Instant::now() > self.deadline {
-            resume_unwind(Box::new(Stop::Deadline));
-        }
-    }
-}
-
-/// jaq's data for our programs: JSON values, and the guard consulted on every definition call.
-struct Guarded;
-
-#[derive(Clone)]
-struct GuardedData<'a> {
-    lut: &'a Lut<Guarded>,
-    guard: &'a Guard,
-}
-
-impl DataT for Guarded {
-    type V<'a> = Val;
-    type Data<'a> = GuardedData<'a>;
-}
-
-impl<'a> HasLut<'a, Guarded> for GuardedData<'a> {
-    fn lut(&self) -> &'a Lut<Guarded> {
-        self.guard.check();
-        self.lut
-    }
-}
+pub(crate) const STACK_LIMIT: usize = STACK_BYTES - 16 * 1024 * 1024;
 
 /// A compiled jq program.
-type Program = jaq_core::Filter<Guarded>;
+pub(crate) type Program = jaq_core::Filter<Guarded>;
 
 /// Compiled programs by source text, so a workflow's transforms compile once per process.
 #[derive(Default)]
@@ -127,6 +80,7 @@ impl JqCache {
                 let guard = Guard {
                     deadline: Instant::now() + limit,
                     stack_base: stack_position(),
+                    stack_limit: STACK_LIMIT,
                 };
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     let compiled = match cached {
@@ -188,6 +142,14 @@ pub(crate) fn check(program: &str) -> Result<(), TaskError> {
 }
 
 fn compile(program: &str) -> Result<Program, TaskError> {
+    compile_with(program, jq_guard::funs())
+}
+
+/// Compiles `program` with these native filters.
+pub(crate) fn compile_with(
+    program: &str,
+    funs: impl Iterator<Item = jaq_core::native::Fun<Guarded>>,
+) -> Result<Program, TaskError> {
     // A program rendered from a template (or stored before the bound) may be longer: parsing
     // it could overflow even this thread's stack.
     if program.chars().count() > MAX_JQ_PROGRAM_CHARS {
@@ -199,9 +161,6 @@ fn compile(program: &str) -> Result<Program, TaskError> {
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());
-    let funs = jaq_core::funs()
-        .chain(jaq_std::funs())
-        .chain(jaq_json::funs());
     let arena = Arena::default();
     let loader = Loader::new(defs);
     let modules = loader
@@ -222,7 +181,7 @@ fn compile(program: &str) -> Result<Program, TaskError> {
         })
 }
 
-fn evaluate(filter: &Program, input: Value, guard: &Guard) -> Result<Value, TaskError> {
+pub(crate) fn evaluate(filter: &Program, input: Value, guard: &Guard) -> Result<Value, TaskError> {
     let input: Val = serde_json::from_value(input)
         .map_err(|e| TaskError::permanent("jq", format!("input is not JSON: {e}")))?;
     let data = GuardedData {
@@ -339,6 +298,10 @@ mod tests {
             "[repeat(1)] | length",
             "until(false; .)",
             "reduce range(1e18) as $x (0; . + 1)",
+            // Loops inside one native builtin, over the guarded `range`.
+            "last(range(1e18))",
+            "[range(1e18)] | length",
+            "first(range(1e18) | select(. < 0))",
         ] {
             let err = cache
                 .run(program, json!(null), Duration::from_millis(200))
@@ -348,6 +311,33 @@ mod tests {
         }
         // Had the guard not stopped them, the wait for their answer would have given up.
         assert_eq!(cache.runaway_programs(), 0, "every program thread stopped");
+    }
+
+    #[tokio::test]
+    async fn the_guarded_range_counts_as_jqs_does() {
+        for (program, expected) in [
+            ("[range(4)]", json!([0, 1, 2, 3])),
+            ("[range(2; 5)]", json!([2, 3, 4])),
+            ("[range(0; 10; 3)]", json!([0, 3, 6, 9])),
+            ("[range(5; 0; -2)]", json!([5, 3, 1])),
+            ("[range(0; 1; 0.25)]", json!([0, 0.25, 0.5, 0.75])),
+            ("[range(3; 1)]", json!([])),
+            (
+                "[range(0, 1; 3, 4)]",
+                json!([0, 1, 2, 0, 1, 2, 3, 1, 2, 1, 2, 3]),
+            ),
+            ("last(range(1e5))", json!(99_999)),
+        ] {
+            assert_eq!(
+                run(program, json!(null), SECOND).await.unwrap(),
+                expected,
+                "{program}"
+            );
+        }
+        let err = run("[range(0; 3; \"a\")]", json!(null), SECOND)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, "jq", "{}", err.message);
     }
 
     #[tokio::test]

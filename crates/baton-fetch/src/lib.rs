@@ -138,8 +138,9 @@ impl HttpFetcher for ReqwestFetcher {
             .map_err(|e| network_error(&request.url, &e))?
         {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                // Permanent: the same answer would be refused again.
                 return Err(TaskError::permanent(
-                    "http",
+                    "output_too_large",
                     format!(
                         "{} answered more than {MAX_RESPONSE_BYTES} bytes",
                         request.url

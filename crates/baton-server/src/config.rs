@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::store_location::StoreLocation;
 use baton_domain::{Email, Password};
-use baton_engine::{LlmPolicy, SecretsKey};
+use baton_engine::{DEFAULT_TRANSFORM_TIMEOUT, LlmPolicy, SecretsKey};
 use baton_llm::ResponseFormat;
 use secrecy::SecretString;
 
@@ -83,6 +83,11 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `BATON_SCHEDULER_POLL_MS`: how often this instance looks for due schedules.
     pub scheduler_poll: Duration,
+    /// `BATON_TRANSFORM_TIMEOUT_MS`: the longest a transform's jq program runs (a task's
+    /// smaller `timeout_ms` wins).
+    pub transform_timeout: Duration,
+    /// `BATON_SSE_PER_CALLER`: live event streams one caller may hold open on this instance.
+    pub sse_per_caller: usize,
     /// The language model (`BATON_LLM_*`); `None` when none is configured.
     pub llm: Option<LlmSettings>,
     /// `BATON_LLM_PRICES` and `BATON_LLM_LIMITS`: models' prices and shared limits.
@@ -228,6 +233,13 @@ impl Config {
                 Duration::from_millis(250),
                 |v| in_range(v, 10, 600_000).map(Duration::from_millis),
             )?,
+            transform_timeout: vars.get(
+                "BATON_TRANSFORM_TIMEOUT_MS",
+                DEFAULT_TRANSFORM_TIMEOUT,
+                |v| in_range(v, 10, 3_600_000).map(Duration::from_millis),
+            )?,
+            sse_per_caller: vars
+                .get("BATON_SSE_PER_CALLER", 1_000, |v| in_range(v, 1, 1_000_000))?,
             llm: llm_settings(&vars)?,
             llm_policy: LlmPolicy {
                 prices: vars.get(
@@ -465,6 +477,8 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.admission_poll, Duration::from_millis(250));
         assert_eq!(c.scheduler_poll, Duration::from_millis(250));
+        assert_eq!(c.transform_timeout, Duration::from_secs(10));
+        assert_eq!(c.sse_per_caller, 1_000);
     }
 
     #[test]
@@ -482,6 +496,9 @@ mod tests {
             ("BATON_ADMISSION_POLL_MS", "soon"),
             ("BATON_SCHEDULER_POLL_MS", "5"),
             ("BATON_SCHEDULER_POLL_MS", "soon"),
+            ("BATON_TRANSFORM_TIMEOUT_MS", "0"),
+            ("BATON_TRANSFORM_TIMEOUT_MS", "ten"),
+            ("BATON_SSE_PER_CALLER", "0"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

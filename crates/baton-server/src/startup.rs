@@ -147,6 +147,7 @@ impl Application {
             users: users.clone(),
             auth: Authenticator::new(jwt, users),
             limiter: RateLimiter::new(config.rate_limit_per_minute),
+            streams: crate::protection::StreamSlots::new(config.sse_per_caller),
             idempotency: Idempotency::new(
                 Arc::new(backend.clone()),
                 config.idempotency_wait,
@@ -282,6 +283,7 @@ fn build_runtime<S: Backend>(
                 lease: config.lease,
                 poll: config.poll,
                 llm_policy: config.llm_policy.clone(),
+                transform_timeout: config.transform_timeout,
             })
             .start(),
     )

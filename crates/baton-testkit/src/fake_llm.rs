@@ -31,6 +31,9 @@ pub enum Script {
     Cut { tokens: Vec<String> },
     /// Answers with a content-filter refusal.
     Refuse,
+    /// Streams these bytes as they are, one frame per chunk (malformed chunks, odd bytes), then
+    /// ends the response.
+    Raw { frames: Vec<Vec<u8>> },
 }
 
 impl Script {
@@ -266,6 +269,13 @@ async fn completions(state: web::Data<Arc<Mutex<State>>>, body: web::Json<Value>
                 ),
                 (Duration::ZERO, Bytes::from_static(b"data: [DONE]\n\n")),
             ]);
+            return sse(stream_body(state.get_ref().clone(), frames, After::End));
+        }
+        Script::Raw { frames } => {
+            let frames = frames
+                .into_iter()
+                .map(|frame| (Duration::ZERO, Bytes::from(frame)))
+                .collect();
             return sse(stream_body(state.get_ref().clone(), frames, After::End));
         }
         Script::Reply { tokens, delay } => (tokens, delay, After::End),

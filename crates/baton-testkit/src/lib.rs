@@ -10,6 +10,7 @@ mod database;
 mod fake_llm;
 mod inspect_pg;
 mod inspect_sqlite;
+mod private_postgres;
 mod process;
 pub mod sse;
 mod wait;
@@ -20,5 +21,6 @@ pub use auth::{ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, MEMBER_PASSWORD, Member,
 pub use backend::Backend;
 pub use database::TestDatabase;
 pub use fake_llm::{DEFAULT_TOKENS, FakeLlm, Script};
+pub use private_postgres::PrivatePostgres;
 pub use process::BatonProcess;
 pub use wait::wait_until;

@@ -40,10 +40,15 @@ pub struct EngineConfig {
     pub poll: Duration,
     /// Models' prices and shared limits.
     pub llm_policy: LlmPolicy,
+    /// The longest a transform's jq program runs (less when its task's `timeout_ms` is less).
+    pub transform_timeout: Duration,
 }
 
+/// How long a transform's jq program may run unless configured otherwise.
+pub const DEFAULT_TRANSFORM_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Default for EngineConfig {
-    /// 16 workers, a 30 s lease, a 500 ms poll (DESIGN.md §6).
+    /// 16 workers, a 30 s lease, a 500 ms poll, transforms stopped after 10 s (DESIGN.md §6).
     fn default() -> Self {
         Self {
             worker_id: format!("baton-{}", std::process::id()),
@@ -51,6 +56,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(500),
             llm_policy: LlmPolicy::default(),
+            transform_timeout: DEFAULT_TRANSFORM_TIMEOUT,
         }
     }
 }

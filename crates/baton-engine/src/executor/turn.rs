@@ -190,6 +190,32 @@ async fn skip_reason(claim: &Claim, context: &StepContext) -> Result<Option<Stri
 }
 
 impl StepOutcome {
+    /// The outcome as a store can keep it ([`baton_domain::storable`]): NULs replaced, a value
+    /// too large or too deep a permanent failure, error messages cleaned and cut.
+    fn storable(self) -> Self {
+        match self {
+            Self::Done(tasks::Success { output, document }) => {
+                let output = match baton_domain::storable("output", output) {
+                    Ok(output) => output,
+                    Err(error) => return Self::Failed(error),
+                };
+                let document = match document {
+                    Some(mut document) => match baton_domain::storable("document", document.data) {
+                        Ok(data) => {
+                            document.data = data;
+                            Some(document)
+                        }
+                        Err(error) => return Self::Failed(error),
+                    },
+                    None => None,
+                };
+                Self::Done(tasks::Success { output, document })
+            }
+            Self::Failed(error) => Self::Failed(baton_domain::storable_error(error)),
+            other => other,
+        }
+    }
+
     /// The outcome as it may be kept: the values of the task's secrets hidden.
     fn redacted(self, redactor: &Redactor) -> Self {
         if redactor.is_empty() {
@@ -249,15 +275,18 @@ impl Engine {
         if matches!(claim.task.task_type, TaskType::Sleep | TaskType::Wait) {
             return self.wait_turn(claim, context, carry_on.as_ref()).await;
         }
-        let (secrets, input) = match self.opened_input(claim, context).await {
+        let (secrets, mut input) = match self.opened_input(claim, context).await {
             Ok(opened) => opened,
             Err(error) => return Decided::failed(claim, None, error),
         };
+        // A template may render a NUL (`"\u0000"`): what is kept of the input is storable too.
+        baton_domain::replace_nul(&mut input.shown);
         let redactor = secrets.redactor();
         let outcome = self
             .attempt(claim, &input.sent, context, &redactor, cancel)
             .await
-            .redacted(&redactor);
+            .redacted(&redactor)
+            .storable();
         match outcome {
             StepOutcome::Done(success) => {
                 let output = success.output.clone();
@@ -414,7 +443,10 @@ impl Engine {
         redactor: &Redactor,
         cancel: &Notify,
     ) -> StepOutcome {
-        let limit = Duration::from_millis(u64::try_from(claim.task.timeout_ms).unwrap_or(1));
+        let mut limit = Duration::from_millis(u64::try_from(claim.task.timeout_ms).unwrap_or(1));
+        if claim.task.task_type == TaskType::Transform {
+            limit = limit.min(self.inner.config.transform_timeout);
+        }
         let deps = tasks::Deps {
             fetcher: self.inner.fetcher.as_ref(),
             llm: self.inner.llm.as_deref(),

@@ -191,7 +191,8 @@ impl<'d, 'a> Streamer<'d, 'a> {
             .await?;
             self.void_before_next = false;
         }
-        let text = self.deps.redactor.text(&pending[..ready]);
+        let text =
+            baton_domain::storable_text(&self.deps.redactor.text(&pending[..ready])).into_owned();
         self.append(EventKind::TaskDelta {
             task_id: task.id,
             attempt: task.attempt,

@@ -82,11 +82,15 @@ pub async fn stream(
         .await?
         .status
         .is_terminal();
+    // Held until the stream ends (its client gone, or the workflow's end sent).
+    let slot = state.streams.acquire(caller.user)?;
     let subscription = state.events.subscribe(workflow_id).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let hub = state.events.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         let log = hub.log().clone();
+        let client = tx.clone();
         tokio::select! {
             result = follow(log, subscription, workflow_id, after, finished, tx) => {
                 if let Err(err) = result {
@@ -95,6 +99,8 @@ pub async fn stream(
             }
             // Shutting down: end the stream; the client resumes elsewhere with Last-Event-ID.
             () = hub.closed() => {}
+            // The client went away: stop now (freeing its slot), not at the next frame.
+            () = client.closed() => {}
         }
     });
     Ok(sse::response(sse::channel_body(rx)))

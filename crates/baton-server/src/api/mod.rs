@@ -66,6 +66,8 @@ pub struct AppState {
     pub users: Arc<dyn UserStore>,
     pub auth: Authenticator,
     pub limiter: RateLimiter,
+    /// Live event streams per caller.
+    pub streams: crate::protection::StreamSlots,
     pub idempotency: Idempotency,
 }
 

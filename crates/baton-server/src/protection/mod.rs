@@ -7,7 +7,9 @@ pub mod authn;
 pub mod cors;
 pub mod idempotency;
 pub mod rate_limit;
+pub mod stream_slots;
 
 pub use authn::{Authenticator, Identity};
 pub use idempotency::{Idempotency, ReplayBody};
 pub use rate_limit::RateLimiter;
+pub use stream_slots::{StreamSlot, StreamSlots};

@@ -14,6 +14,7 @@ mod definitions;
 mod documents;
 mod errors;
 mod fan_out;
+mod faults;
 mod graph;
 mod health;
 mod helpers;
