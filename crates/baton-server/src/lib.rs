@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod middleware;

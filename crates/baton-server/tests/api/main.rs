@@ -4,6 +4,7 @@
 mod auth;
 mod auth_matrix;
 mod children;
+mod cli;
 mod concurrency;
 mod concurrency_keys;
 mod config;
