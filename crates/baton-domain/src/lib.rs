@@ -25,6 +25,7 @@ mod ports_auth;
 mod ports_concurrency;
 mod ports_definitions;
 mod ports_secrets;
+mod queue_stats;
 mod retry;
 mod schedule;
 mod secret;
@@ -68,6 +69,7 @@ pub use json::check_json;
 pub use lease::LeaseToken;
 pub use lifecycle::{Effect, Transition};
 pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, Usage};
+pub use queue_stats::QueueStats;
 pub use retry::{RetryDraft, RetryPolicy};
 pub use schedule::{
     MISFIRE_GRACE, Misfire, NewSchedule, SHOWN_FIRE_TIMES, Schedule, ScheduleDraft, ScheduleRef,

@@ -17,6 +17,7 @@ mod listener;
 mod models;
 mod pool;
 mod queue;
+mod queue_stats;
 mod schedules;
 mod schema;
 mod secrets;

@@ -4,6 +4,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod middleware;
 pub mod protection;
 pub mod secrets_key;

@@ -85,7 +85,9 @@ pub async fn stream(
     let subscription = state.events.subscribe(workflow_id).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let hub = state.events.clone();
+    let client = state.metrics.sse_client();
     tokio::spawn(async move {
+        let _client = client;
         let log = hub.log().clone();
         tokio::select! {
             result = follow(log, subscription, workflow_id, after, finished, tx) => {

@@ -12,6 +12,7 @@ pub mod dto;
 mod events;
 mod examples;
 mod health;
+mod metrics;
 mod paging;
 mod params;
 mod preconditions;
@@ -29,7 +30,7 @@ mod workflows;
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
-use baton_domain::ports::{DocumentStore, LlmClient, UserStore, WorkflowStore};
+use baton_domain::ports::{DocumentStore, LlmClient, TaskQueue, UserStore, WorkflowStore};
 use baton_engine::{Definitions, EventHub, Schedules, Secrets, Workflows};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -64,6 +65,10 @@ pub struct AppState {
     pub auth: Authenticator,
     pub limiter: RateLimiter,
     pub idempotency: Idempotency,
+    /// This application's metrics (its own registry).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The queue, counted at each scrape of the metrics.
+    pub queue: Arc<dyn TaskQueue>,
 }
 
 /// A resource answering 405 (with `Allow`) to methods it has no route for.
@@ -103,6 +108,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     paths(
         health::healthz,
         health::readyz,
+        metrics::scrape,
         workflows::create,
         validate::validate,
         workflows::list,

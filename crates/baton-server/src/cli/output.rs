@@ -91,7 +91,8 @@ pub fn workflow_detail(w: &Value) -> String {
         let name = task["key"]
             .as_str()
             .or_else(|| task["title"].as_str())
-            .unwrap_or("task");
+            .filter(|name| !name.is_empty())
+            .map_or_else(String::new, |name| format!(" {name}"));
         let took = task_duration(task).map_or_else(String::new, |d| format!(" in {d}"));
         out.push(format!(
             "  #{}{name} ({})  {} (attempt {}){took}",

@@ -17,6 +17,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod llm;
+mod metrics;
 mod openapi;
 mod ownership;
 mod processes;

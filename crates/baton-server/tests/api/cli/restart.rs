@@ -49,7 +49,7 @@ async fn a_followed_run_survives_the_server_restarting_and_prints_each_token_onc
     )
     .await;
     first.kill9();
-    let _second = BatonProcess::start_on_port(BATON, &db.url, &vars, first.port).await;
+    let second = BatonProcess::start_on_port(BATON, &db.url, &vars, first.port).await;
 
     let out = finish(cli).await;
     assert_eq!(out.code, 0, "{out:#?}");
