@@ -81,4 +81,19 @@ async fn a_followed_run_survives_the_server_restarting_and_prints_each_token_onc
         1,
         "the completed llm step never ran again"
     );
+
+    // The new server reaped the dead one's lease, and says so.
+    let metrics = crate::metrics::scrape(&second).await;
+    assert_eq!(
+        metrics.get(r#"baton_leases_expired_total{type="fetch"}"#),
+        1.0
+    );
+    assert_eq!(
+        metrics.get(r#"baton_tasks_retried_total{type="fetch"}"#),
+        1.0
+    );
+    assert_eq!(
+        metrics.get(r#"baton_tasks_completed_total{type="fetch"}"#),
+        1.0
+    );
 }
