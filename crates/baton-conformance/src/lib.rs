@@ -27,6 +27,7 @@ pub mod idempotency;
 pub mod leases;
 pub mod llm;
 pub mod pages;
+pub mod queue;
 pub mod retries;
 pub mod schedules;
 pub mod secrets;
@@ -131,6 +132,7 @@ macro_rules! conformance_tests {
             leases::the_expired_fence_needs_an_expired_lease,
             leases::heartbeat_extends_a_held_lease,
             leases::release_requeues_without_counting_the_attempt,
+            queue::queue_stats_count_the_runnable_tasks_and_the_oldest,
             retries::retry_times_are_kept_by_the_store_clock,
             steps::completing_a_step_carries_on_to_the_successor,
             steps::then_claim_claims_a_task_of_another_workflow,

@@ -28,6 +28,7 @@ mod ports_concurrency;
 mod ports_definitions;
 mod ports_llm;
 mod ports_secrets;
+mod queue_stats;
 mod retry;
 mod schedule;
 mod secret;
@@ -75,6 +76,7 @@ pub use lifecycle::{Effect, Transition};
 pub use llm::{ChatMessage, LlmCompletion, LlmEvent, LlmRequest, LlmStream, MAX_MODELS, Usage};
 pub use llm_task::{DEFAULT_CACHE_TTL, DEFAULT_SCHEMA_ATTEMPTS, LlmTask, OutputSchema, falls_back};
 pub use pace::{ModelLimit, ModelPace, Pace};
+pub use queue_stats::QueueStats;
 pub use retry::{RetryDraft, RetryPolicy};
 pub use schedule::{
     MISFIRE_GRACE, Misfire, NewSchedule, SHOWN_FIRE_TIMES, Schedule, ScheduleDraft, ScheduleRef,

@@ -19,8 +19,8 @@ pub use crate::signals::{LocalSignals, Signal, Signals, Subscriber};
 use crate::{
     ChildOutcome, Claim, Document, DomainError, Edit, ElementResult, Event, FetchRequest,
     FetchResponse, LeaseToken, LlmCompletion, LlmRequest, LlmStream, NewEvent, NewSignal,
-    NewWorkflow, ReceivedSignal, StepApplied, StepCommit, StepResult, Task, TaskError, TaskId,
-    TaskStatus, Transition, UserId, Workflow, WorkflowId, WorkflowStatus,
+    NewWorkflow, QueueStats, ReceivedSignal, StepApplied, StepCommit, StepResult, Task, TaskError,
+    TaskId, TaskStatus, Transition, UserId, Workflow, WorkflowId, WorkflowStatus,
 };
 
 /// Whose resources a call may see and change.
@@ -272,6 +272,10 @@ pub trait TaskQueue: LlmStore + Send + Sync + 'static {
     /// Running tasks whose lease has expired by the store's clock (their worker is gone), at
     /// most `limit`.
     async fn expired(&self, limit: u32) -> Result<Vec<Claim>, StoreError>;
+
+    /// How many tasks are runnable now and since when the oldest is, in one statement over the
+    /// index of queued tasks (for metrics).
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError>;
 }
 
 /// The documents `store` tasks wrote.

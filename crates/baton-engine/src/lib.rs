@@ -12,6 +12,7 @@ mod llm;
 mod jq_guard;
 #[cfg(test)]
 mod jq_timing;
+pub mod observer;
 mod position;
 mod runtime;
 mod scheduler;
@@ -28,6 +29,7 @@ pub use definitions::Definitions;
 pub use events::{EventHub, Subscription};
 pub use llm::{LLM_NOT_CONFIGURED, LlmPolicy};
 pub use executor::{DEFAULT_TRANSFORM_TIMEOUT, Engine, EngineConfig, EngineHandle};
+pub use observer::{LlmUsage, NoObserver, Observer, TaskEnd};
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use schedules::Schedules;
 pub use secrets::{Secrets, SecretsKey};

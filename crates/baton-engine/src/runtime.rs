@@ -22,6 +22,7 @@ use baton_domain::ports::{
 use baton_domain::{FetchRequest, FetchResponse, TaskError};
 use tokio::task::JoinHandle;
 
+use crate::observer::{NoObserver, Observer};
 use crate::scheduler::Scheduler;
 use crate::{
     Definitions, Engine, EngineConfig, EngineHandle, EventHub, Schedules, Secrets, Workflows,
@@ -45,6 +46,7 @@ pub struct RuntimeBuilder {
     admission_poll: Duration,
     schedules: Option<(Arc<dyn DefinitionStore>, Arc<dyn ScheduleStore>)>,
     scheduler_poll: Duration,
+    observer: Arc<dyn Observer>,
 }
 
 /// Baton without HTTP: use cases, event subscriptions and (with workers) the executor.
@@ -98,6 +100,7 @@ impl Runtime {
             admission_poll: Duration::from_millis(250),
             schedules: None,
             scheduler_poll: DEFAULT_SCHEDULER_POLL,
+            observer: Arc::new(NoObserver),
         }
     }
 
@@ -201,6 +204,12 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Told how each run of a task ends, for metrics (default: nobody).
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
     /// How often the scheduler looks for due schedules (default 250 ms).
     pub fn scheduler_poll(mut self, every: Duration) -> Self {
         self.scheduler_poll = every;
@@ -244,6 +253,7 @@ impl RuntimeBuilder {
                 signals.clone(),
                 self.secrets.clone(),
                 Some(admissions),
+                self.observer,
                 self.config,
             )
             .start()

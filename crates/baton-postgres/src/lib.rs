@@ -18,6 +18,7 @@ mod llm;
 mod models;
 mod pool;
 mod queue;
+mod queue_stats;
 mod schedules;
 mod schema;
 mod secrets;

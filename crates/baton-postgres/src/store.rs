@@ -10,8 +10,8 @@ use baton_domain::ports::{
 };
 use baton_domain::{
     Admission, ChildOutcome, Claim, ConcurrencyKey, Document, Edit, ElementResult, Event, KeyState,
-    LeaseToken, NewEvent, NewSignal, NewWorkflow, ReceivedSignal, StepApplied, StepCommit,
-    StepResult, Task, TaskId, Transition, UserId, Workflow, WorkflowId, WorkflowStatus,
+    LeaseToken, NewEvent, NewSignal, NewWorkflow, QueueStats, ReceivedSignal, StepApplied,
+    StepCommit, StepResult, Task, TaskId, Transition, UserId, Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
@@ -190,6 +190,10 @@ impl TaskQueue for PgStore {
 
     async fn expired(&self, limit: u32) -> Result<Vec<Claim>, StoreError> {
         queue::expired(&mut *self.conn().await?, limit).await
+    }
+
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        crate::queue_stats::queue_stats(&mut *self.conn().await?).await
     }
 }
 

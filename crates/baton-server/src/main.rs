@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use baton_server::api::ApiDoc;
-use baton_server::{Application, Config, startup, telemetry};
+use baton_server::{Application, Config, cli, startup, telemetry};
 use clap::{Parser, Subcommand};
 use utoipa::OpenApi;
 
@@ -21,14 +21,20 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document of the HTTP API (as served at /api/openapi.json) and exit.
     Openapi,
+    /// Client commands: talk to a running server (BATON_URL, BATON_TOKEN).
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = Cli::parse().command.unwrap_or(Command::Serve);
-    if let Command::Openapi = command {
-        return print_openapi();
-    }
+    let command = match command {
+        Command::Openapi => return print_openapi(),
+        // A client needs no server configuration (no database, no secrets).
+        Command::Client(command) => return cli::run(command).await,
+        command => command,
+    };
     // A missing .env is fine; a broken one is reported.
     if let Err(err) = dotenvy::dotenv()
         && !err.not_found()
@@ -47,8 +53,8 @@ async fn main() -> ExitCode {
     let result = match command {
         Command::Serve => serve(config).await,
         Command::Migrate => startup::prepare_database(&config).await,
-        // Printed above, before the configuration was read.
-        Command::Openapi => Ok(()),
+        // Handled above, before the configuration was read.
+        Command::Openapi | Command::Client(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,7 +38,8 @@ pub async fn request_context(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let id = client_request_id(&req).unwrap_or_else(|| Uuid::new_v4().to_string());
-    let private = req.path().starts_with("/api/") && req.path() != "/api/openapi.json";
+    let private = (req.path().starts_with("/api/") && req.path() != "/api/openapi.json")
+        || req.path() == "/metrics";
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",

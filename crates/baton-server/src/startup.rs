@@ -27,6 +27,7 @@ use crate::api::{self, ApiDoc, AppState};
 use crate::config::{AuthMode, Config, LlmSettings};
 use crate::dashboard;
 use crate::error;
+use crate::metrics::{Metrics, count_requests};
 use crate::middleware::request_context;
 use crate::protection::authn::authenticate;
 use crate::protection::cors::{cors, preflight_errors};
@@ -106,12 +107,14 @@ impl Application {
             AuthMode::Local => {}
         }
         let secrets = Secrets::new(Arc::new(backend.clone()), secrets_key(&config)?);
+        let metrics = Arc::new(Metrics::new());
         let runtime = build_runtime(
             &config,
             &backend,
             signals.clone(),
             llm.clone(),
             secrets.clone(),
+            metrics.clone(),
         )?;
         let forget = users.clone();
         signals.subscribe(Arc::new(move |signal| {
@@ -153,6 +156,8 @@ impl Application {
                 config.idempotency_wait,
                 config.max_body_bytes,
             ),
+            metrics,
+            queue: Arc::new(backend.clone()),
         });
         let max_body = config.max_body_bytes;
         let cors_origins = config.cors_origins.clone();
@@ -174,6 +179,7 @@ impl Application {
                 .wrap(from_fn(authenticate))
                 .wrap(cors(&cors_origins))
                 .wrap(from_fn(preflight_errors))
+                .wrap(from_fn(count_requests))
                 .wrap(from_fn(request_context))
                 .configure(api::routes)
                 .configure(dashboard::register)
@@ -259,6 +265,7 @@ fn build_runtime<S: Backend>(
     signals: Arc<dyn Signals>,
     llm: Option<Arc<dyn LlmClient>>,
     secrets: Secrets,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<Runtime> {
     if config.workers > 0 && config.fetch_allow_private {
         tracing::warn!(
@@ -277,6 +284,7 @@ fn build_runtime<S: Backend>(
             .fetcher(Arc::new(fetcher))
             .llm(llm)
             .secrets(secrets)
+            .observer(metrics)
             .config(EngineConfig {
                 worker_id: worker_id(),
                 workers: config.workers,

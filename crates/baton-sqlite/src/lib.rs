@@ -18,6 +18,7 @@ mod plans;
 mod pool;
 mod ports;
 mod queue;
+mod queue_stats;
 mod schedules;
 mod schema;
 mod secrets;

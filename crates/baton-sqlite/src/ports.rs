@@ -11,8 +11,8 @@ use baton_domain::ports::{
 };
 use baton_domain::{
     Admission, ChildOutcome, Claim, ConcurrencyKey, Document, Edit, ElementResult, Event, KeyState,
-    LeaseToken, NewEvent, NewSignal, NewWorkflow, ReceivedSignal, StepApplied, StepCommit,
-    StepResult, Task, TaskId, Transition, UserId, Workflow, WorkflowId, WorkflowStatus,
+    LeaseToken, NewEvent, NewSignal, NewWorkflow, QueueStats, ReceivedSignal, StepApplied,
+    StepCommit, StepResult, Task, TaskId, Transition, UserId, Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel::RunQueryDsl;
 
@@ -202,6 +202,10 @@ impl TaskQueue for SqliteStore {
             claims::load(conn, &ids)
         })
         .await
+    }
+
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        self.read(crate::queue_stats::queue_stats).await
     }
 }
 

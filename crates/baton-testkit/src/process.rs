@@ -12,6 +12,7 @@ use crate::Api;
 pub struct BatonProcess {
     child: Child,
     pub address: String,
+    pub port: u16,
     pub client: Client,
 }
 
@@ -25,7 +26,18 @@ fn free_port() -> u16 {
 impl BatonProcess {
     /// Starts `binary serve` against `database_url` with `vars` added, and waits until ready.
     pub async fn start(binary: &str, database_url: &str, vars: &[(&str, &str)]) -> BatonProcess {
-        Self::launch(binary, database_url, vars, None).await
+        Self::launch(binary, database_url, vars, None, free_port()).await
+    }
+
+    /// As [`start`](Self::start), on `port` (e.g. the port of a process that was stopped, as a
+    /// restarted server would be).
+    pub async fn start_on_port(
+        binary: &str,
+        database_url: &str,
+        vars: &[(&str, &str)],
+        port: u16,
+    ) -> BatonProcess {
+        Self::launch(binary, database_url, vars, None, port).await
     }
 
     /// As [`start`](Self::start), writing everything the process logs (at `debug`, as JSON
@@ -36,7 +48,7 @@ impl BatonProcess {
         vars: &[(&str, &str)],
         log: &std::path::Path,
     ) -> BatonProcess {
-        Self::launch(binary, database_url, vars, Some(log)).await
+        Self::launch(binary, database_url, vars, Some(log), free_port()).await
     }
 
     async fn launch(
@@ -44,8 +56,8 @@ impl BatonProcess {
         database_url: &str,
         vars: &[(&str, &str)],
         log: Option<&std::path::Path>,
+        port: u16,
     ) -> BatonProcess {
-        let port = free_port();
         let mut command = Command::new(binary);
         command
             .arg("serve")
@@ -81,6 +93,7 @@ impl BatonProcess {
         let process = BatonProcess {
             child,
             address: format!("http://127.0.0.1:{port}"),
+            port,
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

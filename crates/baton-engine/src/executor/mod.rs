@@ -23,6 +23,7 @@ use tracing::Instrument;
 use crate::admission::Admissions;
 use crate::jq::JqCache;
 use crate::llm::{AnswerCache, LlmPolicy};
+use crate::observer::{LlmUsage, Observer, TaskEnd};
 use crate::secrets::Secrets;
 use crate::templates::StepContext;
 
@@ -79,6 +80,8 @@ struct Inner {
     jq: JqCache,
     /// The in-memory front of the response cache.
     answers: AnswerCache,
+    /// Told how each run of a task ends (metrics).
+    observer: Arc<dyn Observer>,
     config: EngineConfig,
     wake: Notify,
     /// When a task parked here wakes by itself.
@@ -105,7 +108,9 @@ impl Engine {
     /// The engine hears `signals` (work queued, workflows cancelled) and publishes on them
     /// after each commit. `secrets`: where the secrets tasks name are opened (`None`: a task
     /// naming one fails, saying what to set). `admissions`: told when a step may have freed
-    /// a slot of a concurrency key.
+    /// a slot of a concurrency key. `observer`: told how each run of a task ends.
+    // One caller, the runtime builder, which names each part.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         queue: Arc<dyn TaskQueue>,
         fetcher: Arc<dyn HttpFetcher>,
@@ -113,6 +118,7 @@ impl Engine {
         signals: Arc<dyn Signals>,
         secrets: Option<Secrets>,
         admissions: Option<Admissions>,
+        observer: Arc<dyn Observer>,
         config: EngineConfig,
     ) -> Self {
         let workers = config.workers.max(1);
@@ -126,6 +132,7 @@ impl Engine {
                 admissions,
                 jq: JqCache::default(),
                 answers: AnswerCache::default(),
+                observer,
                 slots: Arc::new(Semaphore::new(workers)),
                 config: EngineConfig { workers, ..config },
                 wake: Notify::new(),
@@ -268,11 +275,16 @@ impl Engine {
                 let retry_in = retry_delay(&claim, &error, rand::random::<f64>());
                 let step = StepCommit::failed(&claim, None, &error, retry_in, Fence::Expired);
                 match self.commit(&step).await {
-                    Ok(StepApplied::Applied { .. }) => tracing::warn!(
-                        task_id = %claim.task.id,
-                        lease = %claim.token,
-                        "re-queued a task whose lease expired"
-                    ),
+                    Ok(StepApplied::Applied { .. }) => {
+                        inner
+                            .observer
+                            .lease_expired(claim.task.task_type, end_of(&step.outcome));
+                        tracing::warn!(
+                            task_id = %claim.task.id,
+                            lease = %claim.token,
+                            "re-queued a task whose lease expired"
+                        );
+                    }
                     Ok(StepApplied::Lost) => {}
                     Err(err) => tracing::warn!(error = %err, "cannot re-queue an expired task"),
                 }
@@ -302,18 +314,30 @@ impl Engine {
                     }
                 },
             };
+            let task_type = claim.task.task_type;
+            let began = std::time::Instant::now();
+            self.inner.observer.task_started(task_type);
             let cancel = self.register(workflow_id);
             let decided = self.decide(&claim, &context, &cancel).await;
             self.unregister(workflow_id, &cancel);
             let (step, output) = match decided {
                 Decided::Done { step, output } => (step, output),
                 Decided::Failed { step, error } => {
-                    self.record_failure(&step, &error).await;
+                    if self.record_failure(&step, &error).await {
+                        let end = end_of(&step.outcome);
+                        self.inner
+                            .observer
+                            .task_ended(task_type, end, began.elapsed());
+                    }
                     return;
                 }
                 Decided::Stop => return,
             };
-            match self.commit(&step).await {
+            let committed = self.commit(&step).await;
+            if let Ok(StepApplied::Applied { .. }) = &committed {
+                self.observe_end(task_type, &step.outcome, &output, began);
+            }
+            match committed {
                 Ok(StepApplied::Applied { next: Some(next) }) => {
                     // A sequential successor sees what this task saw, and this task's output
                     // (not so between the elements of a fan-out: each sees its parent's).
@@ -345,6 +369,25 @@ impl Engine {
                     return;
                 }
             }
+        }
+    }
+
+    /// Tells the observer how an applied run ended (and what an llm task used).
+    fn observe_end(
+        &self,
+        task_type: baton_domain::TaskType,
+        outcome: &TaskOutcome,
+        output: &Value,
+        began: std::time::Instant,
+    ) {
+        let observer = &self.inner.observer;
+        let end = end_of(outcome);
+        observer.task_ended(task_type, end, began.elapsed());
+        if end == TaskEnd::Completed
+            && task_type == baton_domain::TaskType::Llm
+            && let Some(usage) = LlmUsage::from_output(output)
+        {
+            observer.llm_used(&usage);
         }
     }
 
@@ -507,6 +550,19 @@ impl EngineHandle {
 }
 
 /// Resolves when the watched flag becomes `true` (never, if its sender is gone).
+/// How an applied step ended the run of its task.
+fn end_of(outcome: &TaskOutcome) -> TaskEnd {
+    match outcome {
+        TaskOutcome::Completed { .. } => TaskEnd::Completed,
+        TaskOutcome::Skipped { .. } => TaskEnd::Skipped,
+        TaskOutcome::Retry { .. } => TaskEnd::Retried,
+        TaskOutcome::Failed { .. } => TaskEnd::Failed,
+        TaskOutcome::Expand { .. } | TaskOutcome::StartChild { .. } | TaskOutcome::Wait { .. } => {
+            TaskEnd::Parked
+        }
+    }
+}
+
 async fn until_true(mut flag: watch::Receiver<bool>) {
     loop {
         if *flag.borrow_and_update() {

@@ -397,16 +397,26 @@ impl Engine {
         }
     }
 
-    pub(super) async fn record_failure(&self, step: &StepCommit, error: &TaskError) {
+    /// Applies a failure; `true` when it was applied.
+    pub(super) async fn record_failure(&self, step: &StepCommit, error: &TaskError) -> bool {
         match self.commit(step).await {
-            Ok(StepApplied::Applied { .. }) => match step.outcome {
-                TaskOutcome::Retry { after, .. } => {
-                    tracing::info!(error = %error.message, retry_in = ?after, "attempt failed; retrying");
+            Ok(StepApplied::Applied { .. }) => {
+                match step.outcome {
+                    TaskOutcome::Retry { after, .. } => {
+                        tracing::info!(error = %error.message, retry_in = ?after, "attempt failed; retrying");
+                    }
+                    _ => tracing::info!(error = %error.message, "task failed"),
                 }
-                _ => tracing::info!(error = %error.message, "task failed"),
-            },
-            Ok(StepApplied::Lost) => tracing::info!("failure discarded: the lease was lost"),
-            Err(err) => tracing::warn!(error = %err, "cannot record the failure"),
+                true
+            }
+            Ok(StepApplied::Lost) => {
+                tracing::info!("failure discarded: the lease was lost");
+                false
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot record the failure");
+                false
+            }
         }
     }
 

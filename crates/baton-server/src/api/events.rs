@@ -87,8 +87,10 @@ pub async fn stream(
     let subscription = state.events.subscribe(workflow_id).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let hub = state.events.clone();
+    let client = state.metrics.sse_client();
     tokio::spawn(async move {
         let _slot = slot;
+        let _client = client;
         let log = hub.log().clone();
         let client = tx.clone();
         tokio::select! {

@@ -12,6 +12,7 @@ pub mod dto;
 mod events;
 mod examples;
 mod health;
+mod metrics;
 mod paging;
 mod params;
 mod preconditions;
@@ -30,7 +31,9 @@ mod workflows;
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
-use baton_domain::ports::{DocumentStore, LlmClient, LlmStore, UserStore, WorkflowStore};
+use baton_domain::ports::{
+    DocumentStore, LlmClient, LlmStore, TaskQueue, UserStore, WorkflowStore,
+};
 use baton_engine::{Definitions, EventHub, Schedules, Secrets, Workflows};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -69,6 +72,10 @@ pub struct AppState {
     /// Live event streams per caller.
     pub streams: crate::protection::StreamSlots,
     pub idempotency: Idempotency,
+    /// This application's metrics (its own registry).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The queue, counted at each scrape of the metrics.
+    pub queue: Arc<dyn TaskQueue>,
 }
 
 /// A resource answering 405 (with `Allow`) to methods it has no route for.
@@ -108,6 +115,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     paths(
         health::healthz,
         health::readyz,
+        metrics::scrape,
         workflows::create,
         validate::validate,
         workflows::list,

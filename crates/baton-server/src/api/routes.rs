@@ -9,8 +9,8 @@ use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 
 use super::{
-    api_keys, auth, completions, definitions, documents, events, health, resource, schedules,
-    secrets, signals, tasks, usage, users, workflows,
+    api_keys, auth, completions, definitions, documents, events, health, metrics, resource,
+    schedules, secrets, signals, tasks, usage, users, workflows,
 };
 
 /// Who may call a route.
@@ -93,6 +93,7 @@ const fn redirect(method: &'static str, path: &'static str, to: &'static str) ->
 pub const ROUTES: &[Route] = &[
     route!("GET",    "/healthz",                    Public, health::healthz),
     route!("GET",    "/readyz",                     Public, health::readyz),
+    route!("GET",    "/metrics",                    Admin,  metrics::scrape),
     elsewhere("GET", "/api/openapi.json"),
     elsewhere("GET", "/docs/"),
     redirect("GET",  "/docs",                       "/docs/"),

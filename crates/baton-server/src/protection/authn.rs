@@ -200,13 +200,14 @@ fn event_stream_token(req: &ServiceRequest) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// Resolves the identity of every `/api` request once and stores it in the extensions.
+/// Resolves the identity of every `/api` request (and of `/metrics`) once and stores it in the
+/// extensions.
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let identity = match req.app_data::<web::Data<AppState>>() {
-        Some(state) if req.path().starts_with("/api/") => {
+        Some(state) if req.path().starts_with("/api/") || req.path() == "/metrics" => {
             let query_token = event_stream_token(&req);
             state
                 .auth
