@@ -2,8 +2,8 @@
 //! step applies.
 
 use baton_domain::ports::Scope;
-use baton_domain::ports::{DocumentStore, TaskQueue};
-use baton_domain::{LeaseToken, NewDocument, StepApplied, StepCommit, UserId};
+use baton_domain::ports::{DocumentFilter, DocumentStore, TaskQueue};
+use baton_domain::{LeaseToken, NewDocument, StepApplied, StepCommit, UserId, WorkflowId};
 use serde_json::json;
 
 use crate::StoreFactory;
@@ -74,14 +74,28 @@ pub async fn a_completed_step_writes_its_document_once<F: StoreFactory>(factory:
         &store.get_document(scope, document.id).await.unwrap(),
         stored
     );
-    let in_collection = store
-        .list_documents(scope, Some("notes".into()), page(20, None))
+    let notes = store
+        .list_documents(scope, in_collection("notes"), page(20, None))
         .await
         .unwrap();
-    assert_eq!(in_collection.items, documents);
-    assert_eq!(in_collection.next, None);
+    assert_eq!(notes.items, documents);
+    assert_eq!(notes.next, None);
+    let of_workflow = |id| DocumentFilter {
+        workflow_id: Some(id),
+        ..DocumentFilter::default()
+    };
+    let its = store
+        .list_documents(scope, of_workflow(new.id()), page(20, None))
+        .await
+        .unwrap();
+    assert_eq!(its.items, documents, "the workflow's documents");
+    let others = store
+        .list_documents(scope, of_workflow(WorkflowId::generate()), page(20, None))
+        .await
+        .unwrap();
+    assert!(others.items.is_empty(), "another workflow's: none");
     let elsewhere = store
-        .list_documents(scope, Some("other".into()), page(20, None))
+        .list_documents(scope, in_collection("other"), page(20, None))
         .await
         .unwrap();
     assert!(elsewhere.items.is_empty());
@@ -92,7 +106,7 @@ pub async fn a_completed_step_writes_its_document_once<F: StoreFactory>(factory:
     );
     assert!(
         store
-            .list_documents(stranger, None, page(20, None))
+            .list_documents(stranger, DocumentFilter::default(), page(20, None))
             .await
             .unwrap()
             .items
@@ -102,4 +116,11 @@ pub async fn a_completed_step_writes_its_document_once<F: StoreFactory>(factory:
         store.get_document(Scope::All, uuid::Uuid::now_v7()).await,
         "an unknown document",
     );
+}
+
+fn in_collection(name: &str) -> DocumentFilter {
+    DocumentFilter {
+        collection: Some(name.to_owned()),
+        ..DocumentFilter::default()
+    }
 }

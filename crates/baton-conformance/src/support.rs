@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use baton_domain::ports::{PageLimit, PageRequest, Scope, StoreError};
+use baton_domain::ports::{DocumentFilter, PageLimit, PageRequest, Scope, StoreError};
 use baton_domain::{
     Claim, Document, Event, LeaseToken, NewWorkflow, StepApplied, StepCommit, Task, TaskDraft,
     TaskId, UserId, Workflow, WorkflowId,
@@ -170,7 +170,11 @@ pub fn page(limit: u32, after: Option<uuid::Uuid>) -> PageRequest {
 /// Every document in the store, newest first.
 pub async fn all_documents<S: ConformantStore>(store: &S) -> Vec<Document> {
     store
-        .list_documents(Scope::All, None, page(PageLimit::MAX, None))
+        .list_documents(
+            Scope::All,
+            DocumentFilter::default(),
+            page(PageLimit::MAX, None),
+        )
         .await
         .expect("list documents")
         .items

@@ -89,6 +89,14 @@ pub struct Page<T> {
     pub next: Option<Uuid>,
 }
 
+/// Which documents a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocumentFilter {
+    pub collection: Option<String>,
+    /// Only those the tasks of this workflow wrote.
+    pub workflow_id: Option<WorkflowId>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkflowFilter {
     pub status: Option<WorkflowStatus>,
@@ -285,7 +293,7 @@ pub trait DocumentStore: Send + Sync + 'static {
     async fn list_documents(
         &self,
         scope: Scope,
-        collection: Option<String>,
+        filter: DocumentFilter,
         page: PageRequest,
     ) -> Result<Page<Document>, StoreError>;
 

@@ -1,6 +1,6 @@
 //! The documents `store` tasks wrote: read only.
 
-use baton_domain::ports::{Page, PageRequest, Scope, StoreError};
+use baton_domain::ports::{DocumentFilter, Page, PageRequest, Scope, StoreError};
 use baton_domain::{Document, TaskId, UserId, WorkflowId};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -44,13 +44,16 @@ fn scoped(scope: Scope) -> documents::BoxedQuery<'static, diesel::pg::Pg> {
 pub(crate) async fn list(
     conn: &mut AsyncPgConnection,
     scope: Scope,
-    collection: Option<String>,
+    filter: DocumentFilter,
     page: PageRequest,
 ) -> Result<Page<Document>, StoreError> {
     let limit = page.limit.get() as usize;
     let mut query = scoped(scope);
-    if let Some(collection) = collection {
+    if let Some(collection) = filter.collection {
         query = query.filter(documents::collection.eq(collection));
+    }
+    if let Some(workflow) = filter.workflow_id {
+        query = query.filter(documents::workflow_id.eq(*workflow.as_uuid()));
     }
     if let Some(after) = page.after {
         query = query.filter(documents::id.lt(after));

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use std::time::Duration;
 
 use baton_domain::ports::{
-    ConcurrencyStore, DocumentStore, EventLog, Page, PageRequest, Scope, StoreError, TaskFilter,
-    TaskQueue, WorkflowFilter, WorkflowStore,
+    ConcurrencyStore, DocumentFilter, DocumentStore, EventLog, Page, PageRequest, Scope,
+    StoreError, TaskFilter, TaskQueue, WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
     Admission, ChildOutcome, Claim, ConcurrencyKey, Document, Edit, ElementResult, Event, KeyState,
@@ -218,10 +218,10 @@ impl DocumentStore for PgStore {
     async fn list_documents(
         &self,
         scope: Scope,
-        collection: Option<String>,
+        filter: DocumentFilter,
         page: PageRequest,
     ) -> Result<Page<Document>, StoreError> {
-        documents::list(&mut *self.conn().await?, scope, collection, page).await
+        documents::list(&mut *self.conn().await?, scope, filter, page).await
     }
 
     async fn get_document(&self, scope: Scope, id: uuid::Uuid) -> Result<Document, StoreError> {

@@ -1,6 +1,6 @@
 //! The documents `store` tasks wrote: read only (written by `steps.rs`).
 
-use baton_domain::ports::{Page, PageRequest, Scope, StoreError};
+use baton_domain::ports::{DocumentFilter, Page, PageRequest, Scope, StoreError};
 use baton_domain::{Document, TaskId, UserId, WorkflowId};
 use diesel::SqliteConnection;
 use diesel::prelude::*;
@@ -38,13 +38,16 @@ fn scoped(scope: Scope) -> documents::BoxedQuery<'static, Sqlite> {
 pub(crate) fn list(
     conn: &mut SqliteConnection,
     scope: Scope,
-    collection: Option<String>,
+    filter: DocumentFilter,
     page: PageRequest,
 ) -> SqlResult<Page<Document>> {
     let limit = page.limit.get() as usize;
     let mut query = scoped(scope);
-    if let Some(collection) = collection {
+    if let Some(collection) = filter.collection {
         query = query.filter(documents::collection.eq(collection));
+    }
+    if let Some(workflow) = filter.workflow_id {
+        query = query.filter(documents::workflow_id.eq(id_text(workflow.as_uuid())));
     }
     if let Some(after) = page.after {
         query = query.filter(documents::id.lt(id_text(&after)));

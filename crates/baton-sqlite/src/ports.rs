@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use baton_domain::ports::{
-    ConcurrencyStore, DocumentStore, EventLog, Page, PageRequest, Scope, StoreError, TaskFilter,
-    TaskQueue, WorkflowFilter, WorkflowStore,
+    ConcurrencyStore, DocumentFilter, DocumentStore, EventLog, Page, PageRequest, Scope,
+    StoreError, TaskFilter, TaskQueue, WorkflowFilter, WorkflowStore,
 };
 use baton_domain::{
     Admission, ChildOutcome, Claim, ConcurrencyKey, Document, Edit, ElementResult, Event, KeyState,
@@ -232,10 +232,10 @@ impl DocumentStore for SqliteStore {
     async fn list_documents(
         &self,
         scope: Scope,
-        collection: Option<String>,
+        filter: DocumentFilter,
         page: PageRequest,
     ) -> Result<Page<Document>, StoreError> {
-        self.read(move |conn| documents::list(conn, scope, collection, page))
+        self.read(move |conn| documents::list(conn, scope, filter, page))
             .await
     }
 

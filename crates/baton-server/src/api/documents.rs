@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use baton_domain::Document;
+use baton_domain::ports::DocumentFilter;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -54,11 +55,12 @@ pub struct DocumentPage {
     get, path = "/api/documents", tag = "documents", operation_id = "listDocuments",
     params(
         ("collection" = Option<String>, Query, description = "Only this collection"),
+        ("workflow_id" = Option<Uuid>, Query, description = "Only what this workflow's store tasks wrote"),
         Paging,
     ),
     responses(
         (status = 200, description = "A page of documents", body = DocumentPage),
-        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 400, description = "Bad limit or cursor, or a `workflow_id` that is not a UUID", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
@@ -70,10 +72,21 @@ pub async fn list(
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let page = params.page(CursorKind::Documents)?;
-    let collection = params.collection.clone().filter(|c| !c.is_empty());
+    let workflow_id = match params.workflow_id.as_deref().filter(|w| !w.is_empty()) {
+        None => None,
+        Some(id) => Some(
+            Uuid::parse_str(id)
+                .map(Into::into)
+                .map_err(|_| ApiError::bad_request("workflow_id must be a UUID"))?,
+        ),
+    };
+    let filter = DocumentFilter {
+        collection: params.collection.clone().filter(|c| !c.is_empty()),
+        workflow_id,
+    };
     let page = state
         .documents
-        .list_documents(caller.scope, collection, page)
+        .list_documents(caller.scope, filter, page)
         .await?;
     Ok(HttpResponse::Ok().json(DocumentPage {
         data: page.items.into_iter().map(Into::into).collect(),

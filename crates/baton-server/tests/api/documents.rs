@@ -8,6 +8,7 @@ use crate::runs::{DONE, WAIT};
 #[tokio::test(flavor = "multi_thread")]
 async fn documents_written_by_store_tasks_can_be_listed_and_read() {
     let app = TestApp::spawn().await;
+    let mut workflows = Vec::new();
     for (i, collection) in ["notes", "notes", "reports"].iter().enumerate() {
         let wf = app
             .create_workflow(&json!({
@@ -18,6 +19,7 @@ async fn documents_written_by_store_tasks_can_be_listed_and_read() {
             }))
             .await;
         app.wait_for_workflow(id_of(&wf), DONE, WAIT).await;
+        workflows.push(id_of(&wf).to_owned());
     }
     let notes = expect_status(
         app.get("/api/documents?collection=notes").await,
@@ -56,5 +58,17 @@ async fn documents_written_by_store_tasks_can_be_listed_and_read() {
         .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let bad = app.get("/api/documents?cursor=nope").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    let of_first = expect_status(
+        app.get(&format!("/api/documents?workflow_id={}", workflows[0]))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let data = of_first["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{of_first}");
+    assert_eq!(data[0]["workflow_id"], workflows[0].as_str());
+    let bad = app.get("/api/documents?workflow_id=nope").await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }

@@ -49,7 +49,10 @@ async fn list_costs(store: &SqliteStore, owner: UserId) -> [u64; 4] {
             store.list_tasks(scope, TaskFilter::default(), page(100, None))
         })
         .await,
-        cost(store, || store.list_documents(scope, None, page(100, None))).await,
+        cost(store, || {
+            store.list_documents(scope, Default::default(), page(100, None))
+        })
+        .await,
     ]
 }
 

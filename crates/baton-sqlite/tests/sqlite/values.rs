@@ -101,7 +101,10 @@ async fn hostile_values_round_trip_exactly() {
     let listed = store
         .list_documents(
             Scope::Owner(owner),
-            Some("c'ollection 🎉".into()),
+            baton_domain::ports::DocumentFilter {
+                collection: Some("c'ollection 🎉".into()),
+                workflow_id: None,
+            },
             Default::default(),
         )
         .await

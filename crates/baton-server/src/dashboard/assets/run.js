@@ -57,7 +57,7 @@ export function runPage(main, id) {
     }
     const [signals, documents] = await Promise.all([
       get(`${base}/signals`).catch(() => ({ data: [] })),
-      get("/api/documents?limit=100").catch(() => ({ data: [] })),
+      get(`/api/documents?limit=100&workflow_id=${encodeURIComponent(id)}`).catch(() => ({ data: [] })),
     ]);
     if (stopped) return false;
     render(signals.data, documents.data.filter((d) => d.workflow_id === id));
