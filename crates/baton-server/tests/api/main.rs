@@ -32,6 +32,7 @@ mod ssrf;
 mod streaming;
 mod strictness;
 mod tasks;
+mod traces;
 mod validation;
 mod waits;
 mod workflows;
