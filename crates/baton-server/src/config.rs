@@ -98,6 +98,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `BATON_LOG_FORMAT`: pretty or json.
     pub log_format: LogFormat,
+    /// `BATON_OTLP_ENDPOINT`: an OTLP/HTTP collector (`http://127.0.0.1:4318`) that receives the
+    /// process's trace spans at `/v1/traces`; unset, nothing is exported.
+    pub otlp_endpoint: Option<String>,
     /// `BATON_JWT_SECRET`: signs access tokens; unset means local mode (no authentication,
     /// loopback only).
     pub jwt_secret: Option<SecretString>,
@@ -260,6 +263,9 @@ impl Config {
                 in_range(v, 1_024, 1_073_741_824)
             })?,
             log_format: vars.get("BATON_LOG_FORMAT", LogFormat::Pretty, |v| v.parse())?,
+            otlp_endpoint: vars.get("BATON_OTLP_ENDPOINT", None, |v| {
+                parse_otlp_endpoint(v).map(Some)
+            })?,
         })
     }
 
@@ -302,6 +308,25 @@ fn admin_account<F: Fn(&str) -> Option<String>>(
             value: String::new(),
             message: "is required when BATON_ADMIN_PASSWORD is set".into(),
         }),
+    }
+}
+
+/// `http://127.0.0.1:4318` (or with a path prefix): an http(s) URL with a host, no query, no
+/// fragment; kept without its trailing slash, as `/v1/traces` is appended to it.
+fn parse_otlp_endpoint(value: &str) -> Result<String, String> {
+    let hint =
+        "must be an http:// or https:// URL of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318";
+    let url = reqwest::Url::parse(value.trim()).map_err(|e| format!("{hint} ({e})"))?;
+    let valid = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if valid {
+        Ok(url.as_str().trim_end_matches('/').to_owned())
+    } else {
+        Err(hint.to_owned())
     }
 }
 
@@ -499,10 +524,29 @@ mod tests {
             ("BATON_TRANSFORM_TIMEOUT_MS", "0"),
             ("BATON_TRANSFORM_TIMEOUT_MS", "ten"),
             ("BATON_SSE_PER_CALLER", "0"),
+            ("BATON_OTLP_ENDPOINT", "127.0.0.1:4318"),
+            ("BATON_OTLP_ENDPOINT", "grpc://collector:4317"),
+            ("BATON_OTLP_ENDPOINT", "http://collector:4318?x=1"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);
             assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_otlp_endpoint_is_off_by_default_and_kept_without_a_trailing_slash() {
+        assert_eq!(config(&[]).unwrap().otlp_endpoint, None);
+        for (value, kept) in [
+            ("http://127.0.0.1:4318", "http://127.0.0.1:4318"),
+            ("http://127.0.0.1:4318/", "http://127.0.0.1:4318"),
+            (
+                "https://otel.example.com/prefix/",
+                "https://otel.example.com/prefix",
+            ),
+        ] {
+            let c = config(&[("BATON_OTLP_ENDPOINT", value)]).unwrap();
+            assert_eq!(c.otlp_endpoint.as_deref(), Some(kept));
         }
     }
 

@@ -49,13 +49,23 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(config.log_format);
+    let telemetry = match telemetry::init(config.log_format, config.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("error: cannot start the trace exporter: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match command {
         Command::Serve => serve(config).await,
         Command::Migrate => startup::prepare_database(&config).await,
         // Handled above, before the configuration was read.
         Command::Openapi | Command::Client(_) => Ok(()),
     };
+    // The last batch of spans goes out from the exporter's thread: wait for it off the runtime.
+    if let Err(err) = tokio::task::spawn_blocking(move || telemetry.shutdown()).await {
+        eprintln!("warning: the trace exporter did not stop cleanly: {err}");
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

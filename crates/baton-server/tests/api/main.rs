@@ -39,6 +39,7 @@ mod ssrf;
 mod streaming;
 mod strictness;
 mod tasks;
+mod traces;
 mod validation;
 mod waits;
 mod workflows;
