@@ -23,6 +23,7 @@ pub(crate) fn count_sql(table: &str) -> &'static str {
         "secrets" => "SELECT count(*) AS count FROM secrets",
         "definitions" => "SELECT count(*) AS count FROM definitions",
         "schedules" => "SELECT count(*) AS count FROM schedules",
+        "llm_calls" => "SELECT count(*) AS count FROM llm_calls",
         other => panic!("no table {other}"),
     }
 }

@@ -61,26 +61,23 @@ impl<'d, 'a> Caller<'d, 'a> {
                 .streamer
                 .call(self.client, request.clone(), &model)
                 .await;
+            // A rate limit holds the model before the call is written down: once its ledger
+            // line is there, every instance waits.
+            if let Err(error) = &result
+                && error.status == Some(429)
+            {
+                let hold = error.retry_after.unwrap_or(DEFAULT_HOLD);
+                tracing::info!(%model, ?hold, "the provider rate-limited the model; holding it");
+                let ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX);
+                if let Err(err) = self.deps.queue.hold_model(&model, ms).await {
+                    tracing::warn!(error = %err, "cannot hold the rate-limited model");
+                }
+            }
             if let Some(made) = self.streamer.calls.last().cloned() {
                 self.ledger(&made, prompt, false).await;
             }
             match result {
-                Err(error) if error.status == Some(429) => {
-                    let hold = error.retry_after.unwrap_or(DEFAULT_HOLD);
-                    tracing::info!(%model, ?hold, "the provider rate-limited the model; holding it");
-                    if let Err(err) = self
-                        .deps
-                        .queue
-                        .hold_model(&model, u64::try_from(hold.as_millis()).unwrap_or(u64::MAX))
-                        .await
-                    {
-                        tracing::warn!(error = %err, "cannot hold the rate-limited model");
-                    }
-                    if !last {
-                        return Err(error);
-                    }
-                    self.streamer.rewind();
-                }
+                Err(error) if error.status == Some(429) && last => self.streamer.rewind(),
                 other => return other,
             }
         }
