@@ -220,7 +220,8 @@ impl Browser {
     }
 
     /// Clicks the element matching `css` (waiting for it), as a user would. A page that redraws
-    /// the element between finding and clicking it (a refresh) makes it stale: it is found again.
+    /// the element between finding and clicking it (a refresh) makes it stale: it is found again;
+    /// one not shown yet (the page is still deciding what to show) is clicked once it shows.
     pub async fn click(&self, css: &str) {
         wait_until(&format!("`{css}` is clicked"), WAIT, || async {
             let element = self.element(css).await;
@@ -231,9 +232,10 @@ impl Browser {
                     Some(json!({})),
                 )
                 .await;
-            let stale = answer["value"]["error"] == "stale element reference";
+            let error = &answer["value"]["error"];
+            let again = error == "stale element reference" || error == "element not interactable";
             assert!(
-                status.is_success() || stale,
+                status.is_success() || again,
                 "click {css}: {status} {answer}"
             );
             status.is_success()

@@ -285,6 +285,9 @@ async fn signing_in_shows_only_the_callers_runs() {
 
     // Signed out, then in with an API key: bob's runs.
     browser.goto(&app.url("/")).await;
+    browser
+        .wait_for_text(&row(id_of(&mine)), "alice's run")
+        .await;
     browser.click("#sign-out").await;
     browser.wait_for_text(".sign-in h1", "Sign in").await;
     let key = app.bearer(&bob.token).create_api_key("dashboard").await;
