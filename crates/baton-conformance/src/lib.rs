@@ -12,6 +12,7 @@ use baton_domain::ports::{
 };
 
 pub mod auth;
+pub mod budget;
 pub mod children;
 pub mod claims;
 pub mod concurrency;
@@ -194,6 +195,8 @@ macro_rules! conformance_tests {
             llm::ledger_lines_add_up_per_task_model_and_owner,
             llm::cached_answers_expire_and_are_replaced,
             llm::a_models_pace_is_shared_and_held,
+            budget::reservations_keep_calls_in_flight_within_the_budget,
+            budget::resuming_queues_the_tasks_the_budget_parked,
             definitions::versions_increase_by_one_and_old_versions_stay_readable,
             definitions::names_are_per_owner_and_scope_hides_others,
             definitions::deleting_removes_every_version_unless_a_schedule_runs_it,

@@ -82,14 +82,26 @@ impl Workflow {
     /// Renames it or changes its input; `expected` is the caller's version, if any.
     pub fn patch(&self, patch: WorkflowPatch, expected: Option<i32>) -> Result<Edit, DomainError> {
         DomainError::check_version(expected, self.version)?;
-        self.require_pending("it can only be edited")?;
+        if patch.budget_only() {
+            if self.status.is_terminal() {
+                return Err(DomainError::conflict(format!(
+                    "the workflow is {}; a finished workflow's budget cannot change",
+                    self.status
+                )));
+            }
+        } else {
+            self.require_pending("it can only be edited")?;
+        }
         Ok(self.edit(Change::Workflow(patch)))
     }
 
     /// Deletes it with its tasks. `Conflict` while it is running.
     pub fn delete(&self, expected: Option<i32>) -> Result<Edit, DomainError> {
         DomainError::check_version(expected, self.version)?;
-        if self.status == WorkflowStatus::Running {
+        if matches!(
+            self.status,
+            WorkflowStatus::Running | WorkflowStatus::Paused
+        ) {
             return Err(DomainError::conflict(
                 "the workflow is running; cancel it before deleting it",
             ));

@@ -70,6 +70,15 @@ pub enum EventKind {
         signal: Option<String>,
         until: Option<DateTime<Utc>>,
     },
+    /// An `llm` call of the task did not fit the workflow's budget: not made; the task waits
+    /// and the workflow is paused. `detail`: `{budget, spent, reserved, needed}`.
+    BudgetExceeded {
+        task_id: TaskId,
+        attempt: i32,
+        detail: Value,
+    },
+    /// A paused workflow was resumed: its tasks waiting for the budget are queued again.
+    WorkflowResumed,
     /// A signal was sent to the workflow (kept until a `wait` task for `name` consumes it).
     SignalReceived {
         signal_id: SignalId,
@@ -114,6 +123,8 @@ impl EventKind {
             Self::TaskFannedOut { .. } => "task.fanned_out",
             Self::TaskChildStarted { .. } => "task.child_started",
             Self::TaskWaiting { .. } => "task.waiting",
+            Self::BudgetExceeded { .. } => "budget.exceeded",
+            Self::WorkflowResumed => "workflow.resumed",
             Self::SignalReceived { .. } => "signal.received",
             Self::WorkflowCompleted { .. } => "workflow.completed",
             Self::WorkflowFailed { .. } => "workflow.failed",
@@ -124,7 +135,20 @@ impl EventKind {
     /// The payload clients receive as the event's `data`.
     pub fn data(&self) -> Value {
         match self {
-            Self::WorkflowStarted { retry: false } | Self::WorkflowCancelled => json!({}),
+            Self::WorkflowStarted { retry: false }
+            | Self::WorkflowCancelled
+            | Self::WorkflowResumed => json!({}),
+            Self::BudgetExceeded {
+                task_id,
+                attempt,
+                detail,
+            } => {
+                let mut data = json!({"task_id": task_id, "attempt": attempt});
+                if let (Some(data), Some(detail)) = (data.as_object_mut(), detail.as_object()) {
+                    data.extend(detail.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                data
+            }
             Self::WorkflowStarted { retry: true } => json!({"retry": true}),
             Self::WorkflowQueued { key, limit } => json!({"key": key, "limit": limit}),
             Self::TaskStarted {
@@ -185,6 +209,9 @@ impl EventKind {
                 task_id, attempt, ..
             }
             | Self::TaskRewind { task_id, attempt }
+            | Self::BudgetExceeded {
+                task_id, attempt, ..
+            }
             | Self::TaskRetrying {
                 task_id, attempt, ..
             } => Some((*task_id, Some(*attempt))),

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod auth;
+mod budget;
 mod child;
 mod concurrency;
 mod cron;
@@ -45,6 +46,9 @@ mod workflow;
 pub use auth::{
     ApiKey, ApiKeyId, Credentials, Email, KeyHash, KeyName, NewApiKey, NewUser, Password,
     Principal, Role, User,
+};
+pub use budget::{
+    BUDGET_EXCEEDED, Budget, BudgetAsk, BudgetDecision, MAX_BUDGET_TOKENS, MAX_BUDGET_USD, Spend,
 };
 pub use child::{ChildOutcome, child_tasks};
 pub use concurrency::{

@@ -188,6 +188,19 @@ impl Workflow {
         )
     }
 
+    /// Whether a paused workflow may be resumed (its pause cleared, the tasks its budget
+    /// parked queued again: a store applies it, only while it is still paused). `Conflict`
+    /// unless paused. A budget still too small pauses it again at its next call.
+    pub fn unpause(&self) -> Result<(), DomainError> {
+        if self.status != WorkflowStatus::Paused {
+            return Err(DomainError::conflict(format!(
+                "the workflow is {}; only a paused workflow can be resumed",
+                self.status
+            )));
+        }
+        Ok(())
+    }
+
     /// Resumes a failed workflow from its failed tasks with a fresh attempt budget; completed
     /// tasks are not run again. `Conflict` unless failed.
     pub fn retry(&self) -> Result<Transition, DomainError> {

@@ -182,6 +182,12 @@ pub trait WorkflowStore: ConcurrencyStore + Send + Sync + 'static {
     /// `edit.version`; `NotFound("workflow")` when it is gone.
     async fn apply_edit(&self, edit: &Edit) -> Result<(), StoreError>;
 
+    /// Resumes a paused workflow (decided by [`Workflow::unpause`]): its pause cleared and the
+    /// `llm` tasks its budget parked (queued, never runnable) runnable now, with a
+    /// `workflow.resumed` event, in one transaction. `false` (nothing changed) when it is no
+    /// longer paused.
+    async fn resume_paused(&self, workflow: WorkflowId) -> Result<bool, StoreError>;
+
     /// One workflow with its tasks by position. `NotFound("workflow")` when absent.
     async fn get_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError>;
 

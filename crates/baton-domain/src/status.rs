@@ -15,12 +15,19 @@ use crate::DomainError;
 /// key's limit of workflows already run: started, waiting for a slot (`pending` → `queued` →
 /// `running`, `failed` → `queued` on retry, `queued` → `cancelled`). Its tasks wait `pending`
 /// until it is admitted (see `concurrency.rs`).
+///
+/// A running workflow is `paused` when an `llm` call did not fit its budget (see
+/// `budget.rs`): its tasks in flight finish, no call starts until it is resumed (`paused` →
+/// `running`), and it can still be cancelled or fail. A store keeps it as `running` with the
+/// pause beside it ([`WorkflowStatus::stored`]), so every step fenced on a running workflow
+/// applies to a paused one alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkflowStatus {
     Pending,
     Queued,
     Running,
+    Paused,
     Completed,
     Failed,
     Cancelled,
@@ -46,10 +53,11 @@ pub enum TaskStatus {
 }
 
 impl WorkflowStatus {
-    pub const ALL: [WorkflowStatus; 6] = [
+    pub const ALL: [WorkflowStatus; 7] = [
         Self::Pending,
         Self::Queued,
         Self::Running,
+        Self::Paused,
         Self::Completed,
         Self::Failed,
         Self::Cancelled,
@@ -60,9 +68,26 @@ impl WorkflowStatus {
             Self::Pending => "pending",
             Self::Queued => "queued",
             Self::Running => "running",
+            Self::Paused => "paused",
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status a store keeps: a paused workflow is kept `running` (with its pause).
+    pub const fn stored(self) -> &'static str {
+        match self {
+            Self::Paused => "running",
+            other => other.as_str(),
+        }
+    }
+
+    /// The status of a workflow kept as `self`, paused or not.
+    pub const fn with_pause(self, paused: bool) -> Self {
+        match self {
+            Self::Running if paused => Self::Paused,
+            other => other,
         }
     }
 
@@ -83,6 +108,10 @@ impl WorkflowStatus {
                 | (Running, Completed)
                 | (Running, Failed)
                 | (Running, Cancelled)
+                | (Running, Paused)
+                | (Paused, Running)
+                | (Paused, Failed)
+                | (Paused, Cancelled)
                 | (Failed, Running)
                 | (Failed, Queued)
         )

@@ -482,6 +482,39 @@ impl StepCommit {
         step
     }
 
+    /// An `llm` call of the task did not fit its workflow's budget (the store paused the
+    /// workflow when it refused the reservation): the task parks, runnable never until the
+    /// workflow is resumed, handing its attempt back, with a `budget.exceeded` event.
+    pub fn budget_parked(
+        claim: &Claim,
+        resolved_input: Value,
+        detail: Value,
+        carry_on: Option<&CarryOn>,
+    ) -> Self {
+        let mut step = Self::base(
+            claim,
+            Fence::Held,
+            TaskOutcome::Wait {
+                until: None,
+                signal: None,
+            },
+        );
+        step.resolved_input = Some(resolved_input);
+        step.events.push(
+            NewEvent::new(
+                claim.task.workflow_id,
+                EventKind::BudgetExceeded {
+                    task_id: claim.task.id,
+                    attempt: claim.task.attempt,
+                    detail,
+                },
+            )
+            .of_element(claim.task.element_index),
+        );
+        step.then_claim = carry_on.map(CarryOn::claim);
+        step
+    }
+
     /// The status the claimed task takes.
     pub fn status(&self) -> crate::TaskStatus {
         match self.outcome {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::Budget;
 use crate::error::Errors;
 use crate::{
     Concurrency, DefinitionRef, DomainError, NewTask, ScheduleRef, Task, TaskDraft, TaskId, UserId,
@@ -26,6 +27,7 @@ pub struct NewWorkflow {
     concurrency: Option<Concurrency>,
     definition: Option<DefinitionRef>,
     schedule: Option<ScheduleRef>,
+    budget: Option<Budget>,
 }
 
 impl NewWorkflow {
@@ -80,6 +82,7 @@ impl NewWorkflow {
                 concurrency: None,
                 definition: None,
                 schedule: None,
+                budget: None,
             }),
             None => Err(DomainError::invalid("name", "is invalid")),
         }
@@ -137,6 +140,16 @@ impl NewWorkflow {
         self
     }
 
+    /// Its budget for `llm` calls (see [`Budget`]).
+    pub fn budget(&self) -> Option<&Budget> {
+        self.budget.as_ref()
+    }
+
+    pub fn with_budget(mut self, budget: Option<Budget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
     pub fn name(&self) -> &WorkflowName {
         &self.name
     }
@@ -158,6 +171,10 @@ pub struct WorkflowPatch {
     pub input: Option<Value>,
     /// `Some(None)` removes the concurrency key.
     pub concurrency: Option<Option<Concurrency>>,
+    /// `Some(None)` removes the budget. A patch of the budget alone may change an unfinished
+    /// workflow of any status (raising the budget of a paused one); any other field, only a
+    /// pending one's.
+    pub budget: Option<Option<Budget>>,
 }
 
 impl WorkflowPatch {
@@ -172,6 +189,7 @@ impl WorkflowPatch {
             name,
             input,
             concurrency: None,
+            budget: None,
         })
     }
 
@@ -181,9 +199,26 @@ impl WorkflowPatch {
         self
     }
 
+    /// The same patch, also setting (or, with `Some(None)`, removing) the budget.
+    pub fn with_budget(mut self, budget: Option<Option<Budget>>) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// Whether it changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.input.is_none() && self.concurrency.is_none()
+        self.name.is_none()
+            && self.input.is_none()
+            && self.concurrency.is_none()
+            && self.budget.is_none()
+    }
+
+    /// Whether it changes the budget and nothing else.
+    pub fn budget_only(&self) -> bool {
+        self.budget.is_some()
+            && self.name.is_none()
+            && self.input.is_none()
+            && self.concurrency.is_none()
     }
 }
 
@@ -216,6 +251,10 @@ pub struct Workflow {
     pub definition: Option<DefinitionRef>,
     /// For a run a schedule started: the schedule and its tick.
     pub schedule: Option<ScheduleRef>,
+    /// Its budget for `llm` calls.
+    pub budget: Option<Budget>,
+    /// While paused (see [`WorkflowStatus::Paused`]): why, as its `budget.exceeded` event said.
+    pub paused: Option<Value>,
 }
 
 #[cfg(test)]

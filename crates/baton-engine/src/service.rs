@@ -139,6 +139,22 @@ impl Workflows {
         self.transition(scope, id, Workflow::retry).await
     }
 
+    /// Resumes a paused workflow: the `llm` tasks its budget parked run again (see
+    /// [`Workflow::unpause`]).
+    #[tracing::instrument(skip_all, fields(workflow_id = %id))]
+    pub async fn resume(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
+        let workflow = self.store.get_workflow(scope, id).await?;
+        workflow.unpause()?;
+        if !self.store.resume_paused(id).await? {
+            return Err(StoreError::Conflict(
+                "the workflow is no longer paused".into(),
+            ));
+        }
+        self.signals.publish(Signal::EventsAppended(id));
+        self.signals.publish(Signal::WorkQueued);
+        self.store.get_workflow(Scope::All, id).await
+    }
+
     /// Renames a pending workflow or changes its input; `expected` is the caller's version.
     #[tracing::instrument(skip_all, fields(workflow_id = %id))]
     pub async fn patch(

@@ -111,6 +111,16 @@ async fn apply_in(conn: &mut AsyncPgConnection, edit: &Edit) -> PgResult<()> {
             .execute(conn)
             .await?;
     }
+    if let Change::Workflow(WorkflowPatch {
+        budget: Some(budget),
+        ..
+    }) = &edit.change
+    {
+        diesel::update(workflows::table.find(id))
+            .set(workflows::budget.eq(budget.map(|b| b.to_json())))
+            .execute(conn)
+            .await?;
+    }
     match &edit.change {
         Change::Workflow(_) | Change::Delete => {}
         Change::AddTask { task, position } => {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod auth_schema;
+mod budget;
 mod concurrency;
 mod definitions;
 mod descendants;

@@ -1,7 +1,10 @@
 //! What llm tasks keep: the usage ledger, the response cache, each model's shared pace.
 
 use baton_domain::ports::{Scope, StoreError};
-use baton_domain::{LlmCall, ModelLimit, ModelPace, Pace, TaskId, UsageRow, UserId, WorkflowId};
+use baton_domain::{
+    BudgetAsk, BudgetDecision, LlmCall, ModelLimit, ModelPace, Pace, TaskId, UsageRow, UserId,
+    WorkflowId,
+};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Timestamptz};
@@ -10,7 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{PgError, PgResult};
-use crate::schema::{llm_cache, llm_calls, llm_model_pace, workflows};
+use crate::schema::{llm_cache, llm_calls, llm_model_pace, llm_reservations, workflows};
 
 fn tokens(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -42,12 +45,19 @@ pub(crate) async fn record(conn: &mut AsyncPgConnection, calls: &[LlmCall]) -> P
     if rows.is_empty() {
         return Ok(());
     }
-    diesel::insert_into(llm_calls::table)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    Ok(())
+    let settled: Vec<Uuid> = calls.iter().map(|c| *c.task_id.as_uuid()).collect();
+    conn.transaction(async move |conn| {
+        diesel::insert_into(llm_calls::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        diesel::delete(llm_reservations::table.filter(llm_reservations::task_id.eq_any(settled)))
+            .execute(conn)
+            .await?;
+        Ok::<_, PgError>(())
+    })
+    .await
 }
 
 /// The sums of a ledger's lines; `sum(bigint)` is numeric in Postgres, hence the casts.
@@ -320,5 +330,18 @@ impl baton_domain::ports::LlmStore for crate::store::PgStore {
 
     async fn hold_model(&self, model: &str, ms: u64) -> Result<(), StoreError> {
         Ok(hold(&mut *self.conn().await?, model, ms).await?)
+    }
+
+    async fn reserve_budget(
+        &self,
+        workflow: WorkflowId,
+        task: TaskId,
+        ask: BudgetAsk,
+    ) -> Result<BudgetDecision, StoreError> {
+        Ok(crate::budget::reserve(&mut *self.conn().await?, workflow, task, ask).await?)
+    }
+
+    async fn wake_unpaused(&self, workflow: WorkflowId) -> Result<bool, StoreError> {
+        Ok(crate::budget::wake_unpaused(&mut *self.conn().await?, workflow).await?)
     }
 }

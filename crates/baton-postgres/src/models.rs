@@ -40,6 +40,9 @@ pub(crate) struct WorkflowRow {
     /// On a run a schedule started: the schedule and its tick.
     pub schedule_id: Option<Uuid>,
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// Its budget for llm calls, and while paused, why.
+    pub budget: Option<Value>,
+    pub paused: Option<Value>,
 }
 
 #[derive(Debug, Insertable)]
@@ -58,6 +61,7 @@ pub(crate) struct NewWorkflowRow<'a> {
     pub definition_version: Option<i32>,
     pub schedule_id: Option<Uuid>,
     pub scheduled_at: Option<DateTime<Utc>>,
+    pub budget: Option<Value>,
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, serde::Deserialize)]
@@ -300,7 +304,8 @@ impl WorkflowRow {
             status: self
                 .status
                 .parse::<WorkflowStatus>()
-                .context("stored workflow status")?,
+                .context("stored workflow status")?
+                .with_pause(self.paused.is_some()),
             input: self.input,
             output: self.output,
             error: self.error,
@@ -329,6 +334,12 @@ impl WorkflowRow {
                 .schedule_id
                 .zip(self.scheduled_at)
                 .map(|(id, at)| ScheduleRef { id, at }),
+            budget: self
+                .budget
+                .map(serde_json::from_value)
+                .transpose()
+                .context("a stored budget")?,
+            paused: self.paused,
         })
     }
 }

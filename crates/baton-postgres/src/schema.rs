@@ -26,6 +26,8 @@ diesel::table! {
         definition_version -> Nullable<Int4>,
         schedule_id -> Nullable<Uuid>,
         scheduled_at -> Nullable<Timestamptz>,
+        budget -> Nullable<Jsonb>,
+        paused -> Nullable<Jsonb>,
     }
 }
 
@@ -196,5 +198,15 @@ diesel::table! {
         requests_at -> Nullable<Timestamptz>,
         tokens_at -> Nullable<Timestamptz>,
         held_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    llm_reservations (task_id) {
+        task_id -> Uuid,
+        workflow_id -> Uuid,
+        tokens -> Int8,
+        cost_usd -> Float8,
+        created_at -> Timestamptz,
     }
 }

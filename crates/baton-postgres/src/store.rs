@@ -85,6 +85,10 @@ impl WorkflowStore for PgStore {
         edit::apply(&mut *self.conn().await?, edit).await
     }
 
+    async fn resume_paused(&self, workflow: WorkflowId) -> Result<bool, StoreError> {
+        Ok(crate::budget::resume(&mut *self.conn().await?, workflow).await?)
+    }
+
     async fn get_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
         workflows::get(&mut *self.conn().await?, scope, id).await
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use baton_domain::ports::{Page, PageRequest, Scope, StoreError, WorkflowFilter};
 use baton_domain::{
-    NewWorkflow, Task, TaskId, TaskStatus, Transition, Workflow, WorkflowId, WorkflowStatus,
+    Budget, NewWorkflow, Task, TaskId, TaskStatus, Transition, Workflow, WorkflowId, WorkflowStatus,
 };
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
@@ -67,6 +67,7 @@ pub(crate) async fn create_in(
             definition_version: new.definition().map(|d| d.version),
             schedule_id: new.schedule().map(|s| s.id),
             scheduled_at: new.schedule().map(|s| s.at),
+            budget: new.budget().map(Budget::to_json),
         })
         .execute(conn)
         .await?;
@@ -185,7 +186,12 @@ pub(crate) async fn list(
     let limit = i64::from(page.limit.get());
     let mut query = scoped(scope);
     if let Some(status) = filter.status {
-        query = query.filter(workflows::status.eq(status.as_str()));
+        query = query.filter(workflows::status.eq(status.stored()));
+        match status {
+            WorkflowStatus::Paused => query = query.filter(workflows::paused.is_not_null()),
+            WorkflowStatus::Running => query = query.filter(workflows::paused.is_null()),
+            _ => {}
+        }
     }
     if let Some(pattern) = filter.name_pattern() {
         query = query.filter(workflows::name.ilike(pattern).escape('\\'));

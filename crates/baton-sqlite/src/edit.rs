@@ -113,6 +113,15 @@ pub(crate) fn apply(conn: &mut SqliteConnection, edit: &Edit) -> SqlResult<()> {
             ))
             .execute(conn)?;
     }
+    if let Change::Workflow(WorkflowPatch {
+        budget: Some(budget),
+        ..
+    }) = &edit.change
+    {
+        diesel::update(workflows::table.find(&id))
+            .set(workflows::budget.eq(budget.map(|b| b.to_json().to_string())))
+            .execute(conn)?;
+    }
     match &edit.change {
         Change::Workflow(_) | Change::Delete => {}
         Change::AddTask { task, position } => {

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod budget;
 mod claims;
 mod concurrency;
 mod definitions;

@@ -114,9 +114,9 @@ pub(crate) fn apply(conn: &mut SqliteConnection, transition: &Transition) -> Sql
     let id = id_text(transition.workflow_id.as_uuid());
     let guarded = workflows::table
         .find(&id)
-        .filter(workflows::status.eq(transition.from.as_str()));
+        .filter(workflows::status.eq(transition.from.stored()));
     let common = (
-        workflows::status.eq(transition.to.as_str()),
+        workflows::status.eq(transition.to.stored()),
         workflows::updated_at.eq(now()),
         workflows::version.eq(workflows::version + 1),
     );

@@ -2,7 +2,10 @@
 //! in the write transaction: SQLite's one writer is the model's lock).
 
 use baton_domain::ports::{Scope, StoreError};
-use baton_domain::{LlmCall, ModelLimit, ModelPace, Pace, TaskId, UsageRow, UserId, WorkflowId};
+use baton_domain::{
+    BudgetAsk, BudgetDecision, LlmCall, ModelLimit, ModelPace, Pace, TaskId, UsageRow, UserId,
+    WorkflowId,
+};
 use chrono::{DateTime, Utc};
 use diesel::SqliteConnection;
 use diesel::prelude::*;
@@ -11,7 +14,7 @@ use serde_json::Value;
 
 use crate::error::SqlResult;
 use crate::models::{id_text, json, uuid};
-use crate::schema::{llm_cache, llm_calls, llm_model_pace, workflows};
+use crate::schema::{llm_cache, llm_calls, llm_model_pace, llm_reservations, workflows};
 use crate::time::{later, now, parse, parse_opt, text};
 
 fn int(n: u64) -> i64 {
@@ -40,6 +43,8 @@ pub(crate) fn record(conn: &mut SqliteConnection, calls: &[LlmCall]) -> SqlResul
                 llm_calls::error.eq(c.error.as_deref()),
             ))
             .execute(conn)?;
+        // The line settles its task's reservation.
+        diesel::delete(llm_reservations::table.find(id_text(c.task_id.as_uuid()))).execute(conn)?;
     }
     Ok(())
 }
@@ -307,5 +312,27 @@ impl baton_domain::ports::LlmStore for crate::store::SqliteStore {
     async fn hold_model(&self, model: &str, ms: u64) -> Result<(), StoreError> {
         let model = model.to_owned();
         self.write(move |conn| hold(conn, &model, ms)).await
+    }
+
+    async fn reserve_budget(
+        &self,
+        workflow: WorkflowId,
+        task: TaskId,
+        ask: BudgetAsk,
+    ) -> Result<BudgetDecision, StoreError> {
+        // Most workflows have no budget: a read, without taking the writer.
+        if !self
+            .read(move |conn| crate::budget::has_budget(conn, workflow))
+            .await?
+        {
+            return Ok(BudgetDecision::Unlimited);
+        }
+        self.write(move |conn| crate::budget::reserve(conn, workflow, task, ask))
+            .await
+    }
+
+    async fn wake_unpaused(&self, workflow: WorkflowId) -> Result<bool, StoreError> {
+        self.write(move |conn| crate::budget::wake_unpaused(conn, workflow))
+            .await
     }
 }

@@ -62,6 +62,9 @@ pub(crate) struct WorkflowRow {
     pub definition_version: Option<i32>,
     pub schedule_id: Option<String>,
     pub scheduled_at: Option<String>,
+    /// Its budget for llm calls, and while paused, why (JSON).
+    pub budget: Option<String>,
+    pub paused: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -83,6 +86,7 @@ pub(crate) struct NewWorkflowRow<'a> {
     /// For a run a schedule started: the schedule and its tick (as the store writes times).
     pub schedule_id: Option<String>,
     pub scheduled_at: Option<String>,
+    pub budget: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -371,7 +375,8 @@ impl WorkflowRow {
             status: self
                 .status
                 .parse::<WorkflowStatus>()
-                .context("stored workflow status")?,
+                .context("stored workflow status")?
+                .with_pause(self.paused.is_some()),
             input: json(&self.input)?,
             output: json_opt(self.output.as_deref())?,
             error: json_opt(self.error.as_deref())?,
@@ -411,6 +416,11 @@ impl WorkflowRow {
                 }),
                 _ => None,
             },
+            budget: json_opt(self.budget.as_deref())?
+                .map(serde_json::from_value)
+                .transpose()
+                .context("a stored budget")?,
+            paused: json_opt(self.paused.as_deref())?,
         })
     }
 }

@@ -69,6 +69,11 @@ impl WorkflowStore for SqliteStore {
         self.write(move |conn| edit::apply(conn, &edit)).await
     }
 
+    async fn resume_paused(&self, workflow: WorkflowId) -> Result<bool, StoreError> {
+        self.write(move |conn| crate::budget::resume(conn, workflow))
+            .await
+    }
+
     async fn get_workflow(&self, scope: Scope, id: WorkflowId) -> Result<Workflow, StoreError> {
         self.snapshot(move |conn| workflows::get(conn, scope, id))
             .await

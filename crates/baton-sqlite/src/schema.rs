@@ -27,6 +27,8 @@ diesel::table! {
         definition_version -> Nullable<Integer>,
         schedule_id -> Nullable<Text>,
         scheduled_at -> Nullable<Text>,
+        budget -> Nullable<Text>,
+        paused -> Nullable<Text>,
     }
 }
 
@@ -238,5 +240,15 @@ diesel::table! {
         requests_at -> Nullable<Text>,
         tokens_at -> Nullable<Text>,
         held_until -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    llm_reservations (task_id) {
+        task_id -> Text,
+        workflow_id -> Text,
+        tokens -> BigInt,
+        cost_usd -> Double,
+        created_at -> Text,
     }
 }

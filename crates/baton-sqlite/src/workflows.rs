@@ -42,6 +42,7 @@ pub(crate) fn create(
             definition_version: new.definition().map(|d| d.version),
             schedule_id: new.schedule().map(|s| id_text(&s.id)),
             scheduled_at: new.schedule().map(|s| crate::time::text(s.at)),
+            budget: new.budget().map(|b| b.to_json().to_string()),
         })
         .execute(conn)?;
     let task_rows: Vec<NewTaskRow<'_>> = new
@@ -166,7 +167,12 @@ pub(crate) fn list(
     let limit = page.limit.get() as usize;
     let mut query = scoped(scope);
     if let Some(status) = filter.status {
-        query = query.filter(workflows::status.eq(status.as_str()));
+        query = query.filter(workflows::status.eq(status.stored()));
+        match status {
+            WorkflowStatus::Paused => query = query.filter(workflows::paused.is_not_null()),
+            WorkflowStatus::Running => query = query.filter(workflows::paused.is_null()),
+            _ => {}
+        }
     }
     // SQLite's LIKE ignores the case of ASCII letters.
     if let Some(pattern) = filter.name_pattern() {

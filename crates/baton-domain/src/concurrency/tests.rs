@@ -68,6 +68,8 @@ fn workflow(status: WorkflowStatus, task_status: TaskStatus, limit: u32) -> Work
         }),
         definition: None,
         schedule: None,
+        budget: None,
+        paused: None,
     }
 }
 

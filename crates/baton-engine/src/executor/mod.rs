@@ -417,6 +417,18 @@ impl Engine {
                 self.inner.alarm.set(until);
                 self.inner.wake.notify_one();
             }
+            if step
+                .events
+                .iter()
+                .any(|e| matches!(e.kind, baton_domain::EventKind::BudgetExceeded { .. }))
+            {
+                // A resume that came between the pause and this park found nothing to wake.
+                match self.inner.queue.wake_unpaused(step.workflow_id).await {
+                    Ok(true) => signals.publish(Signal::WorkQueued),
+                    Ok(false) => {}
+                    Err(err) => tracing::warn!(error = %err, "cannot check the workflow's pause"),
+                }
+            }
             if matches!(step.workflow, WorkflowOutcome::Failed { .. }) {
                 // Its other running tasks were cancelled with it: stop them now.
                 signals.publish(Signal::WorkflowCancelled(step.workflow_id));

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use baton_domain::{
-    CarryOn, Claim, Fence, MAX_ELEMENTS, NewWorkflow, StepApplied, StepCommit, TaskError,
-    TaskOutcome, TaskStatus, TaskType, WorkflowId, WorkflowStatus, retry_delay,
+    BUDGET_EXCEEDED, CarryOn, Claim, Fence, MAX_ELEMENTS, NewWorkflow, StepApplied, StepCommit,
+    TaskError, TaskOutcome, TaskStatus, TaskType, WorkflowId, WorkflowStatus, retry_delay,
 };
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -299,6 +299,13 @@ impl Engine {
                         carry_on.as_ref(),
                     ),
                     output,
+                }
+            }
+            StepOutcome::Failed(error) if error.kind == BUDGET_EXCEEDED => {
+                let detail = serde_json::from_str(&error.message).unwrap_or(Value::Null);
+                Decided::Done {
+                    step: StepCommit::budget_parked(claim, input.shown, detail, carry_on.as_ref()),
+                    output: Value::Null,
                 }
             }
             StepOutcome::Failed(error) => Decided::failed(claim, Some(input.shown), error),

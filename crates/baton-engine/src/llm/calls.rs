@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use baton_domain::ports::LlmClient;
-use baton_domain::{Claim, LlmCall, LlmRequest, Pace, TaskError, Usage, estimate_tokens};
+use baton_domain::{
+    BUDGET_EXCEEDED, BudgetAsk, BudgetDecision, Claim, LlmCall, LlmRequest, Pace, TaskError, Usage,
+    estimate_tokens,
+};
 use serde_json::Value;
 
 use super::stream::{Answer, CallMade, Streamer};
@@ -56,6 +59,7 @@ impl<'d, 'a> Caller<'d, 'a> {
         let prompt = prompt_estimate(request);
         let worst = prompt + u64::from(request.max_tokens.unwrap_or(0));
         loop {
+            self.reserve(&model, prompt, request.max_tokens).await?;
             self.pace(&model, worst).await?;
             let result = self
                 .streamer
@@ -80,6 +84,40 @@ impl<'d, 'a> Caller<'d, 'a> {
                 Err(error) if error.status == Some(429) && last => self.streamer.rewind(),
                 other => return other,
             }
+        }
+    }
+
+    /// Reserves the call's worst case against its workflow's budget. A call that does not fit
+    /// ends the attempt with a [`BUDGET_EXCEEDED`] error whose message is the decision's
+    /// detail (JSON): the task is parked (the store has paused the workflow), not failed.
+    async fn reserve(
+        &self,
+        model: &str,
+        prompt: u64,
+        max_tokens: Option<u32>,
+    ) -> Result<(), TaskError> {
+        let completion = max_tokens.map(u64::from);
+        let ask = BudgetAsk {
+            tokens: completion.map(|c| prompt + c),
+            cost_usd: completion
+                .and_then(|c| self.deps.llm_policy.price(model).map(|p| p.cost(prompt, c))),
+        };
+        let task = &self.claim.task;
+        let decided = self
+            .deps
+            .queue
+            .reserve_budget(task.workflow_id, task.id, ask)
+            .await
+            .map_err(|err| {
+                TaskError::retryable("store", format!("cannot read the workflow's budget: {err}"))
+            })?;
+        match decided {
+            BudgetDecision::Unlimited | BudgetDecision::Fits => Ok(()),
+            BudgetDecision::Exceeded(detail) => {
+                tracing::info!(%detail, "the call does not fit the workflow's budget; pausing");
+                Err(TaskError::permanent(BUDGET_EXCEEDED, detail.to_string()))
+            }
+            BudgetDecision::Unknowable(message) => Err(TaskError::permanent("llm_budget", message)),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The JSON of a workflow's concurrency key, and of the statuses a workflow can be in.
 
+use crate::api::dto::BudgetSpec;
 use baton_domain::{Concurrency, DomainError, NewWorkflow};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -42,6 +43,7 @@ pub enum WorkflowStatusName {
     Pending,
     Queued,
     Running,
+    Paused,
     Completed,
     Failed,
     Cancelled,
@@ -57,8 +59,23 @@ pub fn with_concurrency(
     workflow: Result<NewWorkflow, DomainError>,
     concurrency: Option<ConcurrencySpec>,
 ) -> Result<NewWorkflow, DomainError> {
-    match (workflow, checked(concurrency)) {
-        (Ok(workflow), Ok(concurrency)) => Ok(workflow.with_concurrency(concurrency)),
+    let (workflow, concurrency) = both(workflow, checked(concurrency))?;
+    Ok(workflow.with_concurrency(concurrency))
+}
+
+/// `workflow` with `budget`, reporting the problems of both at once.
+pub fn with_budget(
+    workflow: Result<NewWorkflow, DomainError>,
+    budget: Option<BudgetSpec>,
+) -> Result<NewWorkflow, DomainError> {
+    let (workflow, budget) = both(workflow, budget.map(BudgetSpec::checked).transpose())?;
+    Ok(workflow.with_budget(budget))
+}
+
+/// Both values, or every field problem of either.
+fn both<A, B>(a: Result<A, DomainError>, b: Result<B, DomainError>) -> Result<(A, B), DomainError> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
         (Err(DomainError::Invalid(mut first)), Err(DomainError::Invalid(more))) => {
             first.extend(more);
             Err(DomainError::Invalid(first))

@@ -115,6 +115,40 @@ pub struct CreateWorkflow {
     pub start: bool,
     /// At most `limit` of the caller's workflows with the same key run at once.
     pub concurrency: Option<ConcurrencySpec>,
+    /// What its `llm` calls may use at most; a call that would go over it is not made and the
+    /// workflow is paused (see `budget.exceeded`).
+    pub budget: Option<BudgetSpec>,
+}
+
+/// A workflow's budget for its `llm` calls: either limit or both. Each call reserves its worst
+/// case (the prompt's estimate plus its `max_tokens`, priced by `BATON_LLM_PRICES`) until the
+/// provider's counts settle it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSpec {
+    /// Prompt and completion tokens, all calls together.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// US dollars, all calls together (by `BATON_LLM_PRICES`).
+    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+}
+
+impl BudgetSpec {
+    pub fn checked(self) -> Result<baton_domain::Budget, baton_domain::DomainError> {
+        baton_domain::Budget::new("budget", self.max_tokens, self.max_cost_usd)
+    }
+}
+
+impl From<baton_domain::Budget> for BudgetSpec {
+    fn from(b: baton_domain::Budget) -> Self {
+        Self {
+            max_tokens: b.max_tokens,
+            max_cost_usd: b.max_cost_usd,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -128,6 +162,11 @@ pub struct PatchWorkflow {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<ConcurrencySpec>)]
     pub concurrency: Option<Option<ConcurrencySpec>>,
+    /// A new budget (`null` removes it). Alone (with `version`), it may change a workflow that
+    /// has started, such as raising a paused one's before resuming it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<BudgetSpec>)]
+    pub budget: Option<Option<BudgetSpec>>,
     /// When present, the change applies only if this is the current version (else 409).
     pub version: Option<i32>,
 }
@@ -393,8 +432,9 @@ pub struct WorkflowView {
     pub id: Uuid,
     pub owner_id: Uuid,
     pub name: String,
-    /// pending, queued (started, waiting for a slot of its concurrency key), running,
-    /// completed, failed or cancelled.
+    /// pending, queued (started, waiting for a slot of its concurrency key), running, paused
+    /// (an `llm` call did not fit its budget: raise it and resume), completed, failed or
+    /// cancelled.
     #[schema(value_type = WorkflowStatusName)]
     pub status: String,
     #[schema(value_type = Object)]
@@ -418,6 +458,12 @@ pub struct WorkflowView {
     pub definition: Option<DefinitionRefView>,
     /// For a run a schedule started: the schedule and its tick.
     pub schedule: Option<ScheduleRefView>,
+    /// Its budget for `llm` calls, if it has one.
+    pub budget: Option<BudgetSpec>,
+    /// While paused: the call that did not fit, as its `budget.exceeded` event said
+    /// (`budget`, `spent`, `reserved`, `needed`).
+    #[schema(value_type = Option<Object>)]
+    pub paused: Option<Value>,
     pub tasks: Vec<TaskView>,
 }
 
@@ -458,6 +504,8 @@ impl From<Workflow> for WorkflowView {
                 version: d.version,
             }),
             schedule: w.schedule.map(|s| ScheduleRefView { id: s.id, at: s.at }),
+            budget: w.budget.map(Into::into),
+            paused: w.paused,
             tasks: w.tasks.into_iter().map(Into::into).collect(),
         }
     }

@@ -126,6 +126,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         workflows::start,
         workflows::cancel,
         workflows::retry,
+        workflows::resume,
         signals::send,
         signals::list,
         usage::workflow,

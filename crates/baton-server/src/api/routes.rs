@@ -120,6 +120,7 @@ pub const ROUTES: &[Route] = &[
     route!("POST",   "/api/workflows/{id}/start",   User,   workflows::start),
     route!("POST",   "/api/workflows/{id}/cancel",  User,   workflows::cancel),
     route!("POST",   "/api/workflows/{id}/retry",   User,   workflows::retry),
+    route!("POST",   "/api/workflows/{id}/resume",  User,   workflows::resume),
     route!("GET",    "/api/workflows/{id}/signals", User,   signals::list),
     route!("POST",   "/api/workflows/{id}/signals/{name}", User, signals::send),
     route!("GET",    "/api/workflows/{id}/events",  User,   events::stream),

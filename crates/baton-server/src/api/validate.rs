@@ -6,7 +6,7 @@ use baton_domain::NewWorkflow;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::concurrency::with_concurrency;
+use super::concurrency::{with_budget, with_concurrency};
 use super::dto::{CreateWorkflow, ErrorBody};
 use super::examples;
 use super::params::IdempotencyKey;
@@ -52,14 +52,17 @@ pub async fn validate(
     body: web::Json<CreateWorkflow>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let new = with_concurrency(
-        NewWorkflow::new(
-            caller.user,
-            body.name,
-            body.input,
-            body.tasks.into_iter().map(Into::into).collect(),
+    let new = with_budget(
+        with_concurrency(
+            NewWorkflow::new(
+                caller.user,
+                body.name,
+                body.input,
+                body.tasks.into_iter().map(Into::into).collect(),
+            ),
+            body.concurrency,
         ),
-        body.concurrency,
+        body.budget,
     )?;
     state.workflows.validate(&new).await?;
     Ok(HttpResponse::Ok().json(Validation { valid: true }))

@@ -5,8 +5,10 @@ use baton_domain::ports::WorkflowFilter;
 use baton_domain::{NewWorkflow, WorkflowId, WorkflowPatch, WorkflowStatus};
 use uuid::Uuid;
 
-use super::concurrency::{WorkflowStatusName, checked, with_concurrency};
-use super::dto::{CreateWorkflow, ErrorBody, PatchWorkflow, TaskList, WorkflowPage, WorkflowView};
+use super::concurrency::{WorkflowStatusName, checked, with_budget, with_concurrency};
+use super::dto::{
+    BudgetSpec, CreateWorkflow, ErrorBody, PatchWorkflow, TaskList, WorkflowPage, WorkflowView,
+};
 use super::examples;
 use super::paging::{CursorKind, ListParams, encode_cursor};
 use super::params::{IdempotencyKey, IfMatch, IfNoneMatch, Paging};
@@ -50,14 +52,17 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let start = body.start;
-    let new = with_concurrency(
-        NewWorkflow::new(
-            caller.user,
-            body.name,
-            body.input,
-            body.tasks.into_iter().map(Into::into).collect(),
+    let new = with_budget(
+        with_concurrency(
+            NewWorkflow::new(
+                caller.user,
+                body.name,
+                body.input,
+                body.tasks.into_iter().map(Into::into).collect(),
+            ),
+            body.concurrency,
         ),
-        body.concurrency,
+        body.budget,
     )?;
     let workflow = state.workflows.create(new, start).await?;
     Ok(HttpResponse::Created()
@@ -72,7 +77,7 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/api/workflows", tag = "workflows", operation_id = "listWorkflows",
     params(
-        ("status" = Option<WorkflowStatusName>, Query, description = "Only workflows in this status: pending, queued (started, waiting for a slot of its concurrency key), running, completed, failed or cancelled"),
+        ("status" = Option<WorkflowStatusName>, Query, description = "Only workflows in this status: pending, queued (started, waiting for a slot of its concurrency key), running, paused (an `llm` call did not fit its budget), completed, failed or cancelled"),
         ("name" = Option<String>, Query, max_length = 200, description = "Only workflows whose name contains this text, ignoring case (on SQLite, the case of ASCII letters only); empty: no filter"),
         Paging,
     ),
@@ -167,7 +172,13 @@ pub async fn patch(
     let body = body.into_inner();
     let (expected, source) = expected_version(&req, body.version)?;
     let concurrency = body.concurrency.map(checked).transpose()?;
-    let patch = WorkflowPatch::new(body.name, body.input)?.with_concurrency(concurrency);
+    let budget = body
+        .budget
+        .map(|b| b.map(BudgetSpec::checked).transpose())
+        .transpose()?;
+    let patch = WorkflowPatch::new(body.name, body.input)?
+        .with_concurrency(concurrency)
+        .with_budget(budget);
     let workflow = state
         .workflows
         .patch(caller.scope, WorkflowId::from_uuid(*id), patch, expected)
@@ -318,10 +329,41 @@ pub async fn retry(
     act(&state, caller, *id, Action::Retry).await
 }
 
+/// Resume a paused workflow
+///
+/// Its `llm` tasks the budget stopped run again (raise the budget first, with `PATCH`: a call
+/// that still does not fit pauses it again).
+#[utoipa::path(
+    post, path = "/api/workflows/{id}/resume", tag = "workflows", operation_id = "resumeWorkflow",
+    params(("id" = Uuid, Path, description = "Workflow id"), IdempotencyKey),
+    responses(
+        (status = 202, description = "Resumed: the tasks its budget stopped are queued", body = WorkflowView, headers(
+            ("Location" = String, description = "`/api/workflows/{id}`"),
+            ("ETag" = String, description = "Its new version"),
+        )),
+        (status = 400, description = "An id that is not a UUID, or a malformed `Idempotency-Key`", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such workflow (or not yours)", body = ErrorBody),
+        (status = 409, description = "Not paused; or a request with this `Idempotency-Key` is still in progress", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, description = "The `Idempotency-Key` was used for a different request", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn resume(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, caller, *id, Action::Resume).await
+}
+
 enum Action {
     Start,
     Cancel,
     Retry,
+    Resume,
 }
 
 /// Runs an action and answers 202 with the workflow as it is now.
@@ -336,6 +378,7 @@ async fn act(
         Action::Start => state.workflows.start(caller.scope, id).await?,
         Action::Cancel => state.workflows.cancel(caller.scope, id).await?,
         Action::Retry => state.workflows.retry(caller.scope, id).await?,
+        Action::Resume => state.workflows.resume(caller.scope, id).await?,
     };
     Ok(accepted(workflow))
 }

@@ -94,6 +94,15 @@ impl Progress {
                 let n = event.data["elements"].as_i64().unwrap_or(0);
                 self.line(&format!("⑂ {label} fanned out to {n} elements"));
             }
+            "budget.exceeded" => {
+                let needed = &event.data["needed"];
+                self.line(&format!(
+                    "⏸ {label}: a call of {} tokens does not fit the budget; paused (raise it \
+                     with PATCH and resume)",
+                    needed["tokens"]
+                ));
+            }
+            "workflow.resumed" => self.line("▶ workflow resumed"),
             "workflow.queued" => self.line("… queued: waiting for a slot of its concurrency key"),
             "workflow.started" => self.line("▶ workflow started"),
             "workflow.failed" => self.line(&format!(

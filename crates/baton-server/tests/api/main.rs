@@ -23,6 +23,7 @@ mod idempotency;
 mod list_filters;
 mod llm;
 mod llm_answers;
+mod llm_budget;
 mod llm_usage;
 mod metrics;
 mod openapi;

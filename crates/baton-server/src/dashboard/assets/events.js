@@ -5,7 +5,8 @@ import { h } from "./dom.js";
 export const EVENT_TYPES = [
   "workflow.queued", "workflow.started", "workflow.completed", "workflow.failed", "workflow.cancelled",
   "task.started", "task.delta", "task.retrying", "task.completed", "task.failed", "task.skipped",
-  "task.fanned_out", "task.child_started", "task.waiting", "signal.received",
+  "task.fanned_out", "task.child_started", "task.waiting", "task.rewind", "signal.received",
+  "budget.exceeded", "workflow.resumed",
 ];
 
 export const TERMINAL = ["workflow.completed", "workflow.failed", "workflow.cancelled"];

@@ -1,4 +1,4 @@
-// A run's page: its state, actions (start, cancel, retry, with the API's answer), its tasks as a
+// A run's page: its state, actions (start, cancel, retry, resume, with the API's answer), its tasks as a
 // timeline and a graph, each task's resolved input, output, error and streamed text, its signals
 // and documents, and its live events. The event stream drives the refreshes.
 
@@ -43,7 +43,7 @@ export function runPage(main, id) {
   fill(main,
     h("p", {}, h("a", { href: "#/" }, "← Runs")),
     head,
-    h("div", { class: "actions" }, act("start"), act("cancel"), act("retry"), result),
+    h("div", { class: "actions" }, act("start"), act("cancel"), act("retry"), act("resume"), result),
     io, tasksView, signalsView, documentsView,
     h("section", {}, h("h2", {}, "Events ", connection), log.el));
 
@@ -146,13 +146,15 @@ export function runPage(main, id) {
     lastEventId = Number(event.lastEventId) || lastEventId;
     log.add(event.lastEventId, type, data);
     if (type === "task.delta") return delta(data);
+    // The text streamed so far is void: another call replaces it.
+    if (type === "task.rewind") return delta({ ...data, text: "" });
     if (TERMINAL.includes(type)) close();
     refresh();
   }
 
   function delta({ task_id, attempt, text }) {
     const seen = streamed.get(task_id);
-    const now = seen && seen.attempt === attempt ? seen.text + text : text;
+    const now = seen && seen.attempt === attempt && text ? seen.text + text : text;
     streamed.set(task_id, { attempt, text: now });
     const pre = document.getElementById(`tokens-${task_id}`);
     if (!pre) return refresh();

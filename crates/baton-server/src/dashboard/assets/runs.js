@@ -4,7 +4,7 @@
 import { call, get, withQuery } from "./api.js";
 import { answer, badge, duration, fill, h, time } from "./dom.js";
 
-const STATUSES = ["", "pending", "queued", "running", "completed", "failed", "cancelled"];
+const STATUSES = ["", "pending", "queued", "running", "paused", "completed", "failed", "cancelled"];
 const EVERY_MS = 2000;
 const PAGE = 20;
 

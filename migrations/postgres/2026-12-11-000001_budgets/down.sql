@@ -1,0 +1,2 @@
+DROP TABLE llm_reservations;
+ALTER TABLE workflows DROP COLUMN budget, DROP COLUMN paused;
