@@ -18,10 +18,30 @@ fn wait_hint(headers: &HeaderMap) -> Option<Duration> {
     retry_after.into_iter().chain(resets).max()
 }
 
+/// The most of an error body read: enough for any provider's JSON error, and a hostile answer
+/// (huge, or endless) is cut here rather than held in memory.
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// At most [`MAX_ERROR_BODY`] bytes of the body, as text (lossy); reading stops there, and at
+/// the first transport error.
+async fn bounded_text(mut response: Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_ERROR_BODY - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 pub(crate) async fn from_response(response: Response) -> TaskError {
     let status = response.status().as_u16();
     let retry_after = wait_hint(response.headers());
-    let body = response.text().await.unwrap_or_default();
+    let body = bounded_text(response).await;
     let provider = serde_json::from_str::<ErrorBody>(&body)
         .map(|b| match b.error.kind {
             Some(kind) if !kind.is_empty() => format!("{} ({kind})", b.error.message),

@@ -48,6 +48,9 @@ impl From<PgError> for StoreError {
     }
 }
 
+/// How Postgres words a statement it cancelled (SQLSTATE 57014), e.g. at `statement_timeout`.
+const CANCELED: &str = "canceling statement due to";
+
 pub(crate) fn from_diesel(err: DieselError) -> StoreError {
     match &err {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
@@ -60,6 +63,10 @@ pub(crate) fn from_diesel(err: DieselError) -> StoreError {
         }
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
         | DieselError::BrokenTransactionManager => StoreError::Unavailable(err.into()),
+        // `statement_timeout` (or a lock or user cancel): the database did not answer in time.
+        DieselError::DatabaseError(_, info) if info.message().starts_with(CANCELED) => {
+            StoreError::Unavailable(err.into())
+        }
         _ => StoreError::Unknown(err.into()),
     }
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::pooled_connection::deadpool::{Hook, Pool};
+use diesel_async::pooled_connection::deadpool::{Hook, HookError, Pool};
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
 use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -28,6 +28,9 @@ pub struct PgConfig {
     pub max_connections: usize,
     /// How long a caller waits for a free connection (and for a new one to open).
     pub acquire_timeout: Duration,
+    /// `statement_timeout` on every pooled connection: no statement (waiting for a lock
+    /// included) holds its connection longer. `None`: the server's setting.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl PgConfig {
@@ -36,6 +39,7 @@ impl PgConfig {
             url: url.into(),
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            statement_timeout: None,
         }
     }
 }
@@ -168,11 +172,25 @@ impl Instrumentation for CountStatements {
     }
 }
 
+/// Sets the session's `statement_timeout` (in milliseconds), a bound value.
+async fn set_statement_timeout(
+    conn: &mut AsyncPgConnection,
+    limit: Duration,
+) -> diesel::QueryResult<()> {
+    let ms = limit.as_millis().max(1).to_string();
+    diesel::sql_query("SELECT set_config('statement_timeout', $1, false)")
+        .bind::<Text, _>(ms)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 /// A pool with explicit limits, whose connections count the statements they send.
 pub(crate) fn build_pool(
     config: &PgConfig,
     statements: Arc<AtomicU64>,
 ) -> anyhow::Result<Pool<AsyncPgConnection>> {
+    let statement_timeout = config.statement_timeout;
     let mut manager_config = ManagerConfig::default();
     // Checking out a connection sends nothing: a broken one fails its first query instead.
     manager_config.recycling_method = RecyclingMethod::Fast;
@@ -189,6 +207,16 @@ pub(crate) fn build_pool(
         .post_create(Hook::sync_fn(move |conn: &mut AsyncPgConnection, _| {
             conn.set_instrumentation(CountStatements(statements.clone()));
             Ok(())
+        }))
+        .post_create(Hook::async_fn(move |conn: &mut AsyncPgConnection, _| {
+            Box::pin(async move {
+                if let Some(limit) = statement_timeout {
+                    set_statement_timeout(conn, limit)
+                        .await
+                        .map_err(|err| HookError::Backend(PoolError::QueryError(err)))?;
+                }
+                Ok(())
+            })
         }))
         .build()
         .context("cannot build the connection pool")

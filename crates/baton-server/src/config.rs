@@ -68,6 +68,12 @@ pub struct Config {
     pub store: StoreLocation,
     /// `BATON_DB_POOL_SIZE`: most connections held to the store.
     pub db_pool_size: usize,
+    /// `BATON_DB_ACQUIRE_TIMEOUT_MS`: how long a request waits for a free store connection
+    /// before it answers 503.
+    pub db_acquire_timeout: Duration,
+    /// `BATON_DB_STATEMENT_TIMEOUT_MS` (Postgres): the longest one statement may run, waiting
+    /// for locks included (0: no limit).
+    pub db_statement_timeout: Option<Duration>,
     /// `BATON_BIND`: the address the HTTP API listens on.
     pub bind: SocketAddr,
     /// `BATON_WORKERS`: tasks this process runs at once (0: serve the API only).
@@ -215,6 +221,16 @@ impl Config {
             })?,
             store,
             db_pool_size: vars.get("BATON_DB_POOL_SIZE", 16, |v| in_range(v, 1, 1_000))?,
+            db_acquire_timeout: vars.get(
+                "BATON_DB_ACQUIRE_TIMEOUT_MS",
+                Duration::from_secs(5),
+                |v| in_range(v, 10, 600_000).map(Duration::from_millis),
+            )?,
+            db_statement_timeout: vars.get(
+                "BATON_DB_STATEMENT_TIMEOUT_MS",
+                Some(Duration::from_secs(30)),
+                |v| in_range(v, 0, 3_600_000).map(|ms| (ms > 0).then(|| Duration::from_millis(ms))),
+            )?,
             bind,
             workers: vars.get("BATON_WORKERS", 16, |v| in_range(v, 0, 1_024))?,
             lease: vars.get("BATON_LEASE_MS", Duration::from_secs(30), |v| {
@@ -504,6 +520,14 @@ mod tests {
         assert_eq!(c.scheduler_poll, Duration::from_millis(250));
         assert_eq!(c.transform_timeout, Duration::from_secs(10));
         assert_eq!(c.sse_per_caller, 1_000);
+        assert_eq!(c.db_acquire_timeout, Duration::from_secs(5));
+        assert_eq!(c.db_statement_timeout, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_statement_timeout_of_zero_is_no_limit() {
+        let c = config(&[("BATON_DB_STATEMENT_TIMEOUT_MS", "0")]).unwrap();
+        assert_eq!(c.db_statement_timeout, None);
     }
 
     #[test]
@@ -514,6 +538,9 @@ mod tests {
             ("BATON_LOG_FORMAT", "xml"),
             ("DATABASE_URL", "mysql://x"),
             ("BATON_DB_POOL_SIZE", "0"),
+            ("BATON_DB_ACQUIRE_TIMEOUT_MS", "0"),
+            ("BATON_DB_ACQUIRE_TIMEOUT_MS", "soon"),
+            ("BATON_DB_STATEMENT_TIMEOUT_MS", "-1"),
             ("BATON_WORKERS", "many"),
             ("BATON_LEASE_MS", "10"),
             ("BATON_POLL_MS", "0"),

@@ -61,6 +61,8 @@ impl Store {
                 baton_postgres::run_migrations(url).await?;
                 Ok(Self::Postgres(PgStore::connect(&PgConfig {
                     max_connections: config.db_pool_size,
+                    acquire_timeout: config.db_acquire_timeout,
+                    statement_timeout: config.db_statement_timeout,
                     ..PgConfig::new(url)
                 })?))
             }
@@ -69,6 +71,7 @@ impl Store {
                     path,
                     SqliteConfig {
                         max_connections: u32::try_from(config.db_pool_size).unwrap_or(u32::MAX),
+                        acquire_timeout: config.db_acquire_timeout,
                         ..SqliteConfig::default()
                     },
                 )

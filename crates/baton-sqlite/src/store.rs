@@ -18,9 +18,11 @@ use crate::pool::{self, Connector, Manager, Pool};
 pub struct SqliteConfig {
     /// At most this many open connections (readers in parallel; writers take turns).
     pub max_connections: u32,
-    /// How long a call waits for the write lock (held by this process or another) or for a
-    /// free connection before it fails as unavailable.
+    /// How long a call waits for the write lock (held by this process or another) before it
+    /// fails as unavailable.
     pub busy_timeout: Duration,
+    /// How long a call waits for a free connection before it fails as unavailable.
+    pub acquire_timeout: Duration,
 }
 
 impl Default for SqliteConfig {
@@ -28,6 +30,7 @@ impl Default for SqliteConfig {
         Self {
             max_connections: 8,
             busy_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -55,7 +58,7 @@ impl SqliteStore {
             connector,
             statements: statements.clone(),
         };
-        let pool = pool::build(manager, config.max_connections, config.busy_timeout)?;
+        let pool = pool::build(manager, config.max_connections, config.acquire_timeout)?;
         Ok(Self {
             path: Arc::new(path),
             pool,

@@ -13,6 +13,7 @@ mod inspect_sqlite;
 mod private_postgres;
 mod process;
 pub mod sse;
+mod table_lock;
 mod wait;
 
 pub use api::Api;
@@ -23,4 +24,5 @@ pub use database::TestDatabase;
 pub use fake_llm::{DEFAULT_TOKENS, FakeLlm, Script};
 pub use private_postgres::PrivatePostgres;
 pub use process::BatonProcess;
+pub use table_lock::TableLock;
 pub use wait::wait_until;

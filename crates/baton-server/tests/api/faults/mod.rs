@@ -5,6 +5,7 @@ mod database_restart;
 mod exhaustion;
 mod hostile_fetch;
 mod hostile_llm;
+mod kill_under_load;
 mod raw_server;
 mod runaway_jq;
 
