@@ -1,6 +1,7 @@
 //! The store conformance suite (`baton-conformance`) run against Postgres: every contract in
 //! its own fresh database, created and migrated for the test and dropped after it.
 
+mod stores;
 mod support;
 
 use async_trait::async_trait;

@@ -6,7 +6,7 @@
 //! deadlock (Postgres aborts one side: an error here) or lose a parent task's release. Each
 //! race runs several rounds, since the interleavings are left to chance.
 
-mod support;
+use crate::support;
 
 use baton_conformance::support::{
     DEADLINE, LONG_LEASE, claim_exactly, create_started, get_task, get_workflow, needs, workflow,

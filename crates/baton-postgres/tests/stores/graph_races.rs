@@ -4,7 +4,7 @@
 //! them with claims and held events too). Each race runs several rounds, since the
 //! interleavings are left to chance.
 
-mod support;
+use crate::support;
 
 use baton_conformance::support::{
     LONG_LEASE, claim_exactly, create_started, events_of, get_workflow, needs, transform, types,

@@ -6,7 +6,7 @@
 //! order of the task-graph migration: nothing deadlocks, and the workflow's events commit in id
 //! order, so that a cursor following them misses none.
 
-mod support;
+use crate::support;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! order them cannot deadlock: a failure cancelling its running siblings races claims, held
 //! events, steps carrying on into other workflows and a cancel, round after round.
 
-mod support;
+use crate::support;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! holds is cancelled at the limit and answers `Unavailable`, rather than holding its connection
 //! (and its caller) for as long as the lock lasts; the connection goes back to the pool usable.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
