@@ -282,5 +282,17 @@ pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Err
 }
 
 pub fn path_error(_err: PathError, req: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request(format!("{} holds an invalid id: ids are UUIDs", req.path())).into()
+    let path = shortened(req.path(), SHOWN_PATH_CHARS);
+    ApiError::bad_request(format!("{path} holds an invalid id: ids are UUIDs")).into()
+}
+
+/// The most characters of a request's path an error message repeats.
+const SHOWN_PATH_CHARS: usize = 120;
+
+/// `text` cut to `max` characters, with `…` when cut (a hostile path is not echoed whole).
+fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }

@@ -43,6 +43,16 @@ pub struct CompletionView {
     pub usage: Option<Value>,
 }
 
+/// One Server-Sent Event of a streamed completion, as the OpenAPI document describes each event.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CompletionEvent {
+    /// `{"content": "…"}` for each piece of text, `[DONE]` at the end, or `{"error", "code"}`
+    /// when the provider fails midway.
+    #[schema(example = "{\"content\": \"Hello\"}")]
+    pub data: String,
+}
+
 /// The provider's failure as an API error: worth retrying → 503; the request's fault → 422.
 fn provider_error(error: TaskError) -> ApiError {
     if error.retryable {
@@ -71,7 +81,7 @@ fn provider_error(error: TaskError) -> ApiError {
     responses(
         (status = 200, description = "The completion; with `stream: true`, a text/event-stream of `data: {\"content\": \"…\"}` frames ending with `data: [DONE]` (or `data: {\"error\", \"code\"}` when the provider fails midway)", content(
             (CompletionView = "application/json"),
-            (String = "text/event-stream"),
+            (CompletionEvent = "text/event-stream"),
         )),
         (status = 400, description = "Malformed JSON, or a malformed `Idempotency-Key`", body = ErrorBody),
         (status = 401, response = Unauthorized),

@@ -33,6 +33,7 @@ pub struct IdempotencyKey {
         required = false,
         min_length = 1,
         max_length = 255,
+        pattern = "^[!-~]{1,255}$",
         example = "5f0c2a8e-6f51-4c1e-9a43-0d6b7f1e2c3a"
     )]
     pub key: Option<String>,

@@ -19,6 +19,7 @@ mod faults;
 mod graph;
 mod health;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod list_filters;
 mod llm;

@@ -388,3 +388,34 @@ async fn docs_without_a_slash_leads_a_browser_to_the_api_reference() {
     assert!(!ui.headers().contains_key("content-security-policy"));
     assert!(ui.text().await.unwrap().contains("swagger"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn event_streams_are_described_one_event_at_a_time() {
+    let app = TestApp::spawn().await;
+    let doc = served_document(&app).await;
+    let mut described = 0;
+    for operation in operations(&doc) {
+        let Some(responses) = operation.op["responses"].as_object() else {
+            continue;
+        };
+        for (status, response) in responses {
+            let response = resolve(&doc, response);
+            let Some(schema) = response.pointer("/content/text~1event-stream/schema") else {
+                continue;
+            };
+            // As OpenAPI 3.2's itemSchema and schemathesis read it: the schema of one event,
+            // an object whose `data` is the text of its data lines.
+            let schema = resolve(&doc, schema);
+            assert_eq!(schema["type"], "object", "{operation} {status}: {schema}");
+            assert_eq!(
+                schema["properties"]["data"]["type"], "string",
+                "{operation} {status}: {schema}"
+            );
+            described += 1;
+        }
+    }
+    assert!(
+        described >= 1,
+        "the streamed completion describes its events"
+    );
+}
