@@ -37,6 +37,14 @@ pub struct Spend {
 }
 
 impl Spend {
+    /// Sums as a store reads them (a negative count is none).
+    pub fn from_sums(tokens: i64, cost_usd: f64) -> Spend {
+        Spend {
+            tokens: u64::try_from(tokens).unwrap_or(0),
+            cost_usd: cost_usd.max(0.0),
+        }
+    }
+
     pub fn plus(self, other: Spend) -> Spend {
         Spend {
             tokens: self.tokens.saturating_add(other.tokens),

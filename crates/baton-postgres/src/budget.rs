@@ -41,13 +41,6 @@ struct Sums {
     reserved_usd: f64,
 }
 
-fn spend(tokens: i64, cost_usd: f64) -> Spend {
-    Spend {
-        tokens: u64::try_from(tokens).unwrap_or(0),
-        cost_usd: cost_usd.max(0.0),
-    }
-}
-
 fn big(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -86,8 +79,8 @@ pub(crate) async fn reserve(
             .get_result(conn)
             .await?;
         let decided = budget.decide(
-            spend(sums.spent_tokens, sums.spent_usd),
-            spend(sums.reserved_tokens, sums.reserved_usd),
+            Spend::from_sums(sums.spent_tokens, sums.spent_usd),
+            Spend::from_sums(sums.reserved_tokens, sums.reserved_usd),
             ask,
             paused.is_some(),
         );

@@ -40,13 +40,6 @@ struct Sums {
     reserved_usd: f64,
 }
 
-fn spend(tokens: i64, cost_usd: f64) -> Spend {
-    Spend {
-        tokens: u64::try_from(tokens).unwrap_or(0),
-        cost_usd: cost_usd.max(0.0),
-    }
-}
-
 fn big(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -89,8 +82,8 @@ pub(crate) fn reserve(
         .bind::<Text, _>(&task)
         .get_result(conn)?;
     let decided = budget.decide(
-        spend(sums.spent_tokens, sums.spent_usd),
-        spend(sums.reserved_tokens, sums.reserved_usd),
+        Spend::from_sums(sums.spent_tokens, sums.spent_usd),
+        Spend::from_sums(sums.reserved_tokens, sums.reserved_usd),
         ask,
         paused.is_some(),
     );

@@ -54,6 +54,24 @@ pub fn checked(spec: Option<ConcurrencySpec>) -> Result<Option<Concurrency>, Dom
     spec.map(|s| Concurrency::new(s.key, s.limit)).transpose()
 }
 
+impl super::dto::CreateWorkflow {
+    /// The workflow the body describes, owned by `owner`, every problem reported at once.
+    pub fn into_new(self, owner: baton_domain::UserId) -> Result<NewWorkflow, DomainError> {
+        with_budget(
+            with_concurrency(
+                NewWorkflow::new(
+                    owner,
+                    self.name,
+                    self.input,
+                    self.tasks.into_iter().map(Into::into).collect(),
+                ),
+                self.concurrency,
+            ),
+            self.budget,
+        )
+    }
+}
+
 /// `workflow` with `concurrency`, reporting the problems of both at once.
 pub fn with_concurrency(
     workflow: Result<NewWorkflow, DomainError>,

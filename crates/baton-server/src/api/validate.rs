@@ -2,11 +2,9 @@
 //! nothing stored.
 
 use actix_web::{HttpResponse, web};
-use baton_domain::NewWorkflow;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::concurrency::{with_budget, with_concurrency};
 use super::dto::{CreateWorkflow, ErrorBody};
 use super::examples;
 use super::params::IdempotencyKey;
@@ -52,18 +50,7 @@ pub async fn validate(
     body: web::Json<CreateWorkflow>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let new = with_budget(
-        with_concurrency(
-            NewWorkflow::new(
-                caller.user,
-                body.name,
-                body.input,
-                body.tasks.into_iter().map(Into::into).collect(),
-            ),
-            body.concurrency,
-        ),
-        body.budget,
-    )?;
+    let new = body.into_new(caller.user)?;
     state.workflows.validate(&new).await?;
     Ok(HttpResponse::Ok().json(Validation { valid: true }))
 }

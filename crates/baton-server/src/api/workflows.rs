@@ -2,10 +2,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use baton_domain::ports::WorkflowFilter;
-use baton_domain::{NewWorkflow, WorkflowId, WorkflowPatch, WorkflowStatus};
+use baton_domain::{WorkflowId, WorkflowPatch, WorkflowStatus};
 use uuid::Uuid;
 
-use super::concurrency::{WorkflowStatusName, checked, with_budget, with_concurrency};
+use super::concurrency::{WorkflowStatusName, checked};
 use super::dto::{
     BudgetSpec, CreateWorkflow, ErrorBody, PatchWorkflow, TaskList, WorkflowPage, WorkflowView,
 };
@@ -52,18 +52,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let start = body.start;
-    let new = with_budget(
-        with_concurrency(
-            NewWorkflow::new(
-                caller.user,
-                body.name,
-                body.input,
-                body.tasks.into_iter().map(Into::into).collect(),
-            ),
-            body.concurrency,
-        ),
-        body.budget,
-    )?;
+    let new = body.into_new(caller.user)?;
     let workflow = state.workflows.create(new, start).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/workflows/{}", workflow.id)))
