@@ -15,10 +15,14 @@ use jaq_core::native::{Fun, v};
 use jaq_core::{Cv, Exn, Lut, Native, ValX};
 use jaq_json::Val;
 
+use crate::jq_bounds::{self, TooBig};
+
 /// Why the guard stopped a program.
 pub(crate) enum Stop {
     Deadline,
     TooDeep,
+    /// A value would have been over a bound of [`crate::jq_bounds`].
+    TooBig(TooBig),
 }
 
 pub(crate) struct Guard {
@@ -97,7 +101,8 @@ fn range<'a>(mut cv: Cv<'a, Guarded>) -> BoxIter<'a, ValX<'a, Val>> {
     }))
 }
 
-/// The native filters our programs get: jaq's, with `range/3` replaced by the guarded one.
+/// The native filters our programs get: jaq's, with `range/3` replaced by the guarded one, and
+/// the bounded operations the rewritten program calls.
 pub(crate) fn funs() -> impl Iterator<Item = Fun<Guarded>> {
     jaq_core::funs()
         .filter(|(name, arity, _)| !(*name == "range" && arity.len() == 3))
@@ -108,6 +113,7 @@ pub(crate) fn funs() -> impl Iterator<Item = Fun<Guarded>> {
             v(3),
             Native::<Guarded>::new(range),
         )))
+        .chain(jq_bounds::funs())
 }
 
 #[cfg(test)]

@@ -1,0 +1,181 @@
+//! How large a value a jq program may build: a string of [`MAX_JQ_STRING_BYTES`], an array or
+//! object of [`MAX_JQ_ITEMS`]. `+` and `*` (and `+=`, `*=`, string interpolation) check the size
+//! of their result before building it, `[…]` counts what it collects, and a program that would
+//! go over stops (by unwinding its thread, as the guard does), so its memory is given back.
+//!
+//! The program is rewritten to call these natives ([`crate::jq_rewrite`]); each then delegates
+//! to jaq's own operation, so its answers are jaq's.
+
+use std::panic::resume_unwind;
+
+use jaq_core::box_iter::{BoxIter, box_once};
+use jaq_core::native::{Fun, v};
+use jaq_core::ops::Math;
+use jaq_core::{Bind, Cv, Exn, Native, ValX};
+use jaq_json::{Num, Val};
+
+use crate::jq_guard::{Guard, Guarded, Stop};
+
+/// The longest string a program may build.
+pub const MAX_JQ_STRING_BYTES: usize = 64 * 1024 * 1024;
+/// The most elements an array (or entries an object) a program builds may have.
+pub const MAX_JQ_ITEMS: usize = 10_000_000;
+
+/// Names of the natives the rewritten program calls.
+pub(crate) const ADD: &str = "_baton_add";
+pub(crate) const MUL: &str = "_baton_mul";
+pub(crate) const COLLECT: &str = "_baton_collect";
+
+/// What the program tried to build past its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TooBig {
+    String,
+    Array,
+    Object,
+    Result,
+}
+
+impl TooBig {
+    /// The sentence of the task's error.
+    pub(crate) fn message(self) -> String {
+        let what = match self {
+            Self::String => format!("a string over {MAX_JQ_STRING_BYTES} bytes"),
+            Self::Array => format!("an array over {MAX_JQ_ITEMS} elements"),
+            Self::Object => format!("an object over {MAX_JQ_ITEMS} entries"),
+            Self::Result => format!("a result over {MAX_JQ_STRING_BYTES} bytes of JSON"),
+        };
+        format!("the jq program built {what}, more than a transform may hold")
+    }
+}
+
+fn stop(what: TooBig) -> ! {
+    resume_unwind(Box::new(Stop::TooBig(what)))
+}
+
+fn string_len(v: &Val) -> Option<usize> {
+    match v {
+        Val::TStr(s) | Val::BStr(s) => Some(s.len()),
+        _ => None,
+    }
+}
+
+/// How many times `*` would repeat a string: its number, at least 0, saturated.
+fn times(n: &Num) -> f64 {
+    match n {
+        Num::Int(i) => *i as f64,
+        Num::BigInt(_) => f64::INFINITY,
+        Num::Float(f) => *f,
+        Num::Dec(s) => s.parse().unwrap_or(f64::INFINITY),
+    }
+}
+
+/// Stops the program if `l op r` would be over a bound; both operands are within them.
+fn check(l: &Val, op: Math, r: &Val) {
+    match (op, l, r) {
+        (Math::Add, Val::Arr(a), Val::Arr(b)) if a.len() + b.len() > MAX_JQ_ITEMS => {
+            stop(TooBig::Array)
+        }
+        (Math::Add | Math::Mul, Val::Obj(a), Val::Obj(b)) if a.len() + b.len() > MAX_JQ_ITEMS => {
+            stop(TooBig::Object)
+        }
+        (Math::Add, _, _) => match (string_len(l), string_len(r)) {
+            (Some(a), Some(b)) if a + b > MAX_JQ_STRING_BYTES => stop(TooBig::String),
+            _ => {}
+        },
+        (Math::Mul, Val::Num(n), s) | (Math::Mul, s, Val::Num(n)) => match string_len(s) {
+            Some(len) if len > 0 && times(n) * len as f64 > MAX_JQ_STRING_BYTES as f64 => {
+                stop(TooBig::String)
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
+fn math<'a>(mut cv: Cv<'a, Guarded>, op: Math) -> BoxIter<'a, ValX<'a, Val>> {
+    cv.0.data().guard.check();
+    let r = cv.0.pop_var();
+    let l = cv.0.pop_var();
+    check(&l, op, &r);
+    box_once(op.run(l, r).map_err(Exn::from))
+}
+
+/// `_baton_add($l; $r)`: `$l + $r`, within the bounds.
+fn add(cv: Cv<'_, Guarded>) -> BoxIter<'_, ValX<'_, Val>> {
+    math(cv, Math::Add)
+}
+
+/// `_baton_mul($l; $r)`: `$l * $r`, within the bounds.
+fn mul(cv: Cv<'_, Guarded>) -> BoxIter<'_, ValX<'_, Val>> {
+    math(cv, Math::Mul)
+}
+
+/// `_baton_collect(f)`: `[f]`, stopping past [`MAX_JQ_ITEMS`] values and at the guard.
+fn collect(mut cv: Cv<'_, Guarded>) -> BoxIter<'_, ValX<'_, Val>> {
+    let (f, ctx) = cv.0.pop_fun();
+    let guard = ctx.data().guard;
+    let mut items = Vec::new();
+    for item in f.run((ctx, cv.1)) {
+        match item {
+            Ok(item) => items.push(item),
+            Err(err) => return box_once(Err(err)),
+        }
+        if items.len() > MAX_JQ_ITEMS {
+            stop(TooBig::Array)
+        }
+        guard.check();
+    }
+    box_once(Ok(Val::Arr(items.into())))
+}
+
+/// A `String` that takes [`MAX_JQ_STRING_BYTES`] at most, consulting the guard as it fills.
+struct Capped<'g> {
+    text: String,
+    guard: &'g Guard,
+    next_check: usize,
+}
+
+impl std::fmt::Write for Capped<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.text.len() + s.len() > MAX_JQ_STRING_BYTES {
+            stop(TooBig::Result)
+        }
+        self.text.push_str(s);
+        if self.text.len() >= self.next_check {
+            self.guard.check();
+            self.next_check = self.text.len() + CHECK_EVERY;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of a result written between looks at the guard.
+const CHECK_EVERY: usize = 1024 * 1024;
+
+/// `value` as JSON text; a result over [`MAX_JQ_STRING_BYTES`] (an array repeating itself
+/// shares its parts until written out) stops the program.
+pub(crate) fn to_json(value: &Val, guard: &Guard) -> String {
+    use std::fmt::Write;
+    let mut out = Capped {
+        text: String::new(),
+        guard,
+        next_check: CHECK_EVERY,
+    };
+    // Only `Capped` fails a write, and it stops the program instead.
+    let _ = write!(out, "{value}");
+    out.text
+}
+
+/// The natives the rewritten program calls.
+pub(crate) fn funs() -> impl Iterator<Item = Fun<Guarded>> {
+    [
+        (ADD, v(2), Native::<Guarded>::new(add)),
+        (MUL, v(2), Native::<Guarded>::new(mul)),
+        (
+            COLLECT,
+            Box::new([Bind::Fun(())]) as Box<[Bind]>,
+            Native::<Guarded>::new(collect),
+        ),
+    ]
+    .into_iter()
+}
