@@ -408,6 +408,15 @@ mod tests {
             ("reduce range(40) as $i ([1]; . + .)", "an array over"),
             ("[range(1e9)]", "an array over"),
             ("reduce range(40) as $i ([1]; [., .])", "a result over"),
+            (
+                "reduce range(40) as $i ([1]; [., .]) | tojson",
+                "a string over",
+            ),
+            (
+                "reduce range(40) as $i ([1]; [., .]) | \"\\(.)\"",
+                "a string over",
+            ),
+            ("try (\"x\" * 1e12) catch \"caught\"", "a string over"),
         ] {
             let err = cache
                 .run(program, json!(null), Duration::from_secs(60))
@@ -445,6 +454,12 @@ mod tests {
             ("{a: 1} as {a: $x} | $x + 1", json!(2)),
             ("[limit(3; repeat(1))]", json!([1, 1, 1])),
             (".xs | join(\",\")", json!("1,2,3")),
+            (".xs | tojson", json!("[1,2,3]")),
+            (".o | tostring", json!("{\"k\":{\"x\":1}}")),
+            ("\"v=\\(.xs)\"", json!("v=[1,2,3]")),
+            ("@json \"v=\\(.s)\"", json!("v=\"ab\"")),
+            ("@text \"\\(.a)\"", json!("4")),
+            (".xs | @sh", json!("1 2 3")),
         ] {
             assert_eq!(
                 run(program, input.clone(), SECOND).await.unwrap(),

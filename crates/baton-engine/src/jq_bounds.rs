@@ -8,7 +8,7 @@
 
 use std::panic::resume_unwind;
 
-use jaq_core::box_iter::{BoxIter, box_once};
+use jaq_core::box_iter::{BoxIter, box_once, flat_map_with, map_with};
 use jaq_core::native::{Fun, v};
 use jaq_core::ops::Math;
 use jaq_core::{Bind, Cv, Exn, Native, ValX};
@@ -25,6 +25,7 @@ pub const MAX_JQ_ITEMS: usize = 10_000_000;
 pub(crate) const ADD: &str = "_baton_add";
 pub(crate) const MUL: &str = "_baton_mul";
 pub(crate) const COLLECT: &str = "_baton_collect";
+pub(crate) const TOSTRING: &str = "_baton_tostring";
 
 /// What the program tried to build past its bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,20 +93,30 @@ fn check(l: &Val, op: Math, r: &Val) {
     }
 }
 
+/// `l op r` for filters `l` and `r`, their outputs paired as jaq pairs them (each output of `l`
+/// with each of `r`), and values moved as jaq moves them, so that `. + $x` in a loop extends
+/// the string or array it is given rather than copying it.
 fn math<'a>(mut cv: Cv<'a, Guarded>, op: Math) -> BoxIter<'a, ValX<'a, Val>> {
-    cv.0.data().guard.check();
-    let r = cv.0.pop_var();
-    let l = cv.0.pop_var();
-    check(&l, op, &r);
-    box_once(op.run(l, r).map_err(Exn::from))
+    let (r, r_ctx) = cv.0.pop_fun();
+    let (l, l_ctx) = cv.0.pop_fun();
+    let input = cv.1;
+    let ls = l.run((l_ctx, input.clone()));
+    let pairs = flat_map_with(ls, (r_ctx, input), move |x, r_cv| {
+        map_with(r.run(r_cv), x, |y, x| (x, y))
+    });
+    Box::new(pairs.map(move |(x, y)| {
+        let (x, y) = (x?, y?);
+        check(&x, op, &y);
+        op.run(x, y).map_err(Exn::from)
+    }))
 }
 
-/// `_baton_add($l; $r)`: `$l + $r`, within the bounds.
+/// `_baton_add(l; r)`: `l + r`, within the bounds.
 fn add(cv: Cv<'_, Guarded>) -> BoxIter<'_, ValX<'_, Val>> {
     math(cv, Math::Add)
 }
 
-/// `_baton_mul($l; $r)`: `$l * $r`, within the bounds.
+/// `_baton_mul(l; r)`: `l * r`, within the bounds.
 fn mul(cv: Cv<'_, Guarded>) -> BoxIter<'_, ValX<'_, Val>> {
     math(cv, Math::Mul)
 }
@@ -133,12 +144,14 @@ struct Capped<'g> {
     text: String,
     guard: &'g Guard,
     next_check: usize,
+    /// What the program is stopped for at the bound.
+    what: TooBig,
 }
 
 impl std::fmt::Write for Capped<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         if self.text.len() + s.len() > MAX_JQ_STRING_BYTES {
-            stop(TooBig::Result)
+            stop(self.what)
         }
         self.text.push_str(s);
         if self.text.len() >= self.next_check {
@@ -155,27 +168,51 @@ const CHECK_EVERY: usize = 1024 * 1024;
 /// `value` as JSON text; a result over [`MAX_JQ_STRING_BYTES`] (an array repeating itself
 /// shares its parts until written out) stops the program.
 pub(crate) fn to_json(value: &Val, guard: &Guard) -> String {
+    json_text(value, guard, TooBig::Result)
+}
+
+fn json_text(value: &Val, guard: &Guard, what: TooBig) -> String {
     use std::fmt::Write;
     let mut out = Capped {
         text: String::new(),
         guard,
         next_check: CHECK_EVERY,
+        what,
     };
     // Only `Capped` fails a write, and it stops the program instead.
     let _ = write!(out, "{value}");
     out.text
 }
 
-/// The natives the rewritten program calls.
+/// `_baton_tostring`: `tostring`, stopping at a text over [`MAX_JQ_STRING_BYTES`] (an array
+/// repeating itself shares its parts until written out).
+fn tostring(cv: Cv<'_, Guarded>) -> BoxIter<'_, ValX<'_, Val>> {
+    let text = match cv.1 {
+        s @ (Val::TStr(_) | Val::BStr(_)) => return box_once(Ok(s)),
+        v => json_text(&v, cv.0.data().guard, TooBig::String),
+    };
+    box_once(Ok(Val::utf8_str(text)))
+}
+
+/// `tojson`, stopping at a text over [`MAX_JQ_STRING_BYTES`].
+fn tojson(cv: Cv<'_, Guarded>) -> BoxIter<'_, ValX<'_, Val>> {
+    let text = json_text(&cv.1, cv.0.data().guard, TooBig::String);
+    box_once(Ok(Val::utf8_str(text)))
+}
+
+/// `n` filter arguments.
+fn filters(n: usize) -> Box<[Bind]> {
+    (0..n).map(|_| Bind::Fun(())).collect()
+}
+
+/// The natives the rewritten program calls, and `tojson` (replacing jaq's).
 pub(crate) fn funs() -> impl Iterator<Item = Fun<Guarded>> {
     [
-        (ADD, v(2), Native::<Guarded>::new(add)),
-        (MUL, v(2), Native::<Guarded>::new(mul)),
-        (
-            COLLECT,
-            Box::new([Bind::Fun(())]) as Box<[Bind]>,
-            Native::<Guarded>::new(collect),
-        ),
+        ("tojson", v(0), Native::<Guarded>::new(tojson)),
+        (TOSTRING, v(0), Native::<Guarded>::new(tostring)),
+        (ADD, filters(2), Native::<Guarded>::new(add)),
+        (MUL, filters(2), Native::<Guarded>::new(mul)),
+        (COLLECT, filters(1), Native::<Guarded>::new(collect)),
     ]
     .into_iter()
 }

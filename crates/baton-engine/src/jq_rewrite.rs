@@ -1,10 +1,12 @@
 //! Rewrites a parsed jq program (and jaq's own definitions) so that everything that can grow a
 //! value calls the bounded natives of [`crate::jq_bounds`]:
 //!
-//! - `l + r` → `_baton_add(l; r)`, `l * r` → `_baton_mul(l; r)` (same order of outputs: jaq
-//!   runs `l` outside `r` for both);
+//! - `l + r` → `_baton_add(l; r)` (unless `l` or `r` is a number literal), `l * r` →
+//!   `_baton_mul(l; r)`, the outputs in jaq's order (`l` outside `r`);
 //! - `l += r` → `r as $v | l |= _baton_add(.; $v)`, as jq defines it (and `*=` alike);
 //! - `"a\(f)b"` → the sum of its parts through `_baton_add`, as jaq compiles it;
+//! - `"\(f)"` → `"\(f | _baton_tostring)"` when the string has no format (`tostring` and
+//!   `@text` are such strings); a format (`@json "\(f)"`) turns values into text itself;
 //! - `[f]` → `_baton_collect(f)`.
 
 use jaq_core::load::lex::StrPart;
@@ -12,7 +14,7 @@ use jaq_core::load::parse::{BinaryOp, Def, Pattern, Term};
 use jaq_core::ops::Math;
 use jaq_core::path::{Part, Path};
 
-use crate::jq_bounds::{ADD, COLLECT, MUL};
+use crate::jq_bounds::{ADD, COLLECT, MUL, TOSTRING};
 
 /// The variable `l += r` binds `r` to; the `$` is part of a name in jaq's terms.
 const UPDATE_VAR: &str = "$__baton_update";
@@ -24,6 +26,10 @@ fn bounded(op: Math) -> Option<&'static str> {
         Math::Mul => Some(MUL),
         _ => None,
     }
+}
+
+fn is_number(t: &Term<&str>) -> bool {
+    matches!(t, Term::Num(_))
 }
 
 pub(crate) fn def(d: Def<&str>) -> Def<&str> {
@@ -46,6 +52,11 @@ fn call<'s>(name: &'s str, args: Vec<Term<&'s str>>) -> Term<&'s str> {
 
 pub(crate) fn term(t: Term<&str>) -> Term<&str> {
     match t {
+        // A number added to anything is a number (or null, or an error): jaq's own `+` is
+        // bound enough, and cheaper in a loop (`. + 1`).
+        Term::BinOp(l, BinaryOp::Math(Math::Add), r) if is_number(&l) || is_number(&r) => {
+            Term::BinOp(boxed(l), BinaryOp::Math(Math::Add), boxed(r))
+        }
         Term::BinOp(l, BinaryOp::Math(op), r) => match bounded(op) {
             Some(native) => call(native, vec![term(*l), term(*r)]),
             None => Term::BinOp(boxed(l), BinaryOp::Math(op), boxed(r)),
@@ -134,6 +145,14 @@ fn path(p: Path<Term<&str>>) -> Path<Term<&str>> {
 /// the bounded `+`; jaq compiles it to the same sum with its own `+`.
 fn string<'s>(fmt: Option<&'s str>, parts: Vec<StrPart<&'s str, Term<&'s str>>>) -> Term<&'s str> {
     let part = |part| match part {
+        StrPart::Term(f) if fmt.is_none() => {
+            let to_text = BinaryOp::Pipe(None);
+            StrPart::Term(Term::BinOp(
+                Box::new(term(f)),
+                to_text,
+                Box::new(call(TOSTRING, Vec::new())),
+            ))
+        }
         StrPart::Term(f) => StrPart::Term(term(f)),
         StrPart::Str(s) => StrPart::Str(s),
         StrPart::Char(c) => StrPart::Char(c),
