@@ -417,6 +417,9 @@ mod tests {
                 "a string over",
             ),
             ("try (\"x\" * 1e12) catch \"caught\"", "a string over"),
+            ("\"x\" * 20000000 | explode", "an array over"),
+            ("\",\" * 20000000 | split(\",\")", "an array over"),
+            ("\"x\" * 20000000 | split(\"\")", "an array over"),
         ] {
             let err = cache
                 .run(program, json!(null), Duration::from_secs(60))
@@ -460,6 +463,12 @@ mod tests {
             ("@json \"v=\\(.s)\"", json!("v=\"ab\"")),
             ("@text \"\\(.a)\"", json!("4")),
             (".xs | @sh", json!("1 2 3")),
+            ("\"a,b,c\" | split(\",\")", json!(["a", "b", "c"])),
+            ("\"a1b\" | explode", json!([97, 49, 98])),
+            (
+                "[\"a,b\", \"c\"] | map(split(\",\"))",
+                json!([["a", "b"], ["c"]]),
+            ),
         ] {
             assert_eq!(
                 run(program, input.clone(), SECOND).await.unwrap(),

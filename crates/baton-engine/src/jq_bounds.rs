@@ -26,6 +26,7 @@ pub(crate) const ADD: &str = "_baton_add";
 pub(crate) const MUL: &str = "_baton_mul";
 pub(crate) const COLLECT: &str = "_baton_collect";
 pub(crate) const TOSTRING: &str = "_baton_tostring";
+pub(crate) const PIECES: &str = "_baton_pieces";
 
 /// What the program tried to build past its bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +201,52 @@ fn tojson(cv: Cv<'_, Guarded>) -> BoxIter<'_, ValX<'_, Val>> {
     box_once(Ok(Val::utf8_str(text)))
 }
 
+/// `_baton_pieces($sep)`: its input, once it is clear that `explode` (`$sep` not a string) or
+/// `split($sep)` of it gives at most [`MAX_JQ_ITEMS`] pieces; these natives would otherwise
+/// turn a long string into an array many times its size in one step.
+fn pieces(mut cv: Cv<'_, Guarded>) -> BoxIter<'_, ValX<'_, Val>> {
+    let sep = cv.0.pop_var();
+    if let Some(text) = string_bytes(&cv.1) {
+        let sep = string_bytes(&sep).unwrap_or_default();
+        // At most one piece per byte of text past a separator, and one more.
+        if text.len() / sep.len().max(1) >= MAX_JQ_ITEMS {
+            let count = if sep.is_empty() {
+                // Characters: bytes that do not continue one.
+                text.iter().filter(|b| (**b as i8) >= -0x40).count()
+            } else {
+                occurrences(text, sep)
+            };
+            if count >= MAX_JQ_ITEMS {
+                stop(TooBig::Array)
+            }
+        }
+    }
+    box_once(Ok(cv.1))
+}
+
+fn string_bytes(v: &Val) -> Option<&[u8]> {
+    match v {
+        Val::TStr(s) | Val::BStr(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Non-overlapping occurrences of `sep` (short: the text is long enough to need counting only
+/// when `sep` is at most a few bytes) in `text`, counted until [`MAX_JQ_ITEMS`].
+fn occurrences(text: &[u8], sep: &[u8]) -> usize {
+    let mut count = 0;
+    let mut at = 0;
+    while at + sep.len() <= text.len() && count < MAX_JQ_ITEMS {
+        if text[at..].starts_with(sep) {
+            count += 1;
+            at += sep.len();
+        } else {
+            at += 1;
+        }
+    }
+    count
+}
+
 /// `n` filter arguments.
 fn filters(n: usize) -> Box<[Bind]> {
     (0..n).map(|_| Bind::Fun(())).collect()
@@ -210,6 +257,7 @@ pub(crate) fn funs() -> impl Iterator<Item = Fun<Guarded>> {
     [
         ("tojson", v(0), Native::<Guarded>::new(tojson)),
         (TOSTRING, v(0), Native::<Guarded>::new(tostring)),
+        (PIECES, v(1), Native::<Guarded>::new(pieces)),
         (ADD, filters(2), Native::<Guarded>::new(add)),
         (MUL, filters(2), Native::<Guarded>::new(mul)),
         (COLLECT, filters(1), Native::<Guarded>::new(collect)),

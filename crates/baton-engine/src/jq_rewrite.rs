@@ -7,17 +7,21 @@
 //! - `"a\(f)b"` → the sum of its parts through `_baton_add`, as jaq compiles it;
 //! - `"\(f)"` → `"\(f | _baton_tostring)"` when the string has no format (`tostring` and
 //!   `@text` are such strings); a format (`@json "\(f)"`) turns values into text itself;
-//! - `[f]` → `_baton_collect(f)`.
+//! - `[f]` → `_baton_collect(f)`;
+//! - `explode` → `_baton_pieces(0) | explode`, `split(s)` → `s as $s | _baton_pieces($s) |
+//!   split($s)`.
 
 use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Def, Pattern, Term};
 use jaq_core::ops::Math;
 use jaq_core::path::{Part, Path};
 
-use crate::jq_bounds::{ADD, COLLECT, MUL, TOSTRING};
+use crate::jq_bounds::{ADD, COLLECT, MUL, PIECES, TOSTRING};
 
 /// The variable `l += r` binds `r` to; the `$` is part of a name in jaq's terms.
 const UPDATE_VAR: &str = "$__baton_update";
+/// The variable `split(s)` binds `s` to.
+const SPLIT_VAR: &str = "$__baton_separator";
 
 /// The bounded native for `op`, if it can grow a value.
 fn bounded(op: Math) -> Option<&'static str> {
@@ -96,6 +100,22 @@ pub(crate) fn term(t: Term<&str>) -> Term<&str> {
             otherwise.map(boxed),
         ),
         Term::Def(defs, f) => Term::Def(defs.into_iter().map(def).collect(), boxed(f)),
+        Term::Call("explode", args) if args.is_empty() => {
+            let check = call(PIECES, vec![Term::Num("0")]);
+            Term::BinOp(
+                Box::new(check),
+                BinaryOp::Pipe(None),
+                Box::new(call("explode", args)),
+            )
+        }
+        Term::Call("split", mut args) if args.len() == 1 => {
+            let sep = term(args.remove(0));
+            let split = call("split", vec![Term::Var(SPLIT_VAR)]);
+            let check = call(PIECES, vec![Term::Var(SPLIT_VAR)]);
+            let checked = Term::BinOp(Box::new(check), BinaryOp::Pipe(None), Box::new(split));
+            let bind = BinaryOp::Pipe(Some(Pattern::Var(SPLIT_VAR)));
+            Term::BinOp(Box::new(sep), bind, Box::new(checked))
+        }
         Term::Call(name, args) => Term::Call(name, args.into_iter().map(term).collect()),
         Term::Path(f, path) => Term::Path(boxed(f), self::path(path)),
         t @ (Term::Id
