@@ -15,13 +15,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_domain::{MAX_JQ_PROGRAM_CHARS, TaskError};
-use jaq_core::load::{Arena, File, Loader};
+use jaq_core::load::parse::Def;
+use jaq_core::load::{Arena, File, Loader, parse};
 use jaq_core::{Compiler, Ctx, Vars, unwrap_valr};
 use jaq_json::Val;
 use serde_json::Value;
 
+use crate::jq_bounds;
 use crate::jq_errors;
 use crate::jq_guard::{self, Guard, Guarded, GuardedData, Stop, stack_position};
+use crate::jq_rewrite;
 
 /// Stack of a jq thread: reserved, not committed, until used.
 pub(crate) const STACK_BYTES: usize = 256 * 1024 * 1024;
@@ -95,6 +98,7 @@ impl JqCache {
                         "jq",
                         "the jq program recursed too deeply",
                     )),
+                    Some(Stop::TooBig(what)) => Err(TaskError::permanent("jq", what.message())),
                     None => Err(TaskError::permanent("jq", "the jq program crashed")),
                 });
                 if tx.send(outcome).is_err() {
@@ -142,13 +146,18 @@ pub(crate) fn check(program: &str) -> Result<(), TaskError> {
 }
 
 fn compile(program: &str) -> Result<Program, TaskError> {
-    compile_with(program, jq_guard::funs())
+    compile_with(program, jq_guard::funs(), true)
 }
 
-/// Compiles `program` with these native filters.
+/// The name the rewritten program is defined under, after jaq's definitions.
+const MAIN: &str = "_baton_main";
+
+/// Compiles `program` with these native filters; `bounded`, rewritten to call the bounded
+/// operations of [`jq_bounds`] (which `funs` must then hold).
 pub(crate) fn compile_with(
     program: &str,
     funs: impl Iterator<Item = jaq_core::native::Fun<Guarded>>,
+    bounded: bool,
 ) -> Result<Program, TaskError> {
     // A program rendered from a template (or stored before the bound) may be longer: parsing
     // it could overflow even this thread's stack.
@@ -162,16 +171,32 @@ pub(crate) fn compile_with(
         .chain(jaq_std::defs())
         .chain(jaq_json::defs());
     let arena = Arena::default();
-    let loader = Loader::new(defs);
-    let modules = loader
-        .load(
-            &arena,
-            File {
-                code: program,
-                path: (),
-            },
-        )
-        .map_err(|errs| TaskError::permanent("jq", jq_errors::load(program, &errs)))?;
+    // Loaded as written first, for jaq's own account of what does not parse.
+    let mut modules = load(program, &arena, defs.collect(), program)?;
+    if bounded {
+        // jaq's loader keeps its terms to itself: parse the program again, rewrite it and
+        // jaq's definitions, and run it as the last definition.
+        let main = parse(program, |p| p.term()).ok_or_else(|| {
+            TaskError::permanent(
+                "jq",
+                "the jq program does not parse: modules cannot be declared, included or imported here",
+            )
+        })?;
+        let main = jq_rewrite::def(Def {
+            name: MAIN,
+            args: Vec::new(),
+            body: main,
+        });
+        let mut defs = Vec::new();
+        for d in jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs())
+        {
+            defs.push(jq_rewrite::def(d));
+        }
+        defs.push(main);
+        modules = load(program, &arena, defs, MAIN)?;
+    }
     Compiler::default()
         .with_funs(funs)
         .compile(modules)
@@ -179,6 +204,18 @@ pub(crate) fn compile_with(
             let undefined: Vec<_> = errs.into_iter().flat_map(|(_, e)| e).collect();
             TaskError::permanent("jq", jq_errors::compile(program, &undefined))
         })
+}
+
+/// Loads `code` after these definitions; a problem is told against `program`.
+fn load<'s>(
+    program: &str,
+    arena: &'s Arena,
+    defs: Vec<Def<&'s str>>,
+    code: &'s str,
+) -> Result<jaq_core::load::Modules<&'s str, ()>, TaskError> {
+    Loader::new(defs)
+        .load(arena, File { code, path: () })
+        .map_err(|errs| TaskError::permanent("jq", jq_errors::load(program, &errs)))
 }
 
 pub(crate) fn evaluate(filter: &Program, input: Value, guard: &Guard) -> Result<Value, TaskError> {
@@ -193,7 +230,7 @@ pub(crate) fn evaluate(filter: &Program, input: Value, guard: &Guard) -> Result<
     for result in filter.id.run((ctx, input)).map(unwrap_valr) {
         guard.check();
         let value = result.map_err(|e| TaskError::permanent("jq", failed(&e.to_string())))?;
-        let json: Value = serde_json::from_str(&value.to_string())
+        let json: Value = serde_json::from_str(&jq_bounds::to_json(&value, guard))
             .map_err(|e| TaskError::permanent("jq", format!("the jq result is not JSON: {e}")))?;
         results.push(whole_numbers_as_integers(json));
     }
@@ -350,6 +387,93 @@ mod tests {
                 err.message.contains("too deeply"),
                 "{program}: {}",
                 err.message
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn programs_that_would_take_the_memory_fail_for_good() {
+        let cache = JqCache::default();
+        for (program, what) in [
+            ("\"x\" * 1e12", "a string over"),
+            ("1e12 * \"x\"", "a string over"),
+            ("\"x\" * 100000000", "a string over"),
+            ("reduce range(40) as $i (\"x\"; . + .)", "a string over"),
+            (
+                "reduce range(40) as $i (\"x\"; \"\\(.)\\(.)\")",
+                "a string over",
+            ),
+            ("reduce range(40) as $i (\"x\"; . += .)", "a string over"),
+            ("reduce range(40) as $i ([1]; [.[], .[]])", "an array over"),
+            ("reduce range(40) as $i ([1]; . + .)", "an array over"),
+            ("[range(1e9)]", "an array over"),
+            ("reduce range(40) as $i ([1]; [., .])", "a result over"),
+            (
+                "reduce range(40) as $i ([1]; [., .]) | tojson",
+                "a string over",
+            ),
+            (
+                "reduce range(40) as $i ([1]; [., .]) | \"\\(.)\"",
+                "a string over",
+            ),
+            ("try (\"x\" * 1e12) catch \"caught\"", "a string over"),
+            ("\"x\" * 20000000 | explode", "an array over"),
+            ("\",\" * 20000000 | split(\",\")", "an array over"),
+            ("\"x\" * 20000000 | split(\"\")", "an array over"),
+        ] {
+            let err = cache
+                .run(program, json!(null), Duration::from_secs(60))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind, "jq", "{program}: {}", err.message);
+            assert!(!err.retryable, "{program}");
+            assert!(err.message.contains(what), "{program}: {}", err.message);
+        }
+        assert_eq!(cache.runaway_programs(), 0, "every program thread stopped");
+    }
+
+    #[tokio::test]
+    async fn ordinary_programs_keep_jqs_answers() {
+        let input = json!({"a": 4, "s": "ab", "xs": [1, 2, 3], "o": {"k": {"x": 1}}});
+        for (program, expected) in [
+            (".a * 2", json!(8)),
+            ("\"ab\" * 3", json!("ababab")),
+            ("\"ab\" * 0", Value::Null),
+            (". + {\"x\": 1} | .x", json!(1)),
+            ("[.xs[] | . + 1]", json!([2, 3, 4])),
+            (".xs + [4]", json!([1, 2, 3, 4])),
+            (".s + \"c\"", json!("abc")),
+            ("null + 1", json!(1)),
+            (".o * {\"k\": {\"y\": 2}}", json!({"k": {"x": 1, "y": 2}})),
+            ("[(1, 2) + (10, 20)]", json!([11, 21, 12, 22])),
+            ("[(1, 2) * (10, 20)]", json!([10, 20, 20, 40])),
+            (".a += 1 | .a", json!(5)),
+            (".xs[] *= 2 | .xs", json!([2, 4, 6])),
+            ("\"\\(.a)-\\(.s)!\"", json!("4-ab!")),
+            ("@base64 \"x\\(.s)\"", json!("xYWI=")),
+            ("[.xs[] | {v: .}] | map(.v) | add", json!(6)),
+            ("[]", json!([])),
+            ("try (\"a\" + 1) catch \"no\"", json!("no")),
+            ("{a: 1} as {a: $x} | $x + 1", json!(2)),
+            ("[limit(3; repeat(1))]", json!([1, 1, 1])),
+            (".xs | join(\",\")", json!("1,2,3")),
+            (".xs | tojson", json!("[1,2,3]")),
+            (".o | tostring", json!("{\"k\":{\"x\":1}}")),
+            ("\"v=\\(.xs)\"", json!("v=[1,2,3]")),
+            ("@json \"v=\\(.s)\"", json!("v=\"ab\"")),
+            ("@text \"\\(.a)\"", json!("4")),
+            (".xs | @sh", json!("1 2 3")),
+            ("\"a,b,c\" | split(\",\")", json!(["a", "b", "c"])),
+            ("\"a1b\" | explode", json!([97, 49, 98])),
+            (
+                "[\"a,b\", \"c\"] | map(split(\",\"))",
+                json!([["a", "b"], ["c"]]),
+            ),
+        ] {
+            assert_eq!(
+                run(program, input.clone(), SECOND).await.unwrap(),
+                expected,
+                "{program}"
             );
         }
     }

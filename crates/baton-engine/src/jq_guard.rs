@@ -15,10 +15,14 @@ use jaq_core::native::{Fun, v};
 use jaq_core::{Cv, Exn, Lut, Native, ValX};
 use jaq_json::Val;
 
+use crate::jq_bounds::{self, TooBig};
+
 /// Why the guard stopped a program.
 pub(crate) enum Stop {
     Deadline,
     TooDeep,
+    /// A value would have been over a bound of [`crate::jq_bounds`].
+    TooBig(TooBig),
 }
 
 pub(crate) struct Guard {
@@ -97,17 +101,19 @@ fn range<'a>(mut cv: Cv<'a, Guarded>) -> BoxIter<'a, ValX<'a, Val>> {
     }))
 }
 
-/// The native filters our programs get: jaq's, with `range/3` replaced by the guarded one.
+/// The native filters our programs get: jaq's, with `range/3` replaced by the guarded one and
+/// `tojson` by the bounded one, and the bounded operations the rewritten program calls.
 pub(crate) fn funs() -> impl Iterator<Item = Fun<Guarded>> {
     jaq_core::funs()
         .filter(|(name, arity, _)| !(*name == "range" && arity.len() == 3))
         .chain(jaq_std::funs())
-        .chain(jaq_json::funs())
+        .chain(jaq_json::funs().filter(|(name, arity, _)| !(*name == "tojson" && arity.is_empty())))
         .chain(std::iter::once((
             "range",
             v(3),
             Native::<Guarded>::new(range),
         )))
+        .chain(jq_bounds::funs())
 }
 
 #[cfg(test)]
@@ -121,5 +127,6 @@ mod tests {
             .map(|(_, arity, _)| arity.len())
             .collect();
         assert_eq!(ranges, [3]);
+        assert_eq!(funs().filter(|(name, _, _)| *name == "tojson").count(), 1);
     }
 }

@@ -7,8 +7,10 @@ mod definitions;
 pub mod events;
 mod executor;
 pub mod jq;
+mod jq_bounds;
 mod jq_errors;
 mod jq_guard;
+mod jq_rewrite;
 #[cfg(test)]
 mod jq_timing;
 mod llm;

@@ -134,6 +134,24 @@ impl BatonProcess {
         self.child.id()
     }
 
+    /// The most resident memory the process has held so far (`VmHWM` of `/proc/<pid>/status`),
+    /// in bytes.
+    pub fn peak_resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read the process's status");
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .expect("a VmHWM line");
+        // `VmHWM:     12345 kB`
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("VmHWM in kB");
+        kib * 1024
+    }
+
     /// CPU time the process has used so far (user + system), from `/proc/<pid>/stat`.
     pub fn cpu_time(&self) -> Duration {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
