@@ -40,13 +40,13 @@ pub struct LlmUsage {
     pub model: String,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
-    /// In US dollars, when the output carries a price (`usage.cost_usd`); none does yet.
+    /// In US dollars, when the model has a price (`BATON_LLM_PRICES`), as the ledger counts it.
     pub cost_usd: Option<f64>,
 }
 
 impl LlmUsage {
     /// The usage an llm task's output reports (`model`, `usage.prompt_tokens`,
-    /// `usage.completion_tokens`, and `usage.cost_usd` when priced); `None` without usage.
+    /// `usage.completion_tokens`; the executor prices it); `None` without usage.
     pub fn from_output(output: &Value) -> Option<Self> {
         let usage = output.get("usage")?;
         let tokens = |field: &str| usage.get(field).and_then(Value::as_u64).unwrap_or(0);
@@ -58,7 +58,7 @@ impl LlmUsage {
                 .to_owned(),
             prompt_tokens: tokens("prompt_tokens"),
             completion_tokens: tokens("completion_tokens"),
-            cost_usd: usage.get("cost_usd").and_then(Value::as_f64),
+            cost_usd: None,
         })
     }
 }

@@ -385,8 +385,19 @@ impl Engine {
         observer.task_ended(task_type, end, began.elapsed());
         if end == TaskEnd::Completed
             && task_type == baton_domain::TaskType::Llm
-            && let Some(usage) = LlmUsage::from_output(output)
+            && let Some(mut usage) = LlmUsage::from_output(output)
         {
+            // Priced as the ledger prices it: a cached answer cost nothing.
+            let cached = output.get("cached").and_then(Value::as_bool) == Some(true);
+            usage.cost_usd = if cached {
+                Some(0.0)
+            } else {
+                self.inner
+                    .config
+                    .llm_policy
+                    .price(&usage.model)
+                    .map(|p| p.cost(usage.prompt_tokens, usage.completion_tokens))
+            };
             observer.llm_used(&usage);
         }
     }

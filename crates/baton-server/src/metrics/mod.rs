@@ -15,7 +15,7 @@
 //!   `baton_http_request_duration_seconds{method,route}`: `route` is the route's pattern
 //!   (`/api/workflows/{id}`), `unmatched` for unknown paths;
 //! - `baton_llm_tokens_total{model,kind}` (`prompt`, `completion`) of completed llm tasks, and
-//!   `baton_llm_cost_usd_total{model}` once outputs carry a price (`usage.cost_usd`).
+//!   `baton_llm_cost_usd_total{model}` for models priced by `BATON_LLM_PRICES`.
 
 mod engine;
 mod http;

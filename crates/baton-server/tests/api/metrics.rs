@@ -275,8 +275,32 @@ async fn llm_tokens_are_counted_by_model_from_the_task_usage() {
         after
             .keys()
             .all(|k| !k.starts_with("baton_llm_cost_usd_total")),
-        "no price is known yet, so no cost series"
+        "the model has no price, so no cost series"
     );
+
+    // Priced, the cost is the ledger's.
+    let fake = FakeLlm::start().await;
+    fake.script([Script::reply(&["one ", "two"])]);
+    let prices = r#"{"fake-model": {"input_per_mtok": 1000, "output_per_mtok": 2000}}"#;
+    let app = llm_app(&fake, &[("BATON_LLM_PRICES", prices)]).await;
+    let created = app
+        .create_workflow(&json!({"name": "priced", "start": true,
+            "tasks": [{"type": "llm", "input": {"prompt": "count"}}]}))
+        .await;
+    let done = app.wait_for_workflow(id_of(&created), DONE, WAIT).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let usage = expect_status(
+        app.get(&format!("/api/workflows/{}/usage", id_of(&created)))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let cost = scrape(&app)
+        .await
+        .get(r#"baton_llm_cost_usd_total{model="fake-model"}"#);
+    let ledger = usage["total"]["cost_usd"].as_f64().unwrap();
+    assert!(ledger > 0.0, "{usage}");
+    assert!((cost - ledger).abs() < 1e-9, "{cost} vs {ledger}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
