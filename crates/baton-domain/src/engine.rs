@@ -95,6 +95,9 @@ pub struct TaskError {
     pub status: Option<u16>,
     /// The shortest wait the other side asked for (`Retry-After`).
     pub retry_after: Option<Duration>,
+    /// Facts about the failure for the step to act on, e.g. the budget figures of a
+    /// [`BUDGET_EXCEEDED`](crate::BUDGET_EXCEEDED) call (not part of the stored error).
+    pub detail: Option<Value>,
 }
 
 impl TaskError {
@@ -105,6 +108,7 @@ impl TaskError {
             retryable: false,
             status: None,
             retry_after: None,
+            detail: None,
         }
     }
 

@@ -155,5 +155,6 @@ async fn fetch(
         retryable,
         status: Some(status),
         retry_after: response.retry_after,
+        detail: None,
     })
 }

@@ -71,6 +71,7 @@ pub(crate) async fn from_response(response: Response) -> TaskError {
         retryable,
         status: Some(status),
         retry_after,
+        detail: None,
     }
 }
 

@@ -302,7 +302,7 @@ impl Engine {
                 }
             }
             StepOutcome::Failed(error) if error.kind == BUDGET_EXCEEDED => {
-                let detail = serde_json::from_str(&error.message).unwrap_or(Value::Null);
+                let detail = error.detail.unwrap_or(Value::Null);
                 Decided::Done {
                     step: StepCommit::budget_parked(claim, input.shown, detail, carry_on.as_ref()),
                     output: Value::Null,

@@ -88,8 +88,8 @@ impl<'d, 'a> Caller<'d, 'a> {
     }
 
     /// Reserves the call's worst case against its workflow's budget. A call that does not fit
-    /// ends the attempt with a [`BUDGET_EXCEEDED`] error whose message is the decision's
-    /// detail (JSON): the task is parked (the store has paused the workflow), not failed.
+    /// ends the attempt with a [`BUDGET_EXCEEDED`] error carrying the decision's detail: the
+    /// task is parked (the store has paused the workflow), not failed.
     async fn reserve(
         &self,
         model: &str,
@@ -115,7 +115,10 @@ impl<'d, 'a> Caller<'d, 'a> {
             BudgetDecision::Unlimited | BudgetDecision::Fits => Ok(()),
             BudgetDecision::Exceeded(detail) => {
                 tracing::info!(%detail, "the call does not fit the workflow's budget; pausing");
-                Err(TaskError::permanent(BUDGET_EXCEEDED, detail.to_string()))
+                Err(TaskError {
+                    detail: Some(detail),
+                    ..TaskError::permanent(BUDGET_EXCEEDED, "the call does not fit the budget")
+                })
             }
             BudgetDecision::Unknowable(message) => Err(TaskError::permanent("llm_budget", message)),
         }
