@@ -12,6 +12,7 @@ use baton_domain::ports::{
 };
 
 pub mod auth;
+pub mod batches;
 pub mod budget;
 pub mod children;
 pub mod claims;
@@ -137,6 +138,7 @@ macro_rules! conformance_tests {
             retries::retry_times_are_kept_by_the_store_clock,
             steps::completing_a_step_carries_on_to_the_successor,
             steps::then_claim_claims_a_task_of_another_workflow,
+            batches::a_batch_answers_each_step_as_alone,
             documents::a_completed_step_writes_its_document_once,
             failures::failing_for_good_fails_the_workflow_and_retry_requeues_it,
             graph::a_start_decided_before_an_edit_is_stale,

@@ -275,6 +275,19 @@ pub trait TaskQueue: LlmStore + Send + Sync + 'static {
     /// [`claim`](Self::claim) does.
     async fn apply_step(&self, step: &StepCommit) -> Result<StepApplied, StoreError>;
 
+    /// Applies several decided steps, of any workflows, as [`apply_step`](Self::apply_step)
+    /// applies each, answering for each in order. A store commits them together where it can
+    /// (one transaction for the batch): each stays fenced by its own token, so a lost lease
+    /// answers [`StepApplied::Lost`] for its step alone, and an error that one step raises
+    /// leaves the others to be applied without it. This default applies them one by one.
+    async fn apply_steps(&self, steps: &[&StepCommit]) -> Vec<Result<StepApplied, StoreError>> {
+        let mut applied = Vec::with_capacity(steps.len());
+        for step in steps {
+            applied.push(self.apply_step(step).await);
+        }
+        applied
+    }
+
     /// Appends an event about a claimed attempt (streamed text) while the claim holds its
     /// lease; `false` when it no longer does.
     async fn append_held(&self, claim: &Claim, event: &NewEvent) -> Result<bool, StoreError>;

@@ -1,6 +1,7 @@
 //! jq programs (via jaq) run off the async runtime, with a time limit and a recursion guard.
 //!
-//! A program runs on a thread of its own with a large stack, under a guard ([`jq_guard`]) that
+//! A program runs on a thread of its own with a large stack (kept for the next program, see
+//! [`crate::jq_threads`]), under a guard ([`jq_guard`]) that
 //! stops it (by unwinding its thread) once its deadline has passed or its recursion nears the
 //! end of the stack, so endless loops and runaway recursion fail the task and give the CPU back
 //! instead of spinning forever or overflowing the stack. The guard is consulted on every term
@@ -25,6 +26,7 @@ use crate::jq_bounds;
 use crate::jq_errors;
 use crate::jq_guard::{self, Guard, Guarded, GuardedData, Stop, stack_position};
 use crate::jq_rewrite;
+use crate::jq_threads::JqThreads;
 
 /// Stack of a jq thread: reserved, not committed, until used.
 pub(crate) const STACK_BYTES: usize = 256 * 1024 * 1024;
@@ -40,6 +42,8 @@ pub struct JqCache {
     programs: Mutex<HashMap<String, Arc<Program>>>,
     /// Program threads still running past their deadline.
     runaway: Arc<AtomicUsize>,
+    /// Where programs run.
+    threads: JqThreads,
 }
 
 /// Programs kept compiled; past that the cache starts over.
@@ -76,35 +80,36 @@ impl JqCache {
         let source = program.to_owned();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let runaway = self.runaway.clone();
-        let spawned = std::thread::Builder::new()
-            .name("baton-jq".into())
-            .stack_size(STACK_BYTES)
-            .spawn(move || {
-                let guard = Guard {
-                    deadline: Instant::now() + limit,
-                    stack_base: stack_position(),
-                    stack_limit: STACK_LIMIT,
+        let job = Box::new(move || {
+            let guard = Guard {
+                deadline: Instant::now() + limit,
+                stack_base: stack_position(),
+                stack_limit: STACK_LIMIT,
+            };
+            let caught = catch_unwind(AssertUnwindSafe(|| {
+                let compiled = match cached {
+                    Some(compiled) => compiled,
+                    None => Arc::new(compile(&source)?),
                 };
-                let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    let compiled = match cached {
-                        Some(compiled) => compiled,
-                        None => Arc::new(compile(&source)?),
-                    };
-                    evaluate(&compiled, input, &guard).map(|value| (value, compiled))
-                }))
-                .unwrap_or_else(|payload| match payload.downcast_ref::<Stop>() {
-                    Some(Stop::Deadline) => Err(timed_out(limit)),
-                    Some(Stop::TooDeep) => Err(TaskError::permanent(
-                        "jq",
-                        "the jq program recursed too deeply",
-                    )),
-                    Some(Stop::TooBig(what)) => Err(TaskError::permanent("jq", what.message())),
-                    None => Err(TaskError::permanent("jq", "the jq program crashed")),
-                });
-                if tx.send(outcome).is_err() {
-                    runaway.fetch_sub(1, Ordering::Relaxed);
-                }
+                evaluate(&compiled, input, &guard).map(|value| (value, compiled))
+            }));
+            // Not stopped by the guard (nor crashed): the thread may run the next program.
+            let ended_well = caught.is_ok();
+            let outcome = caught.unwrap_or_else(|payload| match payload.downcast_ref::<Stop>() {
+                Some(Stop::Deadline) => Err(timed_out(limit)),
+                Some(Stop::TooDeep) => Err(TaskError::permanent(
+                    "jq",
+                    "the jq program recursed too deeply",
+                )),
+                Some(Stop::TooBig(what)) => Err(TaskError::permanent("jq", what.message())),
+                None => Err(TaskError::permanent("jq", "the jq program crashed")),
             });
+            if tx.send(outcome).is_err() {
+                runaway.fetch_sub(1, Ordering::Relaxed);
+            }
+            ended_well
+        });
+        let spawned = self.threads.run(job, STACK_BYTES);
         if let Err(err) = spawned {
             return Err(TaskError::retryable(
                 "jq",

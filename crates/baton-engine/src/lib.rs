@@ -11,6 +11,7 @@ mod jq_bounds;
 mod jq_errors;
 mod jq_guard;
 mod jq_rewrite;
+mod jq_threads;
 #[cfg(test)]
 mod jq_timing;
 mod llm;
@@ -29,7 +30,9 @@ mod validation;
 pub use admission::Admissions;
 pub use definitions::Definitions;
 pub use events::{EventHub, Subscription};
-pub use executor::{DEFAULT_TRANSFORM_TIMEOUT, Engine, EngineConfig, EngineHandle};
+pub use executor::{
+    DEFAULT_COMMIT_BATCH, DEFAULT_TRANSFORM_TIMEOUT, Engine, EngineConfig, EngineHandle,
+};
 pub use llm::{LLM_NOT_CONFIGURED, LlmPolicy};
 pub use observer::{LlmUsage, NoObserver, Observer, TaskEnd};
 pub use runtime::{Runtime, RuntimeBuilder};

@@ -24,6 +24,7 @@ mod schedules;
 mod schema;
 mod secrets;
 mod signals;
+mod steps;
 mod store;
 mod tasks;
 mod users;

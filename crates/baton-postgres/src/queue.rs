@@ -5,22 +5,19 @@ use std::time::Duration;
 
 use baton_domain::ports::StoreError;
 use baton_domain::{
-    ChildOutcome, Claim, ElementResult, Fence, LeaseToken, NewElement, NewEvent, StepApplied,
-    StepCommit, StepResult, TaskId, TaskOutcome, TaskStatus, WorkflowId, WorkflowOutcome,
-    WorkflowStatus,
+    ChildOutcome, Claim, ElementResult, LeaseToken, NewEvent, StepResult, TaskId, TaskStatus,
+    WorkflowId, WorkflowStatus,
 };
 use diesel::prelude::*;
-use diesel::sql_types::{
-    Array, Bool, Double, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
-};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use serde_json::{Value, json};
+use diesel::sql_types::{Array, Double, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
 
-use crate::error::{PgError, PgResult};
+use crate::error::PgError;
 use crate::models::{ClaimJson, NewEventRow};
 use crate::schema::{tasks, workflows};
 
-fn millis(d: Duration) -> f64 {
+pub(crate) fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
 
@@ -52,45 +49,7 @@ diesel::define_sql_function! {
     ) -> Bool;
 }
 
-diesel::define_sql_function! {
-    /// See migrations/postgres/*_child_workflows (and *_fan_out, *_task_graph, which it
-    /// extends).
-    #[allow(clippy::too_many_arguments)]
-    fn baton_apply_step(
-        workflow: SqlUuid,
-        task: SqlUuid,
-        token: Text,
-        expired_only: Bool,
-        status: Text,
-        output: Nullable<Jsonb>,
-        error: Nullable<Jsonb>,
-        retry_ms: Nullable<Double>,
-        resolved: Nullable<Jsonb>,
-        elements: Nullable<Jsonb>,
-        child: Nullable<SqlUuid>,
-        doc_id: Nullable<SqlUuid>,
-        doc_collection: Nullable<Text>,
-        doc_data: Nullable<Jsonb>,
-        queue: Array<SqlUuid>,
-        claim_task: Nullable<SqlUuid>,
-        claim_token: Nullable<Text>,
-        lease_ms: Nullable<Double>,
-        release: Array<SqlUuid>,
-        wf_status: Nullable<Text>,
-        output_task: Nullable<SqlUuid>,
-        advance_to: Nullable<Integer>,
-        wf_error: Nullable<Jsonb>,
-        parent_task: Nullable<SqlUuid>,
-        events: Jsonb,
-        then_token: Nullable<Text>,
-        worker: Text,
-        until: Nullable<Timestamptz>,
-        signal: Nullable<Text>,
-        consume: Nullable<SqlUuid>,
-    ) -> Jsonb;
-}
-
-fn parse_claim(value: Value) -> Result<Claim, StoreError> {
+pub(crate) fn parse_claim(value: Value) -> Result<Claim, StoreError> {
     let json: ClaimJson = serde_json::from_value(value)
         .map_err(|e| StoreError::Unknown(anyhow::Error::new(e).context("a claimed task")))?;
     Claim::try_from(json).map_err(StoreError::Unknown)
@@ -218,171 +177,6 @@ pub(crate) async fn heartbeat(
     .await
     .map_err(PgError::from)?;
     Ok(updated == 1)
-}
-
-/// The step's events as the step function takes them.
-fn events_json(events: &[NewEvent]) -> Value {
-    Value::Array(
-        events
-            .iter()
-            .map(|event| {
-                let row = NewEventRow::from(event);
-                json!({
-                    "task_id": row.task_id,
-                    "attempt": row.attempt,
-                    "type": row.event_type,
-                    "data": row.data,
-                    "retry_at": matches!(event.kind, baton_domain::EventKind::TaskRetrying { .. }),
-                })
-            })
-            .collect(),
-    )
-}
-
-/// A fan-out's elements as the step function inserts them (`jsonb_to_recordset`).
-fn elements_json(elements: &[NewElement]) -> Value {
-    Value::Array(
-        elements
-            .iter()
-            .map(|element| {
-                json!({
-                    "id": element.id,
-                    "index": element.index,
-                    "item": element.item,
-                    "dependents": element.dependents,
-                    "waiting_on": element.waiting_on,
-                })
-            })
-            .collect(),
-    )
-}
-
-/// One statement, one commit: see `baton_apply_step` in the fan-out migration (it locks the
-/// workflow row first, so that the workflow's events commit in id order; an expansion inserts
-/// its elements in the same statement).
-pub(crate) async fn apply_step(
-    conn: &mut AsyncPgConnection,
-    step: &StepCommit,
-) -> Result<StepApplied, StoreError> {
-    let (status, output, error, retry_ms) = match &step.outcome {
-        TaskOutcome::Completed { output } => ("completed", Some(output), None, None),
-        TaskOutcome::Skipped { .. } => ("skipped", None, None, None),
-        TaskOutcome::Expand { .. } => ("pending", None, None, None),
-        TaskOutcome::StartChild { .. } => ("child", None, None, None),
-        TaskOutcome::Wait { .. } => ("waiting", None, None, None),
-        TaskOutcome::Retry { after, error } => ("queued", None, Some(error), Some(millis(*after))),
-        TaskOutcome::Failed { error } => ("failed", None, Some(error), None),
-    };
-    let elements = match &step.outcome {
-        TaskOutcome::Expand { elements } => Some(elements_json(elements)),
-        _ => None,
-    };
-    let child = match &step.outcome {
-        TaskOutcome::StartChild { workflow, start } => Some((workflow.as_ref(), start.as_ref())),
-        _ => None,
-    };
-    let (wf_status, output_task, advance_to, wf_error, parent_task) = match &step.workflow {
-        WorkflowOutcome::TaskDone {
-            output_task,
-            advance_to,
-            parent_task,
-        } => (
-            Some("task_done"),
-            Some(*output_task.as_uuid()),
-            *advance_to,
-            None,
-            parent_task.map(|p| *p.as_uuid()),
-        ),
-        WorkflowOutcome::Unchanged => (None, None, None, None, None),
-        WorkflowOutcome::Failed { error, parent_task } => (
-            Some("failed"),
-            None,
-            None,
-            Some(error),
-            parent_task.map(|p| *p.as_uuid()),
-        ),
-    };
-    let queue: Vec<uuid::Uuid> = step.queue.iter().map(|id| *id.as_uuid()).collect();
-    let release: Vec<uuid::Uuid> = step.release.iter().map(|id| *id.as_uuid()).collect();
-    let (claim_task, claim_token) = match &step.claim_task {
-        Some((id, next)) => (Some(*id.as_uuid()), Some(next.token.as_str())),
-        None => (None, None),
-    };
-    let lease_ms = step
-        .claim_task
-        .as_ref()
-        .map(|(_, next)| next.lease)
-        .or(step.then_claim.as_ref().map(|next| next.lease))
-        .map(millis);
-    let then_token = step.then_claim.as_ref().map(|next| next.token.as_str());
-    let worker = step
-        .then_claim
-        .as_ref()
-        .map(|next| next.token.worker())
-        .unwrap_or_else(|| step.token.worker());
-    let (until, signal) = match &step.outcome {
-        TaskOutcome::Wait { until, signal } => (*until, signal.as_deref()),
-        _ => (None, None),
-    };
-    let document = step.document.as_ref();
-    let call = diesel::select(baton_apply_step(
-        *step.workflow_id.as_uuid(),
-        *step.task_id.as_uuid(),
-        step.token.as_str(),
-        step.fence == Fence::Expired,
-        status,
-        output,
-        error,
-        retry_ms,
-        step.resolved_input.as_ref(),
-        elements,
-        child.map(|(workflow, _)| *workflow.id().as_uuid()),
-        document.map(|d| d.id),
-        document.map(|d| d.collection.as_str()),
-        document.map(|d| &d.data),
-        queue,
-        claim_task,
-        claim_token,
-        lease_ms,
-        release,
-        wf_status,
-        output_task,
-        advance_to,
-        wf_error,
-        parent_task,
-        events_json(&step.events),
-        then_token,
-        worker,
-        until,
-        signal,
-        step.consume_signal.map(|id| *id.as_uuid()),
-    ));
-    let answer: Value = match child {
-        None => call.get_result(conn).await.map_err(PgError::from)?,
-        // Rare: the step, then (when it applied) the child stored and started as
-        // create_workflow does, in one transaction. The step holds this workflow's row; the
-        // child's is new, seen by nobody before the commit.
-        Some((workflow, start)) => {
-            let answer: PgResult<Value> = conn
-                .transaction(async |conn| {
-                    let answer: Value = call.get_result(conn).await?;
-                    if answer["outcome"] != "lost" {
-                        crate::workflows::create_in(conn, workflow, Some(start)).await?;
-                    }
-                    Ok(answer)
-                })
-                .await;
-            answer?
-        }
-    };
-    if answer["outcome"] == "lost" {
-        return Ok(StepApplied::Lost);
-    }
-    let next = match answer.get("next") {
-        Some(next) if !next.is_null() => Some(Box::new(parse_claim(next.clone())?)),
-        _ => None,
-    };
-    Ok(StepApplied::Applied { next })
 }
 
 /// Claims whose lease has expired, for the reaper (a read: it applies its decisions as steps).

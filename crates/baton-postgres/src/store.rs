@@ -18,7 +18,9 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 
 use crate::error::from_pool;
 use crate::pool::{PgConfig, build_pool};
-use crate::{concurrency, documents, edit, event_log, inbox, lifecycle, queue, tasks, workflows};
+use crate::{
+    concurrency, documents, edit, event_log, inbox, lifecycle, queue, steps, tasks, workflows,
+};
 
 /// The Postgres `WorkflowStore`. Cheap to clone: clones share one pool.
 #[derive(Clone)]
@@ -181,7 +183,20 @@ impl TaskQueue for PgStore {
     }
 
     async fn apply_step(&self, step: &StepCommit) -> Result<StepApplied, StoreError> {
-        queue::apply_step(&mut *self.conn().await?, step).await
+        steps::apply_step(&mut *self.conn().await?, step).await
+    }
+
+    async fn apply_steps(&self, steps: &[&StepCommit]) -> Vec<Result<StepApplied, StoreError>> {
+        match self.conn().await {
+            Ok(mut conn) => steps::apply_steps(&mut conn, steps).await,
+            Err(err) => {
+                let cause = format!("{:#}", anyhow::Error::new(err));
+                steps
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(anyhow::anyhow!("{cause}"))))
+                    .collect()
+            }
+        }
     }
 
     async fn append_held(&self, claim: &Claim, event: &NewEvent) -> Result<bool, StoreError> {

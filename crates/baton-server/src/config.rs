@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::store_location::StoreLocation;
 use baton_domain::{Email, Password};
-use baton_engine::{DEFAULT_TRANSFORM_TIMEOUT, LlmPolicy, SecretsKey};
+use baton_engine::{DEFAULT_COMMIT_BATCH, DEFAULT_TRANSFORM_TIMEOUT, LlmPolicy, SecretsKey};
 use baton_llm::ResponseFormat;
 use secrecy::SecretString;
 
@@ -92,6 +92,9 @@ pub struct Config {
     /// `BATON_TRANSFORM_TIMEOUT_MS`: the longest a transform's jq program runs (a task's
     /// smaller `timeout_ms` wins).
     pub transform_timeout: Duration,
+    /// `BATON_COMMIT_BATCH`: the most decided steps this instance commits together (1: each
+    /// alone).
+    pub commit_batch: usize,
     /// `BATON_SSE_PER_CALLER`: live event streams one caller may hold open on this instance.
     pub sse_per_caller: usize,
     /// The language model (`BATON_LLM_*`); `None` when none is configured.
@@ -257,6 +260,9 @@ impl Config {
                 DEFAULT_TRANSFORM_TIMEOUT,
                 |v| in_range(v, 10, 3_600_000).map(Duration::from_millis),
             )?,
+            commit_batch: vars.get("BATON_COMMIT_BATCH", DEFAULT_COMMIT_BATCH, |v| {
+                in_range(v, 1, 1_000)
+            })?,
             sse_per_caller: vars
                 .get("BATON_SSE_PER_CALLER", 1_000, |v| in_range(v, 1, 1_000_000))?,
             llm: llm_settings(&vars)?,
@@ -519,6 +525,7 @@ mod tests {
         assert_eq!(c.admission_poll, Duration::from_millis(250));
         assert_eq!(c.scheduler_poll, Duration::from_millis(250));
         assert_eq!(c.transform_timeout, Duration::from_secs(10));
+        assert_eq!(c.commit_batch, 32);
         assert_eq!(c.sse_per_caller, 1_000);
         assert_eq!(c.db_acquire_timeout, Duration::from_secs(5));
         assert_eq!(c.db_statement_timeout, Some(Duration::from_secs(30)));

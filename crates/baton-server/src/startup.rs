@@ -292,6 +292,7 @@ fn build_runtime<S: Backend>(
                 poll: config.poll,
                 llm_policy: config.llm_policy.clone(),
                 transform_timeout: config.transform_timeout,
+                commit_batch: config.commit_batch,
             })
             .start(),
     )

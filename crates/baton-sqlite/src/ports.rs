@@ -14,7 +14,7 @@ use baton_domain::{
     LeaseToken, NewEvent, NewSignal, NewWorkflow, QueueStats, ReceivedSignal, StepApplied,
     StepCommit, StepResult, Task, TaskId, Transition, UserId, Workflow, WorkflowId, WorkflowStatus,
 };
-use diesel::RunQueryDsl;
+use diesel::{Connection, RunQueryDsl};
 
 use crate::store::SqliteStore;
 use crate::{
@@ -188,6 +188,33 @@ impl TaskQueue for SqliteStore {
     async fn apply_step(&self, step: &StepCommit) -> Result<StepApplied, StoreError> {
         let step = step.clone();
         self.write(move |conn| steps::apply(conn, &step)).await
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction for the batch, each step in a savepoint of its own: a
+    /// step that raises is rolled back alone, the others commit.
+    async fn apply_steps(&self, steps: &[&StepCommit]) -> Vec<Result<StepApplied, StoreError>> {
+        let owned: Vec<StepCommit> = steps.iter().map(|step| (*step).clone()).collect();
+        let count = owned.len();
+        let applied = self
+            .write(move |conn| {
+                Ok(owned
+                    .iter()
+                    .map(|step| {
+                        conn.transaction(|conn| steps::apply(conn, step))
+                            .map_err(StoreError::from)
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        match applied {
+            Ok(each) => each,
+            Err(err) => {
+                let cause = format!("{:#}", anyhow::Error::new(err));
+                (0..count)
+                    .map(|_| Err(StoreError::Unavailable(anyhow::anyhow!("{cause}"))))
+                    .collect()
+            }
+        }
     }
 
     async fn append_held(&self, claim: &Claim, event: &NewEvent) -> Result<bool, StoreError> {

@@ -3,6 +3,7 @@
 //! [`turn`].
 
 mod alarm;
+mod completer;
 mod turn;
 mod waits;
 
@@ -43,7 +44,15 @@ pub struct EngineConfig {
     pub llm_policy: LlmPolicy,
     /// The longest a transform's jq program runs (less when its task's `timeout_ms` is less).
     pub transform_timeout: Duration,
+    /// The most decided steps committed together (see `completer`); 1 commits each alone.
+    pub commit_batch: usize,
 }
+
+/// The most steps committed together unless configured otherwise.
+pub const DEFAULT_COMMIT_BATCH: usize = 32;
+
+/// Batches in flight to the store at once: one fills while another commits.
+const COMMIT_LANES: usize = 2;
 
 /// How long a transform's jq program may run unless configured otherwise.
 pub const DEFAULT_TRANSFORM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,6 +67,7 @@ impl Default for EngineConfig {
             poll: Duration::from_millis(500),
             llm_policy: LlmPolicy::default(),
             transform_timeout: DEFAULT_TRANSFORM_TIMEOUT,
+            commit_batch: DEFAULT_COMMIT_BATCH,
         }
     }
 }
@@ -70,6 +80,8 @@ pub struct Engine {
 
 struct Inner {
     queue: Arc<dyn TaskQueue>,
+    /// Where decided steps go, batched with those ready at the same time.
+    completer: completer::Completer,
     fetcher: Arc<dyn HttpFetcher>,
     llm: Option<Arc<dyn LlmClient>>,
     signals: Arc<dyn Signals>,
@@ -122,9 +134,12 @@ impl Engine {
         config: EngineConfig,
     ) -> Self {
         let workers = config.workers.max(1);
+        let completer =
+            completer::Completer::start(queue.clone(), config.commit_batch, COMMIT_LANES, workers);
         let engine = Self {
             inner: Arc::new(Inner {
                 queue,
+                completer,
                 fetcher,
                 llm,
                 signals: signals.clone(),
@@ -273,7 +288,13 @@ impl Engine {
                     "the worker running this task stopped answering (its lease expired)",
                 );
                 let retry_in = retry_delay(&claim, &error, rand::random::<f64>());
-                let step = StepCommit::failed(&claim, None, &error, retry_in, Fence::Expired);
+                let step = Arc::new(StepCommit::failed(
+                    &claim,
+                    None,
+                    &error,
+                    retry_in,
+                    Fence::Expired,
+                ));
                 match self.commit(&step).await {
                     Ok(StepApplied::Applied { .. }) => {
                         inner
@@ -321,8 +342,9 @@ impl Engine {
             let decided = self.decide(&claim, &context, &cancel).await;
             self.unregister(workflow_id, &cancel);
             let (step, output) = match decided {
-                Decided::Done { step, output } => (step, output),
+                Decided::Done { step, output } => (Arc::new(step), output),
                 Decided::Failed { step, error } => {
+                    let step = Arc::new(step);
                     if self.record_failure(&step, &error).await {
                         let end = end_of(&step.outcome);
                         self.inner
@@ -407,9 +429,9 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(workflow_id = %step.workflow_id, task_id = %step.task_id))]
     async fn commit(
         &self,
-        step: &StepCommit,
+        step: &Arc<StepCommit>,
     ) -> Result<StepApplied, baton_domain::ports::StoreError> {
-        let applied = self.inner.queue.apply_step(step).await?;
+        let applied = self.inner.completer.apply(step.clone()).await?;
         if let StepApplied::Applied { next } = &applied {
             let signals = &self.inner.signals;
             signals.publish(Signal::EventsAppended(step.workflow_id));

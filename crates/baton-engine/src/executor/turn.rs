@@ -405,7 +405,11 @@ impl Engine {
     }
 
     /// Applies a failure; `true` when it was applied.
-    pub(super) async fn record_failure(&self, step: &StepCommit, error: &TaskError) -> bool {
+    pub(super) async fn record_failure(
+        &self,
+        step: &std::sync::Arc<StepCommit>,
+        error: &TaskError,
+    ) -> bool {
         match self.commit(step).await {
             Ok(StepApplied::Applied { .. }) => {
                 match step.outcome {

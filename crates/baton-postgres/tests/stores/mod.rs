@@ -2,6 +2,7 @@
 //! events are read in, fan-outs under load, and the pool's statement timeout. In the one test
 //! binary of the crate (see `conformance.rs`).
 
+mod batches;
 mod child_races;
 mod event_order;
 mod fan_out;

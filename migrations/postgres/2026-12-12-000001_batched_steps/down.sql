@@ -1,0 +1,1 @@
+DROP FUNCTION baton_apply_steps(jsonb);
