@@ -98,14 +98,14 @@ pub async fn create(client: &Client, base_url: &str, body: &Value) -> anyhow::Re
         .with_context(|| format!("no id in the created workflow: {text}"))
 }
 
-/// POSTs `total` copies of `body` from `concurrency` clients.
+/// POSTs `total` copies of `body` from `concurrency` clients; returns the new workflows' ids.
 pub async fn create_many(
     client: &Client,
     base_url: &str,
     body: Value,
     total: usize,
     concurrency: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Uuid>> {
     let body = Arc::new(body);
     let next = Arc::new(AtomicUsize::new(0));
     let mut clients = JoinSet::new();
@@ -117,16 +117,18 @@ pub async fn create_many(
             next.clone(),
         );
         clients.spawn(async move {
+            let mut ids = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < total {
-                create(&client, &base_url, &body).await?;
+                ids.push(create(&client, &base_url, &body).await?);
             }
-            anyhow::Ok(())
+            anyhow::Ok(ids)
         });
     }
+    let mut ids = Vec::with_capacity(total);
     while let Some(done) = clients.join_next().await {
-        done??;
+        ids.extend(done??);
     }
-    Ok(())
+    Ok(ids)
 }
 
 /// GET `path` (under `base_url`), expecting 200 and JSON.

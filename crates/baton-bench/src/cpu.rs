@@ -12,6 +12,8 @@ pub struct Sample {
     this: u64,
     /// Every process named `postgres` (backends, WAL writer, checkpointer…).
     postgres: u64,
+    /// A child process the bench spawned (`baton serve`), when one is watched.
+    child: u64,
 }
 
 /// Shares of the machine's CPU time (all CPUs) over a window.
@@ -20,7 +22,9 @@ pub struct Usage {
     pub busy: f64,
     pub this: f64,
     pub postgres: f64,
-    /// Busy in neither: other clients of the machine.
+    /// The watched child process (`baton serve`); 0 when none is watched.
+    pub child: f64,
+    /// Busy in none of them: other clients of the machine.
     pub other: f64,
 }
 
@@ -30,6 +34,20 @@ impl Usage {
             "CPU (share of all cores): busy {:.0}% = this process {:.0}% + postgres {:.0}% + \
              other {:.0}%",
             self.busy * 100.0,
+            self.this * 100.0,
+            self.postgres * 100.0,
+            self.other * 100.0
+        )
+    }
+
+    /// [`describe`](Self::describe) with the watched child (`baton serve`) first; here this
+    /// process is only the bench's client.
+    pub fn describe_with_child(&self) -> String {
+        format!(
+            "CPU (share of all cores): busy {:.0}% = baton serve {:.0}% + bench client {:.0}% + \
+             postgres {:.0}% + other {:.0}%",
+            self.busy * 100.0,
+            self.child * 100.0,
             self.this * 100.0,
             self.postgres * 100.0,
             self.other * 100.0
@@ -55,6 +73,11 @@ impl Usage {
 }
 
 pub fn sample() -> Option<Sample> {
+    sample_with(None)
+}
+
+/// [`sample`], also counting the process `child` (a process the bench spawned).
+pub fn sample_with(child: Option<u32>) -> Option<Sample> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let cpu: Vec<u64> = stat
         .lines()
@@ -83,6 +106,13 @@ pub fn sample() -> Option<Sample> {
         busy: total.saturating_sub(idle),
         this: process_ticks(std::path::Path::new("/proc/self/stat"))?,
         postgres,
+        child: child.map_or(Some(0), |pid| {
+            process_ticks(
+                &std::path::Path::new("/proc")
+                    .join(pid.to_string())
+                    .join("stat"),
+            )
+        })?,
     })
 }
 
@@ -108,10 +138,12 @@ pub fn usage(before: Option<Sample>, after: Option<Sample>) -> Option<Usage> {
     let this = share(after.this, before.this);
     // Processes that exited in between make this an underestimate, never negative.
     let postgres = share(after.postgres, before.postgres);
+    let child = share(after.child, before.child);
     Some(Usage {
         busy,
         this,
         postgres,
-        other: (busy - this - postgres).max(0.0),
+        child,
+        other: (busy - this - postgres - child).max(0.0),
     })
 }

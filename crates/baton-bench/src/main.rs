@@ -7,23 +7,35 @@
 //!   (unbatched and batched), then the same phases on files in that directory (`on_sqlite.rs`).
 //!
 //! The phases: per-step overhead of a sequential workflow of no-op tasks (from the workflow's
-//! own timestamps), backlog throughput (how fast a fresh worker process drains queued one-task
-//! workflows), fan-out throughput (one workflow over `BENCH_FAN_OUT` no-op elements, joined),
-//! and the cost per step in commits (Postgres) or SQL statements.
+//! own timestamps), in this process and against the shipped `baton serve` (a child process),
+//! backlog throughput (how fast a fresh worker process drains queued one-task workflows),
+//! fan-out throughput (one workflow over `BENCH_FAN_OUT` no-op elements, joined), the latency
+//! of GET /api/workflows/{id} on a `baton serve` draining a backlog, the resident size of a
+//! `baton serve` holding a large backlog, and the cost per step in commits (Postgres) or SQL
+//! statements. `BENCH_PHASES` runs a subset.
 //!
 //! See README.md for the environment variables.
 
+mod api;
 mod app;
+mod child;
 mod cpu;
 mod fan_out;
+mod memory;
 mod monitor;
 mod on_sqlite;
 mod pg_report;
 mod pgbench;
+mod phases;
 mod poll;
 mod postgres;
+mod runs;
+mod scrape;
 mod scratch;
+mod serve;
+mod serve_report;
 mod settings;
+mod slow_http;
 mod sqlite;
 mod sqlite_report;
 mod table;
@@ -35,6 +47,10 @@ use crate::target::Target;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
+    if settings.phases.spawn_baton() {
+        // Before the calibration, rather than minutes later.
+        child::baton_binary(&settings)?;
+    }
     match &settings.target {
         Target::Postgres { server_url } => postgres::main(&settings, server_url).await,
         Target::Sqlite { dir } => on_sqlite::main(&settings, dir).await,

@@ -10,10 +10,17 @@ use baton_server::store::Store;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use crate::fan_out;
-use crate::scratch::{BACKLOG_FILE, CALIBRATION_FILE, FAN_OUT_FILE, SEQUENTIAL_FILE, Scratch};
+use crate::api::{self, Api};
+use crate::fan_out::{self, FanOut};
+use crate::memory::{self, Memory};
+use crate::phases::Phase;
+use crate::scratch::{
+    API_FILE, BACKLOG_FILE, CALIBRATION_FILE, FAN_OUT_FILE, MEMORY_FILE, SEQUENTIAL_FILE,
+    SERVE_FILE, Scratch,
+};
+use crate::serve::{self, Serve};
 use crate::settings::Settings;
-use crate::{app, cpu, poll, sqlite, sqlite_report, table};
+use crate::{app, cpu, poll, runs, sqlite, sqlite_report, table};
 
 /// How often the drain is checked for completion.
 const DRAIN_POLL: Duration = Duration::from_millis(50);
@@ -35,6 +42,18 @@ pub async fn main(settings: &Settings, dir: &Path) -> anyhow::Result<()> {
     cleanup
 }
 
+/// What a run measured: a phase not chosen (`BENCH_PHASES`) is `None`.
+#[derive(Default)]
+pub struct Results {
+    pub calibration: Option<sqlite::Calibration>,
+    pub sequential: Option<Sequential>,
+    pub serve: Option<Serve>,
+    pub backlog: Option<Backlog>,
+    pub fan_out: Option<FanOut>,
+    pub api: Option<Api>,
+    pub memory: Option<Memory>,
+}
+
 async fn run(settings: &Settings, scratch: &Scratch) -> anyhow::Result<()> {
     println!(
         "baton-bench on sqlite in {} (BENCH_SECONDS={}, {} CPUs)",
@@ -42,13 +61,74 @@ async fn run(settings: &Settings, scratch: &Scratch) -> anyhow::Result<()> {
         settings.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!(
-        "\n[1/4] calibration: one-row UPDATEs on {CALIBRATION_FILE}, 1 thread, one BEGIN IMMEDIATE \
-         transaction per commit (WAL, synchronous=FULL, busy_timeout={} ms)",
-        baton_sqlite::SqliteConfig::default()
-            .busy_timeout
-            .as_millis()
-    );
+    let phases = &settings.phases;
+    let mut heading = phases.headings();
+    let mut results = Results::default();
+    if phases.has(Phase::Calibration) {
+        heading.start(&format!(
+            "calibration: one-row UPDATEs on {CALIBRATION_FILE}, 1 thread, one BEGIN IMMEDIATE \
+             transaction per commit (WAL, synchronous=FULL, busy_timeout={} ms)",
+            baton_sqlite::SqliteConfig::default()
+                .busy_timeout
+                .as_millis()
+        ));
+        results.calibration = Some(calibrate(settings, scratch).await?);
+    }
+    if phases.has(Phase::Sequential) {
+        heading.start(&format!(
+            "per-step overhead: {} runs of a {}-task sequential no-op workflow \
+             (BATON_WORKERS={}, {SEQUENTIAL_FILE})",
+            settings.runs, settings.tasks, settings.workers
+        ));
+        results.sequential = Some(sequential(settings, &scratch.url(SEQUENTIAL_FILE)?).await?);
+    }
+    if phases.has(Phase::Serve) {
+        heading.start(&format!(
+            "serve: the same runs against the baton binary (baton serve, BATON_WORKERS={}, \
+             {SERVE_FILE})",
+            settings.workers
+        ));
+        results.serve = Some(serve::run(settings, &scratch.url(SERVE_FILE)?).await?);
+    }
+    if phases.has(Phase::Backlog) {
+        heading.start(&format!(
+            "backlog: {} one-task workflows drained by a fresh app (BATON_WORKERS={}, \
+             {BACKLOG_FILE})",
+            settings.backlog, settings.drain_workers
+        ));
+        results.backlog = Some(backlog(settings, &scratch.url(BACKLOG_FILE)?).await?);
+    }
+    if phases.has(Phase::FanOut) {
+        heading.start(&format!(
+            "fan-out: one workflow over {} no-op elements, joined (BATON_WORKERS={}, \
+             {FAN_OUT_FILE})",
+            settings.fan_out, settings.workers
+        ));
+        results.fan_out = Some(fan_out::run(settings, &scratch.url(FAN_OUT_FILE)?).await?);
+    }
+    if phases.has(Phase::Api) {
+        heading.start(&format!(
+            "api: GET /api/workflows/{{id}} on baton serve while it drains {} workflows of {} \
+             tasks ({API_FILE})",
+            settings.api_backlog, settings.api_tasks
+        ));
+        results.api = Some(api::run(settings, &scratch.url(API_FILE)?).await?);
+    }
+    if phases.has(Phase::Memory) {
+        heading.start(&format!(
+            "memory: resident size of baton serve with {} workflows queued, {} running, for {} s \
+             ({MEMORY_FILE})",
+            settings.memory_backlog,
+            memory::WORKERS,
+            settings.memory_seconds
+        ));
+        results.memory = Some(memory::run(settings, &scratch.url(MEMORY_FILE)?).await?);
+    }
+    sqlite_report::print(settings, &results);
+    Ok(())
+}
+
+async fn calibrate(settings: &Settings, scratch: &Scratch) -> anyhow::Result<sqlite::Calibration> {
     let calibration = sqlite::calibrate(
         scratch.file(CALIBRATION_FILE),
         settings.seconds,
@@ -68,30 +148,7 @@ async fn run(settings: &Settings, scratch: &Scratch) -> anyhow::Result<()> {
         batched.commits_per_sec(),
         batched.ms_per_commit()
     );
-
-    println!(
-        "\n[2/4] per-step overhead: {} runs of a {}-task sequential no-op workflow \
-         (BATON_WORKERS={}, {SEQUENTIAL_FILE})",
-        settings.runs, settings.tasks, settings.workers
-    );
-    let sequential = sequential(settings, &scratch.url(SEQUENTIAL_FILE)?).await?;
-
-    println!(
-        "\n[3/4] backlog: {} one-task workflows drained by a fresh app (BATON_WORKERS={}, \
-         {BACKLOG_FILE})",
-        settings.backlog, settings.drain_workers
-    );
-    let backlog = backlog(settings, &scratch.url(BACKLOG_FILE)?).await?;
-
-    println!(
-        "\n[4/4] fan-out: one workflow over {} no-op elements, joined (BATON_WORKERS={}, \
-         {FAN_OUT_FILE})",
-        settings.fan_out, settings.workers
-    );
-    let fan_out = fan_out::run(settings, &scratch.url(FAN_OUT_FILE)?).await?;
-
-    sqlite_report::print(settings, &calibration, &sequential, &backlog, &fan_out);
-    Ok(())
+    Ok(calibration)
 }
 
 /// SQL statements the app's store sent over a window, and the part the bench's polling cost.
@@ -140,12 +197,7 @@ async fn sequential(settings: &Settings, url: &str) -> anyhow::Result<Sequential
     let baton = app::start(url, settings.workers, 16).await?;
     let client = app::http_client()?;
     let base_url = baton.base_url.as_str();
-    let limit = Duration::from_secs(60);
-    let body = app::noop_workflow("bench-sequential", settings.tasks, true);
-    for _ in 0..settings.warmup {
-        let id = app::create(&client, base_url, &body).await?;
-        poll::wait_completed(&client, base_url, id, settings.poll, limit).await?;
-    }
+    runs::warm_up(&client, base_url, settings).await?;
     println!(
         "  {} warm-up runs done; completion is polled with GET /api/workflows/{{id}} every {} ms",
         settings.warmup,
@@ -153,29 +205,18 @@ async fn sequential(settings: &Settings, url: &str) -> anyhow::Result<Sequential
     );
     let before = baton.store.statements_executed();
     let cpu_before = cpu::sample();
-    let mut ids = Vec::with_capacity(settings.runs);
-    let mut gets = 0;
-    for _ in 0..settings.runs {
-        let id = app::create(&client, base_url, &body).await?;
-        gets += poll::wait_completed(&client, base_url, id, settings.poll, limit).await?;
-        ids.push(id);
-    }
+    let runs = runs::measure(&client, base_url, settings).await?;
     let total = baton.store.statements_executed() - before;
     let cpu = cpu::usage(cpu_before, cpu::sample());
-    let last = ids.last().context("no measured run")?;
+    let last = runs.ids.last().context("no measured run")?;
     let path = format!("/api/workflows/{last}");
     let per_poll = cost(&baton.store, &client, base_url, &path).await?;
     let statements = Statements {
         total,
-        polls: gets,
+        polls: runs.gets,
         per_poll,
     };
-    let mut per_step_ms = Vec::with_capacity(ids.len());
-    for id in ids {
-        let run = app::finished(&client, base_url, id, settings.tasks).await?;
-        per_step_ms.push(run.duration().as_secs_f64() * 1_000.0 / settings.tasks as f64);
-    }
-    per_step_ms.sort_by(f64::total_cmp);
+    let per_step_ms = runs::per_step_ms(&client, base_url, &runs.ids, settings.tasks).await?;
     let steps = settings.runs * settings.tasks;
     println!(
         "  per-step overhead over {} runs: median {:.3} ms, p99 {:.3} ms, min {:.3} ms",

@@ -6,21 +6,31 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::time::Instant;
 
-use crate::fan_out;
+use crate::api::{self, Api};
+use crate::fan_out::{self, FanOut};
+use crate::memory::{self, Memory};
 use crate::monitor::{Delta, Monitor};
+use crate::phases::Phase;
+use crate::serve::{self, Serve};
 use crate::settings::Settings;
 use crate::target::postgres_database_url;
 use crate::{app, cpu, pg_report, pgbench, table};
 
 const PGBENCH_DATABASE: &str = "baton_bench_pgbench";
 const SEQUENTIAL_DATABASE: &str = "baton_bench_sequential";
+const SERVE_DATABASE: &str = "baton_bench_serve";
 const BACKLOG_DATABASE: &str = "baton_bench_backlog";
 const FAN_OUT_DATABASE: &str = "baton_bench_fan_out";
-const DATABASES: [&str; 4] = [
+const API_DATABASE: &str = "baton_bench_api";
+const MEMORY_DATABASE: &str = "baton_bench_memory";
+const DATABASES: [&str; 7] = [
     PGBENCH_DATABASE,
     SEQUENTIAL_DATABASE,
+    SERVE_DATABASE,
     BACKLOG_DATABASE,
     FAN_OUT_DATABASE,
+    API_DATABASE,
+    MEMORY_DATABASE,
 ];
 
 /// Runs the benchmark on `server_url`, then drops the scratch databases (also when a phase
@@ -40,6 +50,18 @@ pub async fn main(settings: &Settings, server_url: &str) -> anyhow::Result<()> {
     cleanup
 }
 
+/// What a run measured: a phase not chosen (`BENCH_PHASES`) is `None`.
+#[derive(Default)]
+pub struct Results {
+    pub calibration: Option<pgbench::Calibration>,
+    pub sequential: Option<Sequential>,
+    pub serve: Option<Serve>,
+    pub backlog: Option<Backlog>,
+    pub fan_out: Option<FanOut>,
+    pub api: Option<Api>,
+    pub memory: Option<Memory>,
+}
+
 async fn run(settings: &Settings, server_url: &str) -> anyhow::Result<()> {
     println!(
         "baton-bench on {} (BENCH_SECONDS={}, {} CPUs)",
@@ -47,43 +69,71 @@ async fn run(settings: &Settings, server_url: &str) -> anyhow::Result<()> {
         settings.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("\n[1/4] calibration with pgbench (1-row UPDATE per transaction)");
-    let calibration = pgbench::calibrate(
-        settings,
-        &postgres_database_url(server_url, PGBENCH_DATABASE),
-    )
-    .await?;
-
-    println!(
-        "\n[2/4] per-step overhead: {} runs of a {}-task sequential no-op workflow \
-         (BATON_WORKERS={})",
-        settings.runs, settings.tasks, settings.workers
-    );
-    let sequential = sequential(
-        settings,
-        &postgres_database_url(server_url, SEQUENTIAL_DATABASE),
-    )
-    .await?;
-
-    println!(
-        "\n[3/4] backlog: {} one-task workflows drained by a fresh app (BATON_WORKERS={})",
-        settings.backlog, settings.drain_workers
-    );
-    let backlog = backlog(
-        settings,
-        &postgres_database_url(server_url, BACKLOG_DATABASE),
-    )
-    .await?;
-
-    println!(
-        "\n[4/4] fan-out: one workflow over {} no-op elements, joined (BATON_WORKERS={})",
-        settings.fan_out, settings.workers
-    );
-    let fan_out_url = postgres_database_url(server_url, FAN_OUT_DATABASE);
-    baton_postgres::drop_database(&fan_out_url).await?;
-    let fan_out = fan_out::run(settings, &fan_out_url).await?;
-
-    pg_report::print(settings, &calibration, &sequential, &backlog, &fan_out);
+    let phases = &settings.phases;
+    let mut heading = phases.headings();
+    let url = |name: &str| postgres_database_url(server_url, name);
+    let mut results = Results::default();
+    if phases.has(Phase::Calibration) {
+        heading.start("calibration with pgbench (1-row UPDATE per transaction)");
+        results.calibration = Some(pgbench::calibrate(settings, &url(PGBENCH_DATABASE)).await?);
+    }
+    if phases.has(Phase::Sequential) {
+        heading.start(&format!(
+            "per-step overhead: {} runs of a {}-task sequential no-op workflow \
+             (BATON_WORKERS={})",
+            settings.runs, settings.tasks, settings.workers
+        ));
+        results.sequential = Some(sequential(settings, &url(SEQUENTIAL_DATABASE)).await?);
+    }
+    if phases.has(Phase::Serve) {
+        heading.start(&format!(
+            "serve: the same runs against the baton binary (baton serve, BATON_WORKERS={}, \
+             database {SERVE_DATABASE})",
+            settings.workers
+        ));
+        let serve_url = url(SERVE_DATABASE);
+        baton_postgres::drop_database(&serve_url).await?;
+        results.serve = Some(serve::run(settings, &serve_url).await?);
+    }
+    if phases.has(Phase::Backlog) {
+        heading.start(&format!(
+            "backlog: {} one-task workflows drained by a fresh app (BATON_WORKERS={})",
+            settings.backlog, settings.drain_workers
+        ));
+        results.backlog = Some(backlog(settings, &url(BACKLOG_DATABASE)).await?);
+    }
+    if phases.has(Phase::FanOut) {
+        heading.start(&format!(
+            "fan-out: one workflow over {} no-op elements, joined (BATON_WORKERS={})",
+            settings.fan_out, settings.workers
+        ));
+        let fan_out_url = url(FAN_OUT_DATABASE);
+        baton_postgres::drop_database(&fan_out_url).await?;
+        results.fan_out = Some(fan_out::run(settings, &fan_out_url).await?);
+    }
+    if phases.has(Phase::Api) {
+        heading.start(&format!(
+            "api: GET /api/workflows/{{id}} on baton serve while it drains {} workflows of {} \
+             tasks (database {API_DATABASE})",
+            settings.api_backlog, settings.api_tasks
+        ));
+        let api_url = url(API_DATABASE);
+        baton_postgres::drop_database(&api_url).await?;
+        results.api = Some(api::run(settings, &api_url).await?);
+    }
+    if phases.has(Phase::Memory) {
+        heading.start(&format!(
+            "memory: resident size of baton serve with {} workflows queued, {} running, for {} s \
+             (database {MEMORY_DATABASE})",
+            settings.memory_backlog,
+            memory::WORKERS,
+            settings.memory_seconds
+        ));
+        let memory_url = url(MEMORY_DATABASE);
+        baton_postgres::drop_database(&memory_url).await?;
+        results.memory = Some(memory::run(settings, &memory_url).await?);
+    }
+    pg_report::print(settings, &results);
     Ok(())
 }
 

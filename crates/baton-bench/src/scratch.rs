@@ -9,11 +9,17 @@ pub const CALIBRATION_FILE: &str = "calibration.db";
 pub const SEQUENTIAL_FILE: &str = "sequential.db";
 pub const BACKLOG_FILE: &str = "backlog.db";
 pub const FAN_OUT_FILE: &str = "fan-out.db";
-const FILES: [&str; 4] = [
+pub const SERVE_FILE: &str = "serve.db";
+pub const API_FILE: &str = "api.db";
+pub const MEMORY_FILE: &str = "memory.db";
+const FILES: [&str; 7] = [
     CALIBRATION_FILE,
     SEQUENTIAL_FILE,
+    SERVE_FILE,
     BACKLOG_FILE,
     FAN_OUT_FILE,
+    API_FILE,
+    MEMORY_FILE,
 ];
 /// What SQLite keeps next to a database file, and the secrets key file a SQLite store makes
 /// there when no `BATON_SECRETS_KEY` is set.
