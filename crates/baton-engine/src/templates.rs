@@ -117,6 +117,16 @@ pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%")
 }
 
+/// Whether any string in `value` is a template: when none is, rendering gives `value` itself.
+pub(crate) fn has_template(value: &Value) -> bool {
+    match value {
+        Value::String(s) => is_template(s),
+        Value::Array(items) => items.iter().any(has_template),
+        Value::Object(map) => map.values().any(has_template),
+        _ => false,
+    }
+}
+
 /// The expression of a string that is exactly one `{{ expr }}`.
 pub(crate) fn sole_expression(s: &str) -> Option<&str> {
     let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
@@ -337,6 +347,15 @@ mod tests {
             output: Some(json!({"temp": 21.5, "tags": ["sun"]})),
         });
         ctx.to_json()
+    }
+
+    #[test]
+    fn has_template_finds_a_template_at_any_depth() {
+        assert!(!has_template(
+            &json!({"jq": ".", "n": [1, "plain", {"x": null}]})
+        ));
+        assert!(has_template(&json!({"a": [{"b": "x {{ prev }}"}]})));
+        assert!(has_template(&json!(["{% if true %}y{% endif %}"])));
     }
 
     #[test]

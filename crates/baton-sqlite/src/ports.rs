@@ -191,8 +191,12 @@ impl TaskQueue for SqliteStore {
     }
 
     /// One `BEGIN IMMEDIATE` transaction for the batch, each step in a savepoint of its own: a
-    /// step that raises is rolled back alone, the others commit.
+    /// step that raises is rolled back alone, the others commit. One step alone needs no
+    /// savepoint.
     async fn apply_steps(&self, steps: &[&StepCommit]) -> Vec<Result<StepApplied, StoreError>> {
+        if let [step] = steps {
+            return vec![self.apply_step(step).await];
+        }
         let owned: Vec<StepCommit> = steps.iter().map(|step| (*step).clone()).collect();
         let count = owned.len();
         let applied = self

@@ -516,12 +516,19 @@ pub(super) struct RenderedInput {
 }
 
 /// Templates are rendered on the blocking pool: inputs may be large. With secrets, twice.
+/// An input without templates is what it is: nothing to render, no context to build.
 async fn render_input(
     claim: &Claim,
     context: &StepContext,
     secrets: &Opened,
 ) -> Result<RenderedInput, TaskError> {
     let input = claim.task.input.clone();
+    if !templates::has_template(&input) {
+        return Ok(RenderedInput {
+            sent: input.clone(),
+            shown: input,
+        });
+    }
     let mut context = context.to_json();
     let masked = (!secrets.is_empty()).then(|| secrets.masked());
     if !secrets.is_empty() {
