@@ -43,7 +43,7 @@ pub fn print(settings: &Settings, results: &Results) {
                     backlog.steps_per_sec(),
                     backlog.steps_per_sec() / concurrent_tps
                 ),
-                ">= 1.0x".into(),
+                ">= 2.0x".into(),
             ));
         }
         if let Some(fan_out) = &results.fan_out {
@@ -54,7 +54,7 @@ pub fn print(settings: &Settings, results: &Results) {
                     fan_out.elements_per_sec(),
                     fan_out.elements_per_sec() / concurrent_tps
                 ),
-                String::new(),
+                ">= 0.5x the backlog's rate".into(),
             ));
         }
     }
@@ -66,7 +66,7 @@ pub fn print(settings: &Settings, results: &Results) {
                 seq.commits.per_step(seq.steps),
                 seq.commits.net_per_step(seq.steps)
             ),
-            "1".into(),
+            "<= 1".into(),
         ));
     }
     if let Some(backlog) = backlog {
@@ -77,7 +77,7 @@ pub fn print(settings: &Settings, results: &Results) {
                 backlog.commits.per_step(backlog.steps),
                 backlog.commits.net_per_step(backlog.steps)
             ),
-            "1".into(),
+            "<= 0.05".into(),
         ));
     }
     if seq.is_some() || backlog.is_some() {

@@ -50,8 +50,7 @@ pub fn print(settings: &Settings, results: &Results) {
                     steps_per_sec / single.updates_per_sec(),
                     steps_per_sec / batched.updates_per_sec()
                 ),
-                ">= 1.0x the loop batched as Baton batches (unbatched: Baton does not batch)"
-                    .into(),
+                ">= 0.5x batched".into(),
             ));
         }
         if let Some(fan_out) = &results.fan_out {
