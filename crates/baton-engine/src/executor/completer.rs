@@ -62,7 +62,7 @@ impl Completer {
 
     /// Applies `step` with whatever else is ready at the same time.
     pub(super) async fn apply(&self, step: Arc<StepCommit>) -> Answer {
-        let others = match self.enter(step)? {
+        let (step, others) = match self.enter(step)? {
             Entered::Lane(step, others) => (step, others),
             Entered::Waiting(answered) => {
                 // A dropped answer: the batch's task ended without one (the runtime is going
@@ -76,7 +76,6 @@ impl Completer {
         };
         // Given back however this ends, also when the caller stops waiting.
         let _lane = Lane(self);
-        let (step, others) = others;
         let mine = self.apply_batch(Some(step), others).await;
         mine.unwrap_or_else(|| {
             Err(StoreError::Unknown(anyhow::anyhow!(
