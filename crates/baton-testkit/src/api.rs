@@ -14,11 +14,18 @@ pub trait Api {
     /// A request to `path` (e.g. `/api/workflows`), with whatever credentials this caller has.
     fn request(&self, method: Method, path: &str) -> RequestBuilder;
 
+    /// A GET; sent once more when the connection closed before any response came (a kept-alive
+    /// connection the server closed as it was reused: a GET is safe to repeat).
     async fn get(&self, path: &str) -> Response {
-        self.request(Method::GET, path)
-            .send()
-            .await
-            .expect("GET request")
+        match self.request(Method::GET, path).send().await {
+            Ok(response) => response,
+            Err(err) if err.is_request() && !err.is_timeout() => self
+                .request(Method::GET, path)
+                .send()
+                .await
+                .expect("GET request, sent again"),
+            Err(err) => panic!("GET request: {err:?}"),
+        }
     }
 
     async fn delete(&self, path: &str) -> Response {
