@@ -6,21 +6,19 @@
 //! Exclusive because every claim runs in a `BEGIN IMMEDIATE` transaction: from its first
 //! statement no other connection, in this process or another, can write until it commits.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
 use baton_domain::{Claim, Dependent, EventKind, LeaseToken, NewEvent, Task, TaskId, TaskStatus};
 use diesel::SqliteConnection;
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{Nullable, Text};
 
 use crate::error::SqlResult;
 use crate::events;
 use crate::models::{TaskRow, json, uuid};
-use crate::schema::{tasks, workflows};
-use crate::time::{later, now};
+use crate::prepared::Prepared;
+use crate::time::shift;
 
 #[derive(QueryableByName)]
 struct Picked {
@@ -41,29 +39,43 @@ diesel::define_sql_function! {
 pub(crate) const PICK_QUEUED: &str = "SELECT id FROM tasks INDEXED BY tasks_claim_idx
   WHERE status = 'queued' AND available_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
   ORDER BY available_at, id
-  LIMIT ?";
+  LIMIT ?1";
 
 /// Running tasks whose lease has expired, soonest expired first (from `tasks_lease_idx`).
 pub(crate) const PICK_EXPIRED: &str = "SELECT id FROM tasks INDEXED BY tasks_lease_idx
   WHERE status = 'running' AND lease_expires_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
   ORDER BY lease_expires_at, id
-  LIMIT ?";
+  LIMIT ?1";
 
 /// The ids of up to `limit` queued tasks whose time has come, oldest first.
 pub(crate) fn pick_queued(conn: &mut SqliteConnection, limit: usize) -> SqlResult<Vec<String>> {
-    let picked: Vec<Picked> = diesel::sql_query(PICK_QUEUED)
-        .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+    let picked: Vec<Picked> = Prepared::new(PICK_QUEUED)
+        .big_int(i64::try_from(limit).unwrap_or(i64::MAX))
         .load(conn)?;
     Ok(picked.into_iter().map(|p| p.id).collect())
 }
 
 /// The ids of up to `limit` running tasks whose lease has expired, soonest expired first.
 pub(crate) fn pick_expired(conn: &mut SqliteConnection, limit: u32) -> SqlResult<Vec<String>> {
-    let picked: Vec<Picked> = diesel::sql_query(PICK_EXPIRED)
-        .bind::<BigInt, _>(i64::from(limit))
+    let picked: Vec<Picked> = Prepared::new(PICK_EXPIRED)
+        .big_int(i64::from(limit))
         .load(conn)?;
     Ok(picked.into_iter().map(|p| p.id).collect())
 }
+
+/// The lease of one task. Binds task, the status it must have, token, the lease's length as a
+/// modifier. Its first start (and queue time, for a task never queued) is kept.
+const LEASE_SQL: &str = "
+UPDATE tasks
+   SET status = 'running',
+       attempt = attempt + 1,
+       lease_owner = ?3,
+       lease_expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?4),
+       available_at = coalesce(available_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+       started_at = coalesce(started_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+       updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+       version = version + 1
+ WHERE id = ?1 AND status = ?2";
 
 /// Makes task `id` running under `token` with its next attempt and a lease of `lease`, if it
 /// is `from`; whether it was.
@@ -74,23 +86,12 @@ pub(crate) fn lease(
     token: &LeaseToken,
     lease: Duration,
 ) -> SqlResult<bool> {
-    let leased = diesel::update(
-        tasks::table
-            .find(id)
-            .filter(tasks::status.eq(from.as_str())),
-    )
-    .set((
-        tasks::status.eq(TaskStatus::Running.as_str()),
-        tasks::attempt.eq(tasks::attempt + 1),
-        tasks::lease_owner.eq(token.as_str()),
-        tasks::lease_expires_at.eq(later(lease).nullable()),
-        // A dependent claimed straight from pending becomes available now.
-        tasks::available_at.eq(coalesce(tasks::available_at, now()).nullable()),
-        tasks::started_at.eq(coalesce(tasks::started_at, now()).nullable()),
-        tasks::updated_at.eq(now()),
-        tasks::version.eq(tasks::version + 1),
-    ))
-    .execute(conn)?;
+    let leased = Prepared::new(LEASE_SQL)
+        .text(id)
+        .text(from.as_str())
+        .text(token.as_str())
+        .text(shift(lease, true))
+        .execute(conn)?;
     Ok(leased == 1)
 }
 
@@ -128,54 +129,68 @@ fn started_event(claim: &Claim) -> NewEvent {
     .of_element(claim.task.element_index)
 }
 
-type ClaimRow = (
-    TaskRow,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-);
+/// The claims of the tasks of a JSON array of ids, in its order: each task (its type also as
+/// `task_type`, its field's name) with its workflow's name, input, output task, parent task and
+/// concurrency key, and its dependents as they are now, as a JSON array of `[id, position,
+/// attempt, waiting_on, element_index]` by position (the ids in its `dependents`, each read by
+/// primary key). One statement, prepared once, whatever the number of ids.
+const LOAD_SQL: &str = "
+SELECT tasks.*, tasks.type AS task_type,
+       w.name AS workflow_name, w.input AS workflow_input, w.output_task AS output_task,
+       w.parent_task_id AS workflow_parent, w.concurrency_key AS concurrency_key,
+       (SELECT json_group_array(
+                   json_array(d.id, d.position, d.attempt, d.waiting_on, d.element_index)
+                   ORDER BY d.position)
+          FROM json_each(tasks.dependents) AS j JOIN tasks AS d ON d.id = j.value)
+           AS dependents_now
+  FROM json_each(?1) AS i
+  JOIN tasks ON tasks.id = i.value
+  JOIN workflows AS w ON w.id = tasks.workflow_id
+ ORDER BY i.key";
 
-/// A claimed task's dependents as they are now, as a JSON array of `[id, position, attempt,
-/// waiting_on, element_index]` by position: the ids in its `dependents`, each read by primary key. Correlated
-/// on the claimed task (the outer `tasks`; the subquery's own rows are `d`); a constant text,
-/// nothing bound.
-const DEPENDENTS: &str = "(SELECT json_group_array(\
-json_array(d.id, d.position, d.attempt, d.waiting_on, d.element_index) ORDER BY d.position) \
-FROM json_each(tasks.dependents) AS j JOIN tasks AS d ON d.id = j.value)";
+#[derive(QueryableByName)]
+struct ClaimRow {
+    #[diesel(embed)]
+    task: TaskRow,
+    #[diesel(sql_type = Text)]
+    workflow_name: String,
+    #[diesel(sql_type = Text)]
+    workflow_input: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    output_task: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    workflow_parent: Option<String>,
+    #[diesel(sql_type = Text)]
+    dependents_now: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    concurrency_key: Option<String>,
+}
 
 /// The claims of tasks `ids` (each under its current lease token), in that order, in one
-/// statement: each task with its workflow's name, input and output task, and the tasks that
-/// need it.
+/// statement.
 pub(crate) fn load(conn: &mut SqliteConnection, ids: &[String]) -> SqlResult<Vec<Claim>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<ClaimRow> = tasks::table
-        .inner_join(workflows::table)
-        .filter(tasks::id.eq_any(ids))
-        .select((
-            TaskRow::as_select(),
-            workflows::name,
-            workflows::input,
-            workflows::output_task,
-            workflows::parent_task_id,
-            sql::<Text>(DEPENDENTS),
-            workflows::concurrency_key,
-        ))
+    let rows: Vec<ClaimRow> = Prepared::new(LOAD_SQL)
+        .text(serde_json::to_string(ids).context("the ids of the tasks to load")?)
         .load(conn)?;
-    let mut by_id: HashMap<String, Claim> = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let id = row.0.id.clone();
-        by_id.insert(id, into_claim(row)?);
-    }
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    Ok(rows
+        .into_iter()
+        .map(into_claim)
+        .collect::<anyhow::Result<_>>()?)
 }
 
 fn into_claim(row: ClaimRow) -> anyhow::Result<Claim> {
-    let (task, workflow_name, workflow_input, output_task, parent_task, dependents, key) = row;
+    let ClaimRow {
+        task,
+        workflow_name,
+        workflow_input,
+        output_task,
+        workflow_parent: parent_task,
+        dependents_now: dependents,
+        concurrency_key: key,
+    } = row;
     let token = task
         .lease_owner
         .clone()
@@ -227,15 +242,18 @@ mod tests {
 
     /// A claim reads its dependents by primary key.
     #[test]
-    fn dependents_are_read_by_primary_key() {
+    fn claims_and_their_dependents_are_read_by_primary_key() {
         let (mut conn, _dir) = migrated();
-        let query = tasks::table
-            .filter(tasks::id.eq("x"))
-            .select(sql::<Text>(DEPENDENTS));
-        let plan = crate::plans::plan_of(&mut conn, &query);
+        let plan = plan(&mut conn, LOAD_SQL);
+        assert!(
+            plan.contains("SEARCH tasks USING INDEX sqlite_autoindex_tasks_1 (id=?)"),
+            "{plan}"
+        );
         assert!(
             plan.contains("SEARCH d USING INDEX sqlite_autoindex_tasks_1 (id=?)"),
             "{plan}"
         );
+        assert!(!plan.contains("SCAN tasks"), "{plan}");
+        assert!(!plan.contains("SCAN w"), "{plan}");
     }
 }

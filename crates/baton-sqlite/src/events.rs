@@ -3,21 +3,44 @@
 use baton_domain::{Event, NewEvent, WorkflowId};
 use diesel::SqliteConnection;
 use diesel::prelude::*;
+use serde_json::{Value, json};
 
 use crate::error::SqlResult;
 use crate::models::{NewEventRow, id_text, json, uuid};
+use crate::prepared::Prepared;
 use crate::schema::events;
 use crate::time::parse;
+
+/// The events of a JSON array of `[workflow, task, attempt, type, data]` (data as JSON text), in
+/// its order: one statement (prepared once) whatever their number.
+const INSERT_SQL: &str = "
+INSERT INTO events (workflow_id, task_id, attempt, type, data)
+SELECT e.value ->> '$[0]', e.value ->> '$[1]', e.value ->> '$[2]', e.value ->> '$[3]',
+       e.value ->> '$[4]'
+  FROM json_each(?1) AS e
+ ORDER BY e.key";
 
 /// Appends `events` in order, in one statement (ids increase in that order).
 pub(crate) fn append<'a>(
     conn: &mut SqliteConnection,
     events: impl IntoIterator<Item = &'a NewEvent>,
 ) -> SqlResult<()> {
-    let rows: Vec<NewEventRow> = events.into_iter().map(NewEventRow::from).collect();
+    let rows: Vec<Value> = events
+        .into_iter()
+        .map(|event| {
+            let row = NewEventRow::from(event);
+            json!([
+                row.workflow_id,
+                row.task_id,
+                row.attempt,
+                row.event_type,
+                row.data
+            ])
+        })
+        .collect();
     if !rows.is_empty() {
-        diesel::insert_into(events::table)
-            .values(rows)
+        Prepared::new(INSERT_SQL)
+            .text(Value::Array(rows).to_string())
             .execute(conn)?;
     }
     Ok(())

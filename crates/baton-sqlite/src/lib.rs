@@ -18,6 +18,7 @@ mod models;
 mod plans;
 mod pool;
 mod ports;
+mod prepared;
 mod queue;
 mod queue_stats;
 mod schedules;

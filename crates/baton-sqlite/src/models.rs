@@ -89,7 +89,7 @@ pub(crate) struct NewWorkflowRow<'a> {
     pub budget: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = tasks, check_for_backend(diesel::sqlite::Sqlite))]
 pub(crate) struct TaskRow {
     pub id: String,

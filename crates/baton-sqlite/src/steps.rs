@@ -35,21 +35,16 @@ use baton_domain::{
 use diesel::SqliteConnection;
 use diesel::dsl::case_when;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Integer, Nullable, Text};
+use diesel::sql_types::{Integer, Nullable, Text};
 use serde_json::{Value, json};
 
 use crate::claims;
 use crate::error::SqlResult;
 use crate::events;
 use crate::models::{id_text, json_opt, task_ids};
+use crate::prepared::Prepared;
 use crate::schema::{documents, tasks, workflows};
 use crate::time::{now, parse, shift, text};
-
-diesel::define_sql_function! {
-    /// SQLite's two-argument (scalar) `max(a, b)`.
-    #[sql_name = "max"]
-    fn greatest(a: Integer, b: Integer) -> Integer;
-}
 
 /// Step 1: the fenced write. Binds: status, output, error, resolved input, retry modifier,
 /// task id, token, reaper (expired leases only), elements (a fan-out only), child workflow (a
@@ -133,19 +128,19 @@ fn fenced_write(conn: &mut SqliteConnection, step: &StepCommit) -> SqlResult<Opt
         TaskOutcome::StartChild { workflow, .. } => Some(id_text(workflow.id().as_uuid())),
         _ => None,
     };
-    Ok(diesel::sql_query(FENCED_SQL)
-        .bind::<Text, _>(status)
-        .bind::<Nullable<Text>, _>(output.map(|v| v.to_string()))
-        .bind::<Nullable<Text>, _>(error.map(|v| v.to_string()))
-        .bind::<Nullable<Text>, _>(step.resolved_input.as_ref().map(|v| v.to_string()))
-        .bind::<Nullable<Text>, _>(retry)
-        .bind::<Text, _>(id_text(step.task_id.as_uuid()))
-        .bind::<Text, _>(step.token.as_str())
-        .bind::<Bool, _>(step.fence == Fence::Expired)
-        .bind::<Nullable<Integer>, _>(elements)
-        .bind::<Nullable<Text>, _>(child)
-        .bind::<Nullable<Text>, _>(until)
-        .bind::<Nullable<Text>, _>(signal)
+    Ok(Prepared::new(FENCED_SQL)
+        .text(status)
+        .opt_text(output.map(|v| v.to_string()))
+        .opt_text(error.map(|v| v.to_string()))
+        .opt_text(step.resolved_input.as_ref().map(|v| v.to_string()))
+        .opt_text(retry)
+        .text(id_text(step.task_id.as_uuid()))
+        .text(step.token.as_str())
+        .bool(step.fence == Fence::Expired)
+        .opt_int(elements)
+        .opt_text(child)
+        .opt_text(until)
+        .opt_text(signal.map(str::to_owned))
         .get_result(conn)
         .optional()?)
 }
@@ -300,6 +295,33 @@ pub(crate) fn release_parent(
     Ok(())
 }
 
+/// Step 6 for a task done: the running workflow counts one unfinished task fewer and, at the
+/// last, completes with its output task's output (read as this transaction left it, the
+/// claimed task's included). SET reads the row as it was: `unfinished <= 1` is "none left
+/// now". Binds workflow, position advanced to (or the smallest integer), output task.
+const TASK_DONE_SQL: &str = "
+UPDATE workflows
+   SET unfinished = max(unfinished - 1, 0),
+       current_position = max(current_position, ?2),
+       status = CASE WHEN unfinished <= 1 THEN 'completed' ELSE status END,
+       output = CASE WHEN unfinished <= 1
+                     THEN (SELECT t.output FROM tasks AS t WHERE t.id = ?3)
+                     ELSE output END,
+       finished_at = CASE WHEN unfinished <= 1 THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                          ELSE finished_at END,
+       updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+       version = version + 1
+ WHERE id = ?1 AND status = 'running'
+RETURNING status, output";
+
+#[derive(QueryableByName)]
+struct Concluded {
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    output: Option<String>,
+}
+
 /// Step 6; the workflow's output when it completed it.
 fn conclude(
     conn: &mut SqliteConnection,
@@ -320,37 +342,18 @@ fn conclude(
             advance_to,
             parent_task,
         } => {
-            // SET reads the row as it was: `unfinished <= 1` is "none left now". The output
-            // task's row is read as this transaction left it (the claimed task's included).
-            let last = || workflows::unfinished.le(1);
-            let output = tasks::table
-                .find(id_text(output_task.as_uuid()))
-                .select(tasks::output)
-                .single_value();
-            let done: Option<(String, Option<String>)> = diesel::update(workflow)
-                .set((
-                    workflows::unfinished.eq(greatest(workflows::unfinished - 1, 0)),
-                    workflows::current_position.eq(greatest(
-                        workflows::current_position,
-                        advance_to.unwrap_or(i32::MIN),
-                    )),
-                    workflows::status.eq(case_when(
-                        last(),
-                        WorkflowStatus::Completed.as_str().into_sql::<Text>(),
-                    )
-                    .otherwise(workflows::status)),
-                    workflows::output.eq(case_when(last(), output).otherwise(workflows::output)),
-                    workflows::finished_at
-                        .eq(case_when(last(), now().nullable()).otherwise(workflows::finished_at)),
-                    bump,
-                ))
-                .returning((workflows::status, workflows::output))
+            let done: Option<Concluded> = Prepared::new(TASK_DONE_SQL)
+                .text(workflow_id)
+                .int(advance_to.unwrap_or(i32::MIN))
+                .text(id_text(output_task.as_uuid()))
                 .get_result(conn)
                 .optional()?;
             match done {
-                Some((status, output)) if status == WorkflowStatus::Completed.as_str() => {
+                Some(done) if done.status == WorkflowStatus::Completed.as_str() => {
                     release_parent(conn, parent_task.as_ref(), workflow_id)?;
-                    Ok(Some(json_opt(output.as_deref())?.unwrap_or(Value::Null)))
+                    Ok(Some(
+                        json_opt(done.output.as_deref())?.unwrap_or(Value::Null),
+                    ))
                 }
                 _ => Ok(None),
             }
